@@ -1,0 +1,223 @@
+//! Credentials written into the script as literal text: they belong in the
+//! environment, read with `secret("NAME")`.
+
+use super::walk_webhooks;
+use crate::diagnostics::Diagnostic;
+use crate::syntax::ast::{Campaign, HeaderPiece, Json, JsonKind, Part, Setting};
+use crate::syntax::post::split_pairs;
+use crate::syntax::span::Span;
+
+/// Name pieces that mark a credential.
+const WORDS: &[&str] = &[
+    "key",
+    "apikey",
+    "token",
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "auth",
+    "authorization",
+    "appid",
+    "credential",
+    "credentials",
+    "bearer",
+    "apisecret",
+    "accesstoken",
+    "clientsecret",
+];
+
+/// Whether a label or header name looks like it carries a credential.
+pub(crate) fn is_credential_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    let joined: String = lower
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    if [
+        "apikey",
+        "accesstoken",
+        "password",
+        "secret",
+        "authorization",
+    ]
+    .iter()
+    .any(|w| joined.contains(w))
+    {
+        return true;
+    }
+    lower
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|piece| WORDS.contains(&piece))
+}
+
+/// `Api-Key` -> `API_KEY`, for the suggested secret name.
+fn env_name(label: &str) -> String {
+    let mut out: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.starts_with(|c: char| c.is_ascii_digit()) || out.is_empty() {
+        out.insert_str(0, "SECRET_");
+    }
+    out
+}
+
+fn warn(out: &mut Vec<Diagnostic>, name: &str, span: Span, help: String) {
+    out.push(
+        Diagnostic::warning(
+            "campaign::credential::literal",
+            span,
+            format!("`{name}` looks like a credential written into the script"),
+        )
+        .label("credential in plain text")
+        .help(help),
+    );
+}
+
+pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
+    walk_webhooks(campaign, &mut |w| {
+        for s in &w.settings {
+            match &s.node {
+                Setting::Header { name, value } => {
+                    let literal: Vec<&Part> = value
+                        .iter()
+                        .filter_map(|p| match p {
+                            HeaderPiece::Text(t) => Some(t.parts.iter()),
+                            HeaderPiece::Secret(_) => None,
+                        })
+                        .flatten()
+                        .collect();
+                    let has_secret = value.iter().any(|p| matches!(p, HeaderPiece::Secret(_)));
+                    let all_text = literal.iter().all(|p| matches!(p, Part::Text(_)));
+                    if is_credential_name(&name.node)
+                        && !has_secret
+                        && all_text
+                        && !literal.is_empty()
+                    {
+                        let span = value
+                            .iter()
+                            .filter_map(|p| match p {
+                                HeaderPiece::Text(t) => Some(t.span),
+                                HeaderPiece::Secret(_) => None,
+                            })
+                            .reduce(Span::to)
+                            .unwrap_or(name.span);
+                        let help = format!(
+                            "keep it in the environment: `header \"{}\" = secret(\"{}\")`",
+                            name.node,
+                            env_name(&name.node)
+                        );
+                        warn(out, &name.node, span, help);
+                    }
+                }
+                Setting::Post(post) => {
+                    for pair in split_pairs(post) {
+                        let (Some(label), Some(value)) =
+                            (pair.literal_label(), pair.literal_value())
+                        else {
+                            continue;
+                        };
+                        if is_credential_name(&label) && !value.is_empty() {
+                            let help = format!(
+                                "send it from the environment instead: `header \"{label}\" = secret(\"{}\")` (APIs such as ONTRAPORT's read keys from headers)",
+                                env_name(&label)
+                            );
+                            warn(out, &label, pair.value_span().unwrap_or(pair.span), help);
+                        }
+                    }
+                }
+                Setting::Url(url) => {
+                    // Literal query parameters: `?api_key=abc`.
+                    for part in &url.parts {
+                        let Part::Text(t) = part else { continue };
+                        let Some(q) = t.node.find('?') else { continue };
+                        let mut offset = q + 1;
+                        for pair in t.node[q + 1..].split('&') {
+                            if let Some((label, value)) = pair.split_once('=') {
+                                if is_credential_name(label)
+                                    && !value.is_empty()
+                                    && t.span.len() == t.node.len()
+                                {
+                                    let start = t.span.start as usize + offset + label.len() + 1;
+                                    let span = Span::new(start, start + value.len());
+                                    let help = format!(
+                                        "URLs end up in logs; send it as `header \"{label}\" = secret(\"{}\")` if the API allows",
+                                        env_name(label)
+                                    );
+                                    warn(out, label, span, help);
+                                }
+                            }
+                            offset += pair.len() + 1;
+                        }
+                    }
+                }
+                Setting::Json(json) => json_members(json, out),
+                _ => {}
+            }
+        }
+    });
+}
+
+fn json_members(json: &Json, out: &mut Vec<Diagnostic>) {
+    match &json.kind {
+        JsonKind::Object(members) => {
+            for (key, value) in members {
+                if let JsonKind::Str(t) = &value.kind {
+                    if is_credential_name(&key.node)
+                        && t.as_literal().is_some_and(|v| !v.is_empty())
+                    {
+                        let help = format!(
+                            "keep it in the environment and send it as `header \"{}\" = secret(\"{}\")` if the API allows",
+                            key.node,
+                            env_name(&key.node)
+                        );
+                        warn(out, &key.node, t.span, help);
+                    }
+                }
+                json_members(value, out);
+            }
+        }
+        JsonKind::Array(items) => items.iter().for_each(|v| json_members(v, out)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_credential_name;
+
+    #[test]
+    fn recognises_credential_names() {
+        for name in [
+            "Api-Key",
+            "api_key",
+            "APIKEY",
+            "token",
+            "Authorization",
+            "Api-Appid",
+            "password",
+            "X-Auth-Token",
+            "client_secret",
+        ] {
+            assert!(is_credential_name(name), "{name}");
+        }
+        for name in [
+            "First_Name",
+            "Email",
+            "keyword",
+            "monkey",
+            "author",
+            "id",
+            "data",
+        ] {
+            assert!(!is_credential_name(name), "{name}");
+        }
+    }
+}

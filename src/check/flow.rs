@@ -1,0 +1,135 @@
+//! Control flow: unreachable steps, goal placement, duplicate names.
+
+use super::walk_steps;
+use crate::diagnostics::Diagnostic;
+use crate::syntax::ast::{Block, Campaign, Step, StepKind, Trigger};
+use crate::syntax::span::Spanned;
+
+pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
+    unreachable(&campaign.steps, out);
+    walk_steps(&campaign.steps, &mut |step| match &step.kind {
+        StepKind::If(chain) => {
+            for b in &chain.branches {
+                nested_goals(&b.body, out);
+                unreachable(&b.body.steps, out);
+            }
+            if let Some(o) = &chain.otherwise {
+                nested_goals(o, out);
+                unreachable(&o.steps, out);
+            }
+        }
+        StepKind::Split(s) => {
+            for block in [&s.first, &s.otherwise] {
+                nested_goals(block, out);
+                unreachable(&block.steps, out);
+            }
+        }
+        _ => {}
+    });
+    names(campaign, out);
+    triggers(campaign, out);
+}
+
+/// Whether a step always ends the contact's run.
+fn always_stops(step: &Step) -> bool {
+    let block_stops = |b: &Block| b.steps.iter().any(always_stops);
+    match &step.kind {
+        StepKind::Stop => true,
+        StepKind::If(chain) => {
+            chain.otherwise.as_ref().is_some_and(block_stops)
+                && chain.branches.iter().all(|b| block_stops(&b.body))
+        }
+        StepKind::Split(s) => block_stops(&s.first) && block_stops(&s.otherwise),
+        _ => false,
+    }
+}
+
+fn unreachable(steps: &[Step], out: &mut Vec<Diagnostic>) {
+    if let Some(i) = steps.iter().position(always_stops) {
+        if let Some(next) = steps.get(i + 1) {
+            // A goal after a stop is still reachable: contacts jump to goals.
+            if matches!(next.kind, StepKind::Goal(_)) {
+                return;
+            }
+            out.push(
+                Diagnostic::warning(
+                    "campaign::flow::unreachable",
+                    next.keyword,
+                    "this step can never run",
+                )
+                .label("unreachable")
+                .help("every path before it ends in `stop`; remove it or move it above the `stop`"),
+            );
+        }
+    }
+}
+
+fn nested_goals(block: &Block, out: &mut Vec<Diagnostic>) {
+    for step in &block.steps {
+        if let StepKind::Goal(_) = step.kind {
+            out.push(
+                Diagnostic::error("campaign::goal::nested", step.keyword, "a goal must stand at the top level of the campaign")
+                    .label("goal inside a block")
+                    .help("contacts jump forward to goals, so a goal cannot sit inside `if` or `split`; move it out of the block"),
+            );
+        }
+    }
+}
+
+fn names(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
+    let mut seen: Vec<&Spanned<String>> = Vec::new();
+    walk_steps(&campaign.steps, &mut |step| {
+        let (name, what) = match &step.kind {
+            StepKind::Webhook(w) => (&w.name, "webhook"),
+            StepKind::Goal(g) => (&g.name, "goal"),
+            _ => return,
+        };
+        if name.node.trim().is_empty() {
+            out.push(
+                Diagnostic::error("campaign::step::empty_name", name.span, format!("this {what} has no name"))
+                    .label("empty name")
+                    .help("names identify steps in run output and journals, e.g. `webhook \"Create CRM contact\" { ... }`"),
+            );
+            return;
+        }
+        if seen.iter().any(|s| s.node == name.node) {
+            out.push(
+                Diagnostic::error(
+                    "campaign::step::duplicate_name",
+                    name.span,
+                    format!("another step is already named {:?}", name.node),
+                )
+                .label("duplicate name")
+                .help("names identify steps in run output, idempotency keys and journals; give each step its own name"),
+            );
+        } else {
+            seen.push(name);
+        }
+    });
+}
+
+fn triggers(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
+    for t in &campaign.triggers {
+        match &t.node {
+            Trigger::TagAdded(tag) if tag.node.trim().is_empty() => out.push(
+                Diagnostic::error(
+                    "campaign::trigger::empty_tag",
+                    tag.span,
+                    "this trigger names no tag",
+                )
+                .label("empty tag")
+                .help("write the tag that starts the campaign, e.g. `trigger tag_added \"Lead\"`"),
+            ),
+            Trigger::WebhookReceived(path) if !path.node.starts_with('/') => out.push(
+                Diagnostic::error(
+                    "campaign::trigger::path",
+                    path.span,
+                    "a webhook trigger's path must start with `/`",
+                )
+                .label("not a path")
+                .help("e.g. `trigger webhook_received \"/hooks/signup\"`"),
+            ),
+            _ => {}
+        }
+    }
+}

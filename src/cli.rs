@@ -1,0 +1,437 @@
+//! Command-line parsing and the only place that renders diagnostics.
+
+use std::fs::File;
+use std::io::{self, BufReader, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use miette::{GraphicalReportHandler, GraphicalTheme};
+
+use campaign::check::Schema;
+use campaign::contacts::{field_names, ContactsFormat};
+use campaign::diagnostics::{Diagnostic, Report, Severity, SourceFile};
+use campaign::run::dry_run::{dry_run, OutputFormat};
+
+/// Compile, check and run `.campaign` scripts: marketing-automation steps as text.
+#[derive(Parser)]
+#[command(name = "campaign", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Report every error and lint in campaign files (exit 1 on any error).
+    Check {
+        /// Campaign files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Sample contacts (CSV, JSON or NDJSON): merge fields must be among their fields.
+        #[arg(long, conflicts_with = "schema")]
+        contacts: Option<PathBuf>,
+        /// Format of --contacts when its extension does not tell.
+        #[arg(long, value_name = "csv|json|ndjson")]
+        contacts_format: Option<ContactsFormat>,
+        /// Known field names: a file (one per line, or a JSON array) or a comma-separated list.
+        #[arg(long, value_name = "FIELDS")]
+        schema: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
+        format: CheckFormat,
+        /// Make warnings fail too (`--deny warnings`).
+        #[arg(long, value_enum)]
+        deny: Vec<Deny>,
+    },
+    /// Print the bytecode listing of a campaign.
+    Disasm {
+        /// The campaign file.
+        file: PathBuf,
+    },
+    /// Run a campaign for every contact in a file.
+    Run {
+        /// The campaign file.
+        file: PathBuf,
+        /// Contacts: CSV with a header row, a JSON array of objects, or NDJSON.
+        #[arg(long)]
+        contacts: PathBuf,
+        /// Format of --contacts when its extension does not tell.
+        #[arg(long, value_name = "csv|json|ndjson")]
+        contacts_format: Option<ContactsFormat>,
+        /// Record what would happen instead of sending anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = RunFormat::Human)]
+        format: RunFormat,
+        /// Start of the virtual clock (RFC 3339), for `wait until`; default: now.
+        #[arg(long, value_name = "RFC3339")]
+        now: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CheckFormat {
+    Human,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RunFormat {
+    Human,
+    Ndjson,
+}
+
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum Deny {
+    Warnings,
+}
+
+/// Parses arguments, runs the command, maps the outcome to an exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check {
+            files,
+            contacts,
+            contacts_format,
+            schema,
+            format,
+            deny,
+        } => {
+            let schema = match load_schema(contacts.as_deref(), contacts_format, schema.as_deref())
+            {
+                Ok(s) => s,
+                Err(message) => return fail(&message),
+            };
+            check(
+                &files,
+                schema.as_ref(),
+                format,
+                deny.contains(&Deny::Warnings),
+            )
+        }
+        Command::Disasm { file } => {
+            let Some(source) = read_source(&file) else {
+                return ExitCode::FAILURE;
+            };
+            let source = match source {
+                Ok(s) => s,
+                Err((file, d)) => {
+                    render(&file, &[d]);
+                    return ExitCode::FAILURE;
+                }
+            };
+            match campaign::compile(&source.text, None) {
+                Ok(compiled) => {
+                    render(&source, &compiled.warnings);
+                    print!("{}", compiled.program.listing());
+                    ExitCode::SUCCESS
+                }
+                Err(diagnostics) => {
+                    render(&source, &diagnostics);
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Run {
+            file,
+            contacts,
+            contacts_format,
+            dry_run: is_dry,
+            format,
+            now,
+        } => run(
+            &file,
+            &contacts,
+            contacts_format,
+            is_dry,
+            format,
+            now.as_deref(),
+        ),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::FAILURE
+}
+
+type Source = Result<SourceFile, (SourceFile, Diagnostic)>;
+
+/// Reads a campaign file. Invalid UTF-8 becomes a diagnostic at the first bad
+/// byte (the source is shown lossily); an unreadable file is reported and
+/// gives `None`.
+fn read_source(path: &Path) -> Option<Source> {
+    let name = path.display().to_string();
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: cannot read {name}: {e}");
+            return None;
+        }
+    };
+    Some(match String::from_utf8(bytes) {
+        Ok(text) => Ok(SourceFile::new(name, text)),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            // Offsets after the bad byte shift in the lossy text; the first bad one does not.
+            let d = Diagnostic::error(
+                "campaign::source::invalid_utf8",
+                campaign::syntax::span::Span::new(at, at + 1),
+                format!("this file is not valid UTF-8 (byte {at})"),
+            )
+            .label("invalid byte")
+            .help("save the file as UTF-8; campaign files are text");
+            Err((SourceFile::new(name, text), d))
+        }
+    })
+}
+
+fn load_schema(
+    contacts: Option<&Path>,
+    format: Option<ContactsFormat>,
+    schema: Option<&str>,
+) -> Result<Option<Schema>, String> {
+    if let Some(path) = contacts {
+        let format = contacts_format(path, format)?;
+        let file = File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let fields = field_names(BufReader::new(file), format)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        return Ok(Some(Schema {
+            fields,
+            origin: format!("the sample contacts ({})", path.display()),
+        }));
+    }
+    let Some(schema) = schema else {
+        return Ok(None);
+    };
+    let path = Path::new(schema);
+    let fields: Vec<String> = if path.is_file() {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read {schema}: {e}"))?;
+        if text.trim_start().starts_with('[') {
+            serde_json::from_str(&text)
+                .map_err(|e| format!("{schema}: expected a JSON array of field names: {e}"))?
+        } else {
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(String::from)
+                .collect()
+        }
+    } else if !schema.contains(',')
+        && (schema.ends_with(".txt") || schema.ends_with(".json") || schema.contains('/'))
+    {
+        return Err(format!("cannot read schema file {schema}: no such file"));
+    } else {
+        schema
+            .split(',')
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    Ok(Some(Schema {
+        fields,
+        origin: if path.is_file() {
+            format!("the schema ({schema})")
+        } else {
+            "the schema".into()
+        },
+    }))
+}
+
+fn contacts_format(path: &Path, given: Option<ContactsFormat>) -> Result<ContactsFormat, String> {
+    given.or_else(|| ContactsFormat::from_path(path)).ok_or_else(|| {
+        format!(
+            "cannot tell the format of {} from its extension; pass --contacts-format csv|json|ndjson",
+            path.display()
+        )
+    })
+}
+
+fn check(
+    files: &[PathBuf],
+    schema: Option<&Schema>,
+    format: CheckFormat,
+    deny_warnings: bool,
+) -> ExitCode {
+    let mut errors = 0;
+    let mut warnings = 0;
+    let mut unreadable = false;
+    let mut json = Vec::new();
+    for path in files {
+        let Some(source) = read_source(path) else {
+            unreadable = true;
+            continue;
+        };
+        let (source, diagnostics) = match source {
+            Ok(s) => {
+                let d = campaign::diagnose(&s.text, schema);
+                (s, d)
+            }
+            Err((s, d)) => (s, vec![d]),
+        };
+        errors += diagnostics.iter().filter(|d| d.is_error()).count();
+        warnings += diagnostics.iter().filter(|d| !d.is_error()).count();
+        match format {
+            CheckFormat::Human => render(&source, &diagnostics),
+            CheckFormat::Json => {
+                json.extend(diagnostics.iter().map(|d| diagnostic_json(&source, d)))
+            }
+        }
+    }
+    match format {
+        CheckFormat::Json => {
+            let text = serde_json::to_string_pretty(&json).unwrap_or_else(|_| "[]".into());
+            println!("{text}");
+        }
+        CheckFormat::Human => {
+            let plural =
+                |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+            eprintln!(
+                "checked {}: {}, {}",
+                plural(files.len(), "file"),
+                plural(errors, "error"),
+                plural(warnings, "warning")
+            );
+        }
+    }
+    if unreadable || errors > 0 || (deny_warnings && warnings > 0) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn diagnostic_json(source: &SourceFile, d: &Diagnostic) -> serde_json::Value {
+    let (line, column) = source.line_col(d.span.start);
+    let (end_line, end_column) = source.line_col(d.span.end);
+    serde_json::json!({
+        "file": source.name,
+        "severity": d.severity,
+        "code": d.code,
+        "message": d.message,
+        "span": { "start": d.span.start, "end": d.span.end },
+        "line": line,
+        "column": column,
+        "end_line": end_line,
+        "end_column": end_column,
+        "label": d.label,
+        "help": d.help,
+    })
+}
+
+/// Renders diagnostics to stderr with miette; colour only on a terminal
+/// and when NO_COLOR is unset.
+fn render(source: &SourceFile, diagnostics: &[Diagnostic]) {
+    if diagnostics.is_empty() {
+        return;
+    }
+    let color = io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
+    let mut out = String::new();
+    for d in diagnostics {
+        let report = Report::new(d.clone(), source);
+        if handler.render_report(&mut out, &report).is_err() {
+            out.push_str(&format!(
+                "{}: {} [{}]\n",
+                severity_word(d.severity),
+                d.message,
+                d.code
+            ));
+        }
+        out.push('\n');
+    }
+    let _ = io::stderr().write_all(out.as_bytes());
+}
+
+fn severity_word(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    }
+}
+
+fn run(
+    file: &Path,
+    contacts: &Path,
+    format_given: Option<ContactsFormat>,
+    is_dry: bool,
+    format: RunFormat,
+    now: Option<&str>,
+) -> ExitCode {
+    let Some(source) = read_source(file) else {
+        return ExitCode::FAILURE;
+    };
+    let source = match source {
+        Ok(s) => s,
+        Err((s, d)) => {
+            render(&s, &[d]);
+            return ExitCode::FAILURE;
+        }
+    };
+    let compiled = match campaign::compile(&source.text, None) {
+        Ok(c) => c,
+        Err(d) => {
+            render(&source, &d);
+            return ExitCode::FAILURE;
+        }
+    };
+    if !is_dry {
+        return fail("sending for real is not available in this version; pass --dry-run to see every request without sending it");
+    }
+    let now = match now {
+        None => chrono::Utc::now().timestamp(),
+        Some(text) => match chrono::DateTime::parse_from_rfc3339(text) {
+            Ok(t) => t.timestamp(),
+            Err(e) => {
+                return fail(&format!(
+                    "--now {text:?} is not an RFC 3339 time ({e}); e.g. 2026-11-27T09:00:00Z"
+                ))
+            }
+        },
+    };
+    let contacts_format = match contacts_format(contacts, format_given) {
+        Ok(f) => f,
+        Err(m) => return fail(&m),
+    };
+    let input = match File::open(contacts) {
+        Ok(f) => BufReader::with_capacity(256 * 1024, f),
+        Err(e) => return fail(&format!("cannot read {}: {e}", contacts.display())),
+    };
+    let output = match format {
+        RunFormat::Human => OutputFormat::Human,
+        RunFormat::Ndjson => OutputFormat::Ndjson,
+    };
+    let stdout = io::stdout().lock();
+    match dry_run(
+        &compiled.program,
+        input,
+        contacts_format,
+        stdout,
+        output,
+        now,
+    ) {
+        Ok(summary) => {
+            eprintln!(
+                "dry run: {} contacts, {} failed, {} effects; nothing was sent",
+                summary.contacts, summary.failed, summary.effects
+            );
+            if summary.failed > 0 {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => fail(&format!("{}: {e}", contacts.display())),
+    }
+}

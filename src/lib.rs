@@ -1,0 +1,56 @@
+//! `campaign` compiles `.campaign` scripts (ONTRAPORT-style campaign steps as text)
+//! to bytecode and runs them per contact.
+//!
+//! The pipeline: [`syntax`] parses source (pest for the file, logos for merge
+//! templates) into a typed AST with byte spans; [`check`] reports semantic
+//! errors and lints; [`compile`] lowers the AST to a [`compile::Program`];
+//! [`vm`] runs a program for one contact at a time and yields effects; [`run`]
+//! drives the VM over a stream of [`contacts`] and records (dry run) or delivers
+//! the effects. Every stage reports [`diagnostics::Diagnostic`]s; only the
+//! binary renders them.
+#![warn(missing_docs, rust_2018_idioms)]
+
+pub mod check;
+pub mod compile;
+pub mod contacts;
+pub mod diagnostics;
+pub mod encode;
+pub mod run;
+pub mod syntax;
+pub mod vm;
+
+use check::Schema;
+use compile::Program;
+use diagnostics::Diagnostic;
+
+/// A program that compiled, with the warnings found on the way.
+#[derive(Debug)]
+pub struct Compiled {
+    /// The bytecode.
+    pub program: Program,
+    /// Warnings (never errors).
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Every diagnostic for a source: syntax errors, or else all semantic
+/// errors and lints, in source order.
+pub fn diagnose(source: &str, schema: Option<&Schema>) -> Vec<Diagnostic> {
+    match syntax::parser::parse(source) {
+        Ok(campaign) => check::check(&campaign, schema),
+        Err(errors) => errors,
+    }
+}
+
+/// Compiles a source to a program. Fails with every diagnostic (errors and
+/// warnings) if there is any error.
+pub fn compile(source: &str, schema: Option<&Schema>) -> Result<Compiled, Vec<Diagnostic>> {
+    let campaign = syntax::parser::parse(source)?;
+    let diagnostics = check::check(&campaign, schema);
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return Err(diagnostics);
+    }
+    Ok(Compiled {
+        program: compile::generate(&campaign),
+        warnings: diagnostics,
+    })
+}

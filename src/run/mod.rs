@@ -1,0 +1,3 @@
+//! Drivers that run a program over a stream of contacts.
+
+pub mod dry_run;

@@ -1,0 +1,913 @@
+//! The only module that sees pest: it runs the grammar and turns pairs into
+//! the typed AST, and turns pest's errors into diagnostics phrased in the
+//! language's words.
+
+use std::num::NonZeroUsize;
+
+use crate::diagnostics::{did_you_mean, Diagnostic};
+use crate::syntax::ast::*;
+use crate::syntax::depth;
+use crate::syntax::span::{Span, Spanned};
+use crate::syntax::template::{parse_merge, parse_template};
+use pest::error::{ErrorVariant, InputLocation};
+use pest::iterators::Pair;
+use pest::Parser as _;
+
+mod grammar {
+    #![allow(missing_docs)]
+    use pest_derive::Parser;
+
+    #[derive(Parser)]
+    #[grammar = "../grammar/campaign.pest"]
+    pub(super) struct Grammar;
+}
+use grammar::{Grammar, Rule};
+
+/// The step keywords, for "unknown step" suggestions.
+pub const STEP_KEYWORDS: &[&str] = &[
+    "webhook", "tag", "field", "note", "wait", "if", "split", "stop", "goal", "trigger",
+];
+
+/// The webhook settings, for "unknown setting" suggestions.
+pub const SETTING_KEYWORDS: &[&str] = &[
+    "method", "url", "header", "post", "json", "timeout", "retry", "backoff", "rate", "on", "sign",
+    "capture", "dynamic",
+];
+
+/// Largest source accepted, so byte offsets fit the `u32` spans.
+const MAX_SOURCE_BYTES: usize = 256 * 1024 * 1024;
+
+/// Parses a whole file into a campaign, or reports every problem found.
+pub fn parse(source: &str) -> Result<Campaign, Vec<Diagnostic>> {
+    if source.len() > MAX_SOURCE_BYTES {
+        return Err(vec![Diagnostic::error(
+            "campaign::source::too_large",
+            Span::new(0, 0),
+            "this file is larger than 256 MiB",
+        )
+        .help("split the campaign into smaller files")]);
+    }
+    if source
+        .trim_matches(|c: char| c.is_whitespace() || c == '\u{FEFF}')
+        .is_empty()
+    {
+        return Err(vec![Diagnostic::error(
+            "campaign::syntax::empty",
+            Span::new(0, source.len()),
+            "this file is empty",
+        )
+        .label("no campaign here")
+        .help("a file holds one `campaign \"Name\" { ... }` block")]);
+    }
+    depth::prescan(source).map_err(|d| vec![d])?;
+    // Generous for real files (a few dozen calls per byte), but it stops a
+    // pathological backtracking input in bounded time.
+    let limit = source.len().saturating_mul(200).saturating_add(100_000);
+    pest::set_call_limit(NonZeroUsize::new(limit));
+    let pairs = match Grammar::parse(Rule::file, source) {
+        Ok(pairs) => pairs,
+        Err(_) => {
+            // Parse again with detail on: the expected literal tokens make
+            // the message precise, and tracking them costs only on failure.
+            pest::set_error_detail(true);
+            let err = Grammar::parse(Rule::file, source).err();
+            pest::set_error_detail(false);
+            return Err(vec![match err {
+                Some(err) => syntax_error(source, err),
+                None => Diagnostic::error(
+                    "campaign::syntax::unexpected",
+                    Span::new(0, 0),
+                    "the file could not be parsed",
+                ),
+            }]);
+        }
+    };
+    let mut builder = Builder::default();
+    let campaign = pairs
+        .into_iter()
+        .next()
+        .and_then(|file| file.into_inner().find(|p| p.as_rule() == Rule::campaign))
+        .map(|c| builder.campaign(c));
+    match campaign {
+        Some(c) if builder.errors.is_empty() => Ok(c),
+        _ => Err(builder.errors),
+    }
+}
+
+fn span_of(pair: &Pair<'_, Rule>) -> Span {
+    Span::new(pair.as_span().start(), pair.as_span().end())
+}
+
+/// Collects errors while building, so one run reports all of them.
+#[derive(Default)]
+struct Builder {
+    errors: Vec<Diagnostic>,
+}
+
+impl Builder {
+    fn campaign(&mut self, pair: Pair<'_, Rule>) -> Campaign {
+        let span = span_of(&pair);
+        let mut inner = pair.into_inner();
+        inner.next(); // kw_campaign
+        let name = self.name(inner.next());
+        let mut triggers = Vec::new();
+        let mut steps = Vec::new();
+        for item in inner {
+            if item.as_rule() == Rule::trigger {
+                if let Some(t) = self.trigger(item) {
+                    triggers.push(t);
+                }
+            } else if let Some(step) = self.step(item) {
+                steps.push(step);
+            }
+        }
+        Campaign {
+            name,
+            triggers,
+            steps,
+            span,
+        }
+    }
+
+    fn trigger(&mut self, pair: Pair<'_, Rule>) -> Option<Spanned<Trigger>> {
+        let span = span_of(&pair);
+        let kind = pair.into_inner().nth(1)?;
+        let trigger = match kind.as_rule() {
+            Rule::contact_added => Trigger::ContactAdded,
+            Rule::tag_added => Trigger::TagAdded(self.name(kind.into_inner().next())),
+            _ => Trigger::WebhookReceived(self.name(kind.into_inner().next())),
+        };
+        Some(Spanned::new(trigger, span))
+    }
+
+    /// A string that must be literal text (names, header names, pointers).
+    fn name(&mut self, pair: Option<Pair<'_, Rule>>) -> Spanned<String> {
+        let Some(pair) = pair else {
+            return Spanned::new(String::new(), Span::default());
+        };
+        let template = self.template(pair);
+        match template.as_literal() {
+            Some(text) => Spanned::new(text, template.span),
+            None => {
+                let at = template.merges().next().map_or(template.span, |m| m.span);
+                self.errors.push(
+                    Diagnostic::error(
+                        "campaign::syntax::merge_not_allowed",
+                        at,
+                        "this name cannot merge contact fields",
+                    )
+                    .label("merge field in a name")
+                    .help("names, header names and secret names are fixed text; write `\\[` for a literal bracket"),
+                );
+                Spanned::new(String::new(), template.span)
+            }
+        }
+    }
+
+    fn template(&mut self, pair: Pair<'_, Rule>) -> Template {
+        let span = span_of(&pair);
+        let inner = pair.into_inner().next();
+        let (raw, offset) = inner.map_or(("", span.start as usize + 1), |p| {
+            (p.as_str(), p.as_span().start())
+        });
+        match parse_template(raw, offset, span) {
+            Ok(t) => t,
+            Err(errors) => {
+                self.errors.extend(errors);
+                Template {
+                    parts: Vec::new(),
+                    span,
+                }
+            }
+        }
+    }
+
+    fn merge(&mut self, pair: Pair<'_, Rule>) -> Option<Merge> {
+        let span = span_of(&pair);
+        let inner = pair.into_inner().next();
+        let (raw, offset) = inner.map_or(("", span.start as usize + 1), |p| {
+            (p.as_str(), p.as_span().start())
+        });
+        match parse_merge(raw, offset, span) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                self.errors.push(e);
+                None
+            }
+        }
+    }
+
+    /// A merge naming a field to write: filters make no sense there.
+    fn target_field(&mut self, pair: Pair<'_, Rule>) -> Option<Spanned<String>> {
+        let merge = self.merge(pair)?;
+        if let Some(filter) = merge.filters.first() {
+            self.errors.push(
+                Diagnostic::error(
+                    "campaign::syntax::filter_on_target",
+                    filter.span,
+                    "a field being written cannot take filters",
+                )
+                .label("filter on the field written")
+                .help("put filters on the value instead: `field set [Status] = [Other | upper]`"),
+            );
+        }
+        Some(merge.field)
+    }
+
+    fn block(&mut self, pair: Pair<'_, Rule>) -> Block {
+        let span = span_of(&pair);
+        let steps = pair.into_inner().filter_map(|p| self.step(p)).collect();
+        Block { steps, span }
+    }
+
+    fn step(&mut self, pair: Pair<'_, Rule>) -> Option<Step> {
+        let span = span_of(&pair);
+        let rule = pair.as_rule();
+        let mut inner = pair.into_inner();
+        let first = inner.next()?;
+        let mut keyword = span_of(&first);
+        let kind = match rule {
+            Rule::webhook => {
+                let name = self.name(inner.next());
+                let settings = inner.filter_map(|s| self.setting(s)).collect();
+                StepKind::Webhook(Box::new(Webhook { name, settings }))
+            }
+            Rule::tag_step => {
+                let op = inner.next()?;
+                keyword = keyword.to(span_of(&op));
+                let op = if op.as_rule() == Rule::kw_add {
+                    TagOp::Add
+                } else {
+                    TagOp::Remove
+                };
+                StepKind::Tag {
+                    op,
+                    name: self.template(inner.next()?),
+                }
+            }
+            Rule::field_set => {
+                keyword = keyword.to(span_of(&inner.next()?));
+                let field = self.target_field(inner.next()?)?;
+                let value = self.operand(inner.next()?)?;
+                StepKind::FieldSet { field, value }
+            }
+            Rule::note => StepKind::Note(self.template(inner.next()?)),
+            Rule::wait => {
+                let what = inner.next()?;
+                StepKind::Wait(if what.as_rule() == Rule::wait_until {
+                    let target = what.into_inner().nth(1)?;
+                    Wait::Until(self.operand(target)?)
+                } else {
+                    Wait::For(self.duration(what)?)
+                })
+            }
+            Rule::if_step => {
+                let cond = self.cond(inner.next()?);
+                let body = self.block(inner.next()?);
+                let mut branches = vec![Branch { cond, body }];
+                let mut otherwise = None;
+                for arm in inner {
+                    if arm.as_rule() == Rule::else_if {
+                        let mut parts = arm.into_inner().skip(2);
+                        let cond = self.cond(parts.next()?);
+                        let body = self.block(parts.next()?);
+                        branches.push(Branch { cond, body });
+                    } else {
+                        otherwise = Some(self.block(arm.into_inner().nth(1)?));
+                    }
+                }
+                StepKind::If(If {
+                    branches,
+                    otherwise,
+                })
+            }
+            Rule::split => {
+                let percent = self.percent(inner.next()?);
+                let first = self.block(inner.next()?);
+                let otherwise = self.block(inner.nth(1)?);
+                StepKind::Split(Split {
+                    percent,
+                    first,
+                    otherwise,
+                })
+            }
+            Rule::stop => StepKind::Stop,
+            Rule::goal => {
+                let name = self.name(inner.next());
+                let cond = self.cond(inner.nth(1)?);
+                StepKind::Goal(Goal { name, cond })
+            }
+            _ => return None,
+        };
+        Some(Step {
+            kind,
+            span,
+            keyword,
+        })
+    }
+
+    fn percent(&mut self, pair: Pair<'_, Rule>) -> Spanned<u8> {
+        let span = span_of(&pair);
+        let digits = pair.as_str().trim_end_matches('%');
+        match digits.parse::<u8>() {
+            Ok(n) if n <= 100 => Spanned::new(n, span),
+            _ => {
+                self.errors.push(
+                    Diagnostic::error("campaign::split::percent", span, "a split takes 0% to 100%")
+                        .label("out of range")
+                        .help("write the share of contacts that take the first block, e.g. `split 30% { ... } else { ... }`"),
+                );
+                Spanned::new(0, span)
+            }
+        }
+    }
+
+    fn duration(&mut self, pair: Pair<'_, Rule>) -> Option<Spanned<Duration>> {
+        let span = span_of(&pair);
+        let mut inner = pair.into_inner();
+        let number = inner.next()?;
+        let unit = inner.next()?;
+        let per_unit = match unit_millis(unit.as_str()) {
+            Some(ms) => ms,
+            None => {
+                self.errors
+                    .push(unknown_unit(unit.as_str(), span_of(&unit)));
+                return None;
+            }
+        };
+        let value: f64 = number.as_str().parse().ok()?;
+        let millis = (value * per_unit as f64).round();
+        // Ten years: longer is surely a typo, and it keeps clocks far from overflow.
+        if millis > 10.0 * 366.0 * 86_400_000.0 {
+            self.errors.push(
+                Diagnostic::error(
+                    "campaign::syntax::duration_range",
+                    span,
+                    "this duration is longer than ten years",
+                )
+                .label("too long")
+                .help("use a shorter duration or `wait until` a date"),
+            );
+            return None;
+        }
+        Some(Spanned::new(
+            Duration {
+                millis: millis as u64,
+            },
+            span,
+        ))
+    }
+
+    fn operand(&mut self, pair: Pair<'_, Rule>) -> Option<Operand> {
+        let span = span_of(&pair);
+        Some(match pair.as_rule() {
+            Rule::merge => Operand::Merge(self.merge(pair)?),
+            Rule::string => Operand::Text(self.template(pair)),
+            Rule::number => Operand::Number(Spanned::new(pair.as_str().parse().ok()?, span)),
+            Rule::boolean => Operand::Bool(Spanned::new(pair.as_str() == "true", span)),
+            Rule::timestamp => match chrono::DateTime::parse_from_rfc3339(pair.as_str()) {
+                Ok(t) => Operand::Timestamp(Spanned::new(t.timestamp(), span)),
+                Err(_) => {
+                    self.errors.push(
+                        Diagnostic::error("campaign::syntax::timestamp", span, "this is not an RFC 3339 date and time")
+                            .label("not a valid timestamp")
+                            .help("write the date, time and offset in full, e.g. `2026-12-01T09:00:00Z` or `2026-12-01T09:00:00-05:00`"),
+                    );
+                    return None;
+                }
+            },
+            _ => return None,
+        })
+    }
+
+    fn cond(&mut self, pair: Pair<'_, Rule>) -> Cond {
+        let span = span_of(&pair);
+        let kind = match pair.as_rule() {
+            Rule::cond | Rule::and_chain => {
+                let is_or = pair.as_rule() == Rule::cond;
+                let mut items: Vec<Cond> = pair
+                    .into_inner()
+                    .filter(|p| !matches!(p.as_rule(), Rule::kw_or | Rule::kw_and))
+                    .map(|p| self.cond(p))
+                    .collect();
+                if items.len() == 1 {
+                    return items.pop().unwrap_or(Cond {
+                        kind: CondKind::Truthy(Operand::Bool(Spanned::new(false, span))),
+                        span,
+                    });
+                }
+                if is_or {
+                    CondKind::Or(items)
+                } else {
+                    CondKind::And(items)
+                }
+            }
+            Rule::negation => {
+                let mut inner = pair.into_inner();
+                let mut nots = 0;
+                let mut primary = None;
+                for p in inner.by_ref() {
+                    if p.as_rule() == Rule::kw_not {
+                        nots += 1;
+                    } else {
+                        primary = Some(p);
+                    }
+                }
+                let Some(primary) = primary else {
+                    return false_cond(span);
+                };
+                let cond = self.cond(primary);
+                if nots % 2 == 0 {
+                    return cond;
+                }
+                CondKind::Not(Box::new(cond))
+            }
+            Rule::has_tag => match pair.into_inner().nth(2) {
+                Some(tag) => CondKind::HasTag(self.template(tag)),
+                None => return false_cond(span),
+            },
+            Rule::comparison => {
+                let mut inner = pair.into_inner();
+                let Some(left) = inner.next().and_then(|p| self.operand(p)) else {
+                    return false_cond(span);
+                };
+                match inner.next() {
+                    None => CondKind::Truthy(left),
+                    Some(p) if p.as_rule() == Rule::is_empty => CondKind::IsEmpty {
+                        operand: left,
+                        negated: false,
+                    },
+                    Some(p) if p.as_rule() == Rule::is_not_empty => CondKind::IsEmpty {
+                        operand: left,
+                        negated: true,
+                    },
+                    Some(op) => {
+                        let op_span = span_of(&op);
+                        let op = match op.as_str() {
+                            "==" => CompareOp::Eq,
+                            "!=" => CompareOp::Ne,
+                            "<" => CompareOp::Lt,
+                            "<=" => CompareOp::Le,
+                            ">" => CompareOp::Gt,
+                            ">=" => CompareOp::Ge,
+                            "contains" => CompareOp::Contains,
+                            "starts_with" => CompareOp::StartsWith,
+                            _ => CompareOp::EndsWith,
+                        };
+                        let Some(right) = inner.next().and_then(|p| self.operand(p)) else {
+                            return false_cond(span);
+                        };
+                        CondKind::Compare {
+                            left,
+                            op: Spanned::new(op, op_span),
+                            right,
+                        }
+                    }
+                }
+            }
+            _ => return false_cond(span),
+        };
+        Cond { kind, span }
+    }
+
+    fn setting(&mut self, pair: Pair<'_, Rule>) -> Option<Spanned<Setting>> {
+        let span = span_of(&pair);
+        let rule = pair.as_rule();
+        let mut inner = pair.into_inner();
+        inner.next(); // the keyword
+        let setting = match rule {
+            Rule::method_setting => {
+                let word = inner.next()?;
+                let method = match word.as_str().to_ascii_uppercase().as_str() {
+                    "GET" => Method::Get,
+                    "POST" => Method::Post,
+                    "PUT" => Method::Put,
+                    "PATCH" => Method::Patch,
+                    "DELETE" => Method::Delete,
+                    other => {
+                        let methods = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+                        let help = match did_you_mean(other, methods) {
+                            Some(m) => format!("did you mean `{m}`?"),
+                            None => "methods are GET, POST, PUT, PATCH and DELETE".to_string(),
+                        };
+                        self.errors.push(
+                            Diagnostic::error(
+                                "campaign::webhook::method",
+                                span_of(&word),
+                                format!("unknown HTTP method `{}`", word.as_str()),
+                            )
+                            .label("not a method")
+                            .help(help),
+                        );
+                        return None;
+                    }
+                };
+                Setting::Method(method)
+            }
+            Rule::url_setting => Setting::Url(self.template(inner.next()?)),
+            Rule::header_setting => {
+                let name = self.name(inner.next());
+                let value = inner
+                    .next()?
+                    .into_inner()
+                    .map(|piece| {
+                        if piece.as_rule() == Rule::secret {
+                            HeaderPiece::Secret(self.secret(piece))
+                        } else {
+                            HeaderPiece::Text(self.template(piece))
+                        }
+                    })
+                    .collect();
+                Setting::Header { name, value }
+            }
+            Rule::post_setting => Setting::Post(self.template(inner.next()?)),
+            Rule::json_setting => Setting::Json(self.json(inner.next()?)),
+            Rule::timeout_setting => Setting::Timeout(self.duration(inner.next()?)?.node),
+            Rule::backoff_setting => Setting::Backoff(self.duration(inner.next()?)?.node),
+            Rule::retry_setting => {
+                let n = inner.next()?;
+                match n.as_str().parse::<u32>() {
+                    Ok(n) if n <= 100 => Setting::Retry(n),
+                    _ => {
+                        self.errors.push(
+                            Diagnostic::error("campaign::webhook::retry", span_of(&n), "`retry` takes 0 to 100")
+                                .label("out of range")
+                                .help("retries back off exponentially; a handful is plenty, e.g. `retry 3`"),
+                        );
+                        return None;
+                    }
+                }
+            }
+            Rule::rate_setting => {
+                let count = inner.next()?;
+                let unit = inner.next()?;
+                let per_millis = match unit.as_str() {
+                    "s" | "sec" | "second" => 1_000,
+                    "m" | "min" | "minute" => 60_000,
+                    "h" | "hour" => 3_600_000,
+                    other => {
+                        self.errors.push(
+                            Diagnostic::error(
+                                "campaign::webhook::rate",
+                                span_of(&unit),
+                                format!("unknown rate period `{other}`"),
+                            )
+                            .label("not a period")
+                            .help("write a rate as requests per second, minute or hour: `rate 10/s`, `rate 600/m`, `rate 1000/h`"),
+                        );
+                        return None;
+                    }
+                };
+                match count.as_str().parse::<u32>() {
+                    Ok(count) if count > 0 => Setting::Rate(Rate { count, per_millis }),
+                    _ => {
+                        self.errors.push(
+                            Diagnostic::error(
+                                "campaign::webhook::rate",
+                                span_of(&count),
+                                "a rate needs at least one request per period",
+                            )
+                            .label("out of range")
+                            .help("e.g. `rate 10/s`"),
+                        );
+                        return None;
+                    }
+                }
+            }
+            Rule::on_failure_setting => {
+                let what = inner.nth(1)?;
+                Setting::OnFailure(if what.as_rule() == Rule::kw_continue {
+                    OnFailure::Continue
+                } else {
+                    OnFailure::Stop
+                })
+            }
+            Rule::sign_setting => Setting::Sign(self.secret(inner.next()?)),
+            Rule::capture_setting => {
+                let field = self.target_field(inner.next()?)?;
+                let source = inner.next()?;
+                let is_json = source.as_rule() == Rule::capture_json;
+                let arg = self.name(source.into_inner().nth(1));
+                Setting::Capture {
+                    field,
+                    source: if is_json {
+                        CaptureSource::JsonPointer(arg)
+                    } else {
+                        CaptureSource::Header(arg)
+                    },
+                }
+            }
+            Rule::dynamic_host_setting => Setting::DynamicHost,
+            _ => return None,
+        };
+        Some(Spanned::new(setting, span))
+    }
+
+    fn secret(&mut self, pair: Pair<'_, Rule>) -> Spanned<String> {
+        let span = span_of(&pair);
+        let name = self.name(pair.into_inner().nth(1));
+        Spanned::new(name.node, span)
+    }
+
+    fn json(&mut self, pair: Pair<'_, Rule>) -> Json {
+        let span = span_of(&pair);
+        let kind = match pair.as_rule() {
+            Rule::json_object => JsonKind::Object(
+                pair.into_inner()
+                    .filter_map(|member| {
+                        let mut kv = member.into_inner();
+                        let key = self.name(kv.next());
+                        let value = self.json(kv.next()?);
+                        Some((key, value))
+                    })
+                    .collect(),
+            ),
+            Rule::json_array => JsonKind::Array(pair.into_inner().map(|v| self.json(v)).collect()),
+            Rule::string => JsonKind::Str(self.template(pair)),
+            Rule::merge => match self.merge(pair) {
+                Some(m) => JsonKind::Merge(m),
+                None => JsonKind::Null,
+            },
+            Rule::number => JsonKind::Number(pair.as_str().to_string()),
+            Rule::kw_true => JsonKind::Bool(true),
+            Rule::kw_false => JsonKind::Bool(false),
+            _ => JsonKind::Null,
+        };
+        Json { kind, span }
+    }
+}
+
+fn false_cond(span: Span) -> Cond {
+    Cond {
+        kind: CondKind::Truthy(Operand::Bool(Spanned::new(false, span))),
+        span,
+    }
+}
+
+/// Milliseconds in one of a duration unit; `None` for an unknown unit.
+fn unit_millis(unit: &str) -> Option<u64> {
+    Some(match unit {
+        "ms" | "millisecond" | "milliseconds" => 1,
+        "s" | "second" | "seconds" => 1_000,
+        "m" | "minute" | "minutes" => 60_000,
+        "h" | "hour" | "hours" => 3_600_000,
+        "d" | "day" | "days" => 86_400_000,
+        "w" | "week" | "weeks" => 604_800_000,
+        _ => return None,
+    })
+}
+
+const UNITS: &[&str] = &[
+    "ms",
+    "millisecond",
+    "milliseconds",
+    "s",
+    "second",
+    "seconds",
+    "m",
+    "minute",
+    "minutes",
+    "h",
+    "hour",
+    "hours",
+    "d",
+    "day",
+    "days",
+    "w",
+    "week",
+    "weeks",
+];
+
+fn unknown_unit(unit: &str, span: Span) -> Diagnostic {
+    let help = match did_you_mean(unit, UNITS.iter().copied().filter(|u| u.len() > 2)) {
+        Some(u) => format!("did you mean `{u}`?"),
+        None => "units are milliseconds, seconds, minutes, hours, days and weeks (singular, plural or ms/s/m/h/d/w)".into(),
+    };
+    Diagnostic::error(
+        "campaign::syntax::unit",
+        span,
+        format!("unknown time unit `{unit}`"),
+    )
+    .label("not a unit")
+    .help(help)
+}
+
+/// Turns a pest error into a diagnostic that names what was expected in the
+/// language's words and points at what was found instead.
+fn syntax_error(source: &str, err: pest::error::Error<Rule>) -> Diagnostic {
+    let pos = match err.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    };
+    let positives = match &err.variant {
+        ErrorVariant::ParsingError { positives, .. } => positives.clone(),
+        ErrorVariant::CustomError { message } => {
+            return Diagnostic::error(
+                "campaign::syntax::too_complex",
+                Span::new(pos, pos),
+                format!("this file is too complex to parse ({message})"),
+            )
+            .help("simplify the deepest or longest construct near here");
+        }
+    };
+    let found = found_at(source, pos);
+    let word = source[pos..]
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .next()
+        .filter(|w| !w.is_empty() && w.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_'));
+
+    let wants_step = positives.contains(&Rule::kw_webhook);
+    let wants_setting = positives.contains(&Rule::kw_url);
+    if let (Some(word), true) = (word, wants_step || wants_setting) {
+        let span = Span::new(pos, pos + word.len());
+        let (what, known, code) = if wants_step {
+            ("step", STEP_KEYWORDS, "campaign::syntax::unknown_step")
+        } else {
+            (
+                "webhook setting",
+                SETTING_KEYWORDS,
+                "campaign::syntax::unknown_setting",
+            )
+        };
+        let help = match did_you_mean(word, known.iter().copied()) {
+            Some(k) => format!("did you mean `{k}`?"),
+            None => format!("{what}s are: {}", known.join(", ")),
+        };
+        return Diagnostic::error(code, span, format!("unknown {what} `{word}`"))
+            .label(format!("not a {what}"))
+            .help(help);
+    }
+
+    let mut expected: Vec<String> = Vec::new();
+    let mut add = |s: String| {
+        if !expected.contains(&s) {
+            expected.push(s);
+        }
+    };
+    if wants_step {
+        add("a step".into());
+    }
+    if wants_setting {
+        add("a webhook setting".into());
+    }
+    for rule in &positives {
+        if let Some(name) = describe(*rule, wants_step, wants_setting) {
+            add(name.to_string());
+        }
+    }
+    if let Some(attempts) = err.parse_attempts() {
+        for token in attempts.expected_tokens() {
+            let token = token.to_string();
+            if !token.is_empty() && token.chars().all(|c| c.is_ascii_punctuation()) {
+                add(format!("`{token}`"));
+            }
+        }
+    }
+    let expected = match expected.len() {
+        0 => "something else".to_string(),
+        1 => expected.remove(0),
+        _ => {
+            let last = expected.pop().unwrap_or_default();
+            format!("{} or {last}", expected.join(", "))
+        }
+    };
+    let (found_text, len) = found;
+    Diagnostic::error(
+        "campaign::syntax::unexpected",
+        Span::new(pos, pos + len),
+        format!("expected {expected}, found {found_text}"),
+    )
+    .label(format!("expected {expected}"))
+    .help(syntax_help(&positives))
+}
+
+/// What stands at `pos`, for "found ...", and its length in bytes.
+fn found_at(source: &str, pos: usize) -> (String, usize) {
+    let rest = &source[pos.min(source.len())..];
+    let Some(c) = rest.chars().next() else {
+        return ("the end of the file".into(), 0);
+    };
+    if c.is_ascii_alphanumeric() || c == '_' {
+        let word: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let len = word.len();
+        return (format!("`{word}`"), len);
+    }
+    let shown = match c {
+        '\n' => "the end of the line".to_string(),
+        c if c.is_control() => format!("the control character U+{:04X}", c as u32),
+        c => format!("`{c}`"),
+    };
+    (shown, if c == '\n' { 0 } else { c.len_utf8() })
+}
+
+fn syntax_help(positives: &[Rule]) -> String {
+    if positives.contains(&Rule::kw_campaign) {
+        "a file holds one block: `campaign \"Name\" { ... }`".into()
+    } else if positives.contains(&Rule::duration) || positives.contains(&Rule::duration_num) {
+        "durations are a number and a unit: `30s`, `5 minutes`, `2 days`".into()
+    } else if positives.contains(&Rule::compare_op) {
+        "conditions compare values: `[Country] == \"US\"`, `[Email] ends_with \"@x.com\"`, `[Phone] is empty`, `has tag \"VIP\"`".into()
+    } else {
+        "see docs/language.md for the syntax of each step".into()
+    }
+}
+
+/// Human names for the rules that can appear in "expected ..." messages.
+fn describe(rule: Rule, wants_step: bool, wants_setting: bool) -> Option<&'static str> {
+    let is_step_kw = matches!(
+        rule,
+        Rule::kw_webhook
+            | Rule::kw_tag
+            | Rule::kw_field
+            | Rule::kw_note
+            | Rule::kw_wait
+            | Rule::kw_if
+            | Rule::kw_split
+            | Rule::kw_stop
+            | Rule::kw_goal
+            | Rule::kw_trigger
+    );
+    let is_setting_kw = matches!(
+        rule,
+        Rule::kw_method
+            | Rule::kw_url
+            | Rule::kw_header
+            | Rule::kw_post
+            | Rule::kw_json
+            | Rule::kw_timeout
+            | Rule::kw_retry
+            | Rule::kw_backoff
+            | Rule::kw_rate
+            | Rule::kw_on
+            | Rule::kw_sign
+            | Rule::kw_capture
+            | Rule::kw_dynamic
+    );
+    if (wants_step && is_step_kw) || (wants_setting && is_setting_kw) {
+        return None;
+    }
+    Some(match rule {
+        Rule::EOI => "the end of the file",
+        Rule::string | Rule::string_inner => "a \"string\"",
+        Rule::merge | Rule::merge_inner => "a merge field such as `[Email]`",
+        Rule::number | Rule::integer | Rule::duration_num => "a number",
+        Rule::boolean | Rule::kw_true | Rule::kw_false => "`true` or `false`",
+        Rule::kw_null => "`null`",
+        Rule::duration => "a duration such as `2 days`",
+        Rule::unit => "a time unit such as `days`",
+        Rule::timestamp => "a date such as `2026-12-01T09:00:00Z`",
+        Rule::word => "an HTTP method (GET, POST, PUT, PATCH, DELETE)",
+        Rule::compare_op => "a comparison (`==`, `!=`, `<`, `<=`, `>`, `>=`, `contains`, `starts_with`, `ends_with`)",
+        Rule::is_empty | Rule::is_not_empty | Rule::kw_is => "`is empty`",
+        Rule::cond | Rule::and_chain | Rule::negation | Rule::comparison | Rule::has_tag => "a condition",
+        Rule::kw_and | Rule::kw_or => "`and` or `or`",
+        Rule::kw_not => "`not`",
+        Rule::percent => "a percentage such as `30%`",
+        Rule::block => "a `{` block",
+        Rule::secret => "`secret(\"NAME\")`",
+        Rule::json_object | Rule::json_array => "a JSON object or array",
+        Rule::json_member => "a JSON member `\"key\": value`",
+        Rule::contact_added | Rule::tag_added | Rule::webhook_received => {
+            "a trigger (`contact_added`, `tag_added \"Tag\"`, `webhook_received \"/path\"`)"
+        }
+        Rule::else_if | Rule::else_block | Rule::kw_else => "`else`",
+        Rule::capture_json | Rule::capture_header => "`json \"/pointer\"` or `header \"Name\"`",
+        Rule::kw_campaign => "`campaign \"Name\" {`",
+        Rule::kw_trigger => "`trigger`",
+        Rule::kw_webhook => "`webhook`",
+        Rule::kw_tag => "`tag`",
+        Rule::kw_add | Rule::kw_remove => "`add` or `remove`",
+        Rule::kw_field => "`field`",
+        Rule::kw_set => "`set`",
+        Rule::kw_note => "`note`",
+        Rule::kw_wait => "`wait`",
+        Rule::kw_until => "`until`",
+        Rule::kw_if => "`if`",
+        Rule::kw_split => "`split`",
+        Rule::kw_stop | Rule::kw_continue => "`continue` or `stop`",
+        Rule::kw_goal => "`goal`",
+        Rule::kw_when => "`when`",
+        Rule::kw_has => "`has`",
+        Rule::kw_empty => "`empty`",
+        Rule::kw_method => "`method`",
+        Rule::kw_url => "`url`",
+        Rule::kw_header => "`header`",
+        Rule::kw_post => "`post`",
+        Rule::kw_json => "`json`",
+        Rule::kw_timeout => "`timeout`",
+        Rule::kw_retry => "`retry`",
+        Rule::kw_backoff => "`backoff`",
+        Rule::kw_rate => "`rate`",
+        Rule::kw_on => "`on`",
+        Rule::kw_failure => "`failure`",
+        Rule::kw_sign => "`sign`",
+        Rule::kw_secret => "`secret`",
+        Rule::kw_capture => "`capture`",
+        Rule::kw_dynamic => "`dynamic`",
+        Rule::kw_host => "`host`",
+        _ => return None,
+    })
+}

@@ -1,0 +1,337 @@
+//! The lexer for what is inside string literals: literal text, escapes and
+//! `[Field | filter: 'arg']` merges. pest hands over the raw characters and
+//! their offset, so every span here points into the original file.
+
+use logos::Logos;
+
+use crate::diagnostics::Diagnostic;
+use crate::syntax::ast::{Filter, FilterArg, Merge, Part, Template};
+use crate::syntax::span::{Span, Spanned};
+
+/// Tokens of template text.
+#[derive(Logos, Debug, Clone, Copy, PartialEq)]
+enum TextToken {
+    /// A run of ordinary characters.
+    #[regex(r"[^\\\[]+")]
+    Text,
+    /// A backslash escape such as `\n` or `\[`.
+    #[regex(r"\\[^u]")]
+    Escape,
+    /// `\u{1F600}`
+    #[regex(r"\\u\{[0-9a-fA-F]{1,6}\}")]
+    Unicode,
+    /// A lone `\u` that is not a valid unicode escape.
+    #[token("\\u")]
+    BadUnicode,
+    /// The `[` that opens a merge.
+    #[token("[")]
+    Open,
+}
+
+/// Tokens after the field name inside a merge.
+#[derive(Logos, Debug, Clone, Copy, PartialEq)]
+#[logos(skip r"[ \t]+")]
+enum FilterToken {
+    #[token("|")]
+    Pipe,
+    #[token(":")]
+    Colon,
+    #[token(",")]
+    Comma,
+    #[regex(r"[A-Za-z_][A-Za-z0-9_]*")]
+    Name,
+    #[regex(r"'([^'\\]|\\.)*'")]
+    Str,
+    #[regex(r"-?[0-9]+(\.[0-9]+)?")]
+    Number,
+}
+
+/// Lexes a string literal's raw contents into a template.
+///
+/// `raw` starts at byte `offset` of the file; `span` is the whole literal with
+/// its quotes. Every problem is returned, not only the first.
+pub fn parse_template(raw: &str, offset: usize, span: Span) -> Result<Template, Vec<Diagnostic>> {
+    let mut parts: Vec<Part> = Vec::new();
+    let mut errors = Vec::new();
+    let mut lexer = TextToken::lexer(raw);
+    while let Some(token) = lexer.next() {
+        let range = lexer.span();
+        let at = Span::new(offset + range.start, offset + range.end);
+        match token {
+            Ok(TextToken::Text) => push_text(&mut parts, lexer.slice(), at),
+            Ok(TextToken::Escape) => {
+                match unescape_char(lexer.slice().as_bytes()[1] as char, lexer.slice()) {
+                    Some(c) => push_text(&mut parts, c.encode_utf8(&mut [0; 4]), at),
+                    None => errors.push(bad_escape(lexer.slice(), at)),
+                }
+            }
+            Ok(TextToken::Unicode) => {
+                let hex = &lexer.slice()[3..lexer.slice().len() - 1];
+                match u32::from_str_radix(hex, 16).ok().and_then(char::from_u32) {
+                    Some(c) => push_text(&mut parts, c.encode_utf8(&mut [0; 4]), at),
+                    None => errors.push(
+                        Diagnostic::error("campaign::syntax::escape", at, "this is not a unicode character")
+                            .label("no such code point")
+                            .help("`\\u{...}` takes 1 to 6 hex digits of a Unicode scalar value, e.g. `\\u{E9}`"),
+                    ),
+                }
+            }
+            Ok(TextToken::BadUnicode) | Err(()) => errors.push(bad_escape(lexer.slice(), at)),
+            Ok(TextToken::Open) => {
+                let start = range.start;
+                match find_merge_end(raw, start + 1) {
+                    Some(close) => {
+                        let merge_span = Span::new(offset + start, offset + close + 1);
+                        match parse_merge(&raw[start + 1..close], offset + start + 1, merge_span) {
+                            Ok(merge) => parts.push(Part::Merge(merge)),
+                            Err(e) => errors.push(e),
+                        }
+                        lexer.bump(close + 1 - range.end);
+                    }
+                    None => {
+                        errors.push(
+                            Diagnostic::error(
+                                "campaign::merge::unclosed",
+                                at,
+                                "this `[` starts a merge field that is never closed",
+                            )
+                            .label("merge field opened here")
+                            .help("close it with `]`, or write `\\[` for a literal bracket"),
+                        );
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(Template { parts, span })
+    } else {
+        Err(errors)
+    }
+}
+
+/// The index of the `]` closing a merge whose contents start at `from`,
+/// skipping quoted filter arguments and escapes.
+fn find_merge_end(raw: &str, from: usize) -> Option<usize> {
+    let bytes = raw.as_bytes();
+    let mut quoted = false;
+    let mut i = from;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 1,
+            b'\'' => quoted = !quoted,
+            b']' if !quoted => return Some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Parses the inside of `[...]`: a field name, then `| filter: args` parts.
+/// `inner` starts at byte `offset` of the file; `span` covers the brackets.
+pub fn parse_merge(inner: &str, offset: usize, span: Span) -> Result<Merge, Diagnostic> {
+    let name_end = inner.find('|').unwrap_or(inner.len());
+    let raw_name = &inner[..name_end];
+    let lead = raw_name.len() - raw_name.trim_start().len();
+    let name = raw_name.trim();
+    let name_span = Span::new(offset + lead, offset + lead + name.len());
+    if name.is_empty() {
+        return Err(Diagnostic::error(
+            "campaign::merge::empty_field",
+            span,
+            "this merge field names no field",
+        )
+        .label("empty merge field")
+        .help("write the field's name inside the brackets, e.g. `[First Name]`, or `\\[` for a literal bracket"));
+    }
+    let mut filters = Vec::new();
+    let rest = &inner[name_end..];
+    let rest_offset = offset + name_end;
+    let mut lexer = FilterToken::lexer(rest).spanned().peekable();
+    let at = |r: std::ops::Range<usize>| Span::new(rest_offset + r.start, rest_offset + r.end);
+    while let Some((token, range)) = lexer.next() {
+        if token != Ok(FilterToken::Pipe) {
+            return Err(merge_syntax(
+                at(range),
+                "expected `|` before the next filter",
+            ));
+        }
+        let (name, name_range) = match lexer.next() {
+            Some((Ok(FilterToken::Name), r)) => (&rest[r.clone()], r),
+            Some((_, r)) => return Err(merge_syntax(at(r), "expected a filter name after `|`")),
+            None => return Err(merge_syntax(at(range), "expected a filter name after `|`")),
+        };
+        let mut args = Vec::new();
+        let mut end = name_range.end;
+        if matches!(lexer.peek(), Some((Ok(FilterToken::Colon), _))) {
+            let colon = lexer.next().map(|(_, r)| r).unwrap_or(name_range.clone());
+            let mut after = colon;
+            loop {
+                match lexer.next() {
+                    Some((Ok(FilterToken::Str), r)) => {
+                        let quoted = &rest[r.start + 1..r.end - 1];
+                        let value = unescape_arg(quoted)
+                            .ok_or_else(|| bad_escape(quoted, at(r.clone())))?;
+                        args.push(Spanned::new(FilterArg::Str(value), at(r.clone())));
+                        end = r.end;
+                    }
+                    Some((Ok(FilterToken::Number), r)) => {
+                        let n: f64 = rest[r.clone()].parse().unwrap_or(0.0);
+                        args.push(Spanned::new(FilterArg::Number(n), at(r.clone())));
+                        end = r.end;
+                    }
+                    Some((_, r)) if rest[r.clone()].starts_with('\'') => {
+                        return Err(merge_syntax(at(r), "this argument's quote is never closed"))
+                    }
+                    Some((_, r)) => {
+                        return Err(merge_syntax(
+                            at(r),
+                            "expected an argument: a 'quoted text' or a number",
+                        ))
+                    }
+                    None => {
+                        return Err(merge_syntax(
+                            at(after),
+                            "expected an argument: a 'quoted text' or a number",
+                        ))
+                    }
+                }
+                match lexer.peek() {
+                    Some((Ok(FilterToken::Comma), _)) => {
+                        after = lexer.next().map(|(_, r)| r).unwrap_or(after);
+                    }
+                    _ => break,
+                }
+            }
+        }
+        filters.push(Filter {
+            name: Spanned::new(name.to_string(), at(name_range.clone())),
+            args,
+            span: at(name_range.start..end),
+        });
+    }
+    Ok(Merge {
+        field: Spanned::new(name.to_string(), name_span),
+        filters,
+        span,
+    })
+}
+
+fn push_text(parts: &mut Vec<Part>, text: &str, at: Span) {
+    if let Some(Part::Text(last)) = parts.last_mut() {
+        if last.span.end == at.start {
+            last.node.push_str(text);
+            last.span = last.span.to(at);
+            return;
+        }
+    }
+    parts.push(Part::Text(Spanned::new(text.to_string(), at)));
+}
+
+/// What `\c` stands for; `None` for an unknown escape.
+fn unescape_char(c: char, _whole: &str) -> Option<char> {
+    Some(match c {
+        'n' => '\n',
+        't' => '\t',
+        'r' => '\r',
+        '0' => '\0',
+        '"' | '\\' | '[' | ']' | '\'' | '/' | '|' => c,
+        _ => return None,
+    })
+}
+
+/// Resolves escapes inside a single-quoted filter argument.
+fn unescape_arg(quoted: &str) -> Option<String> {
+    let mut out = String::with_capacity(quoted.len());
+    let mut chars = quoted.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            let next = chars.next()?;
+            out.push(unescape_char(next, quoted)?);
+        } else {
+            out.push(c);
+        }
+    }
+    Some(out)
+}
+
+fn bad_escape(text: &str, at: Span) -> Diagnostic {
+    Diagnostic::error(
+        "campaign::syntax::escape",
+        at,
+        format!("unknown escape `{text}`"),
+    )
+    .label("not an escape")
+    .help(r#"escapes are \n \t \r \0 \" \\ \[ \] \' \/ \| and \u{HEX}; write \\ for a backslash"#)
+}
+
+fn merge_syntax(at: Span, message: &str) -> Diagnostic {
+    Diagnostic::error("campaign::merge::syntax", at, message.to_string())
+        .label("here")
+        .help("a merge is `[Field Name]` or `[Field Name | filter | filter: 'arg', 2]`")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template(raw: &str) -> Result<Template, Vec<Diagnostic>> {
+        parse_template(raw, 1, Span::new(0, raw.len() + 2))
+    }
+
+    #[test]
+    fn splits_text_and_merges_with_exact_spans() {
+        let t = template("Hi [First Name | default: 'friend'], \\[x]").unwrap();
+        assert_eq!(t.parts.len(), 3);
+        let Part::Merge(m) = &t.parts[1] else {
+            panic!()
+        };
+        assert_eq!(m.field.node, "First Name");
+        assert_eq!(m.field.span, Span::new(5, 15));
+        assert_eq!(m.filters[0].name.node, "default");
+        assert_eq!(m.filters[0].args[0].node, FilterArg::Str("friend".into()));
+        let Part::Text(tail) = &t.parts[2] else {
+            panic!()
+        };
+        assert_eq!(tail.node, ", [x]");
+    }
+
+    #[test]
+    fn quoted_arguments_may_hold_brackets_and_pipes() {
+        let t = template("[A | replace: ']', '|']").unwrap();
+        let Part::Merge(m) = &t.parts[0] else {
+            panic!()
+        };
+        assert_eq!(m.filters[0].args.len(), 2);
+        assert_eq!(m.filters[0].args[0].node, FilterArg::Str("]".into()));
+    }
+
+    #[test]
+    fn reports_unclosed_and_empty_merges_and_bad_escapes() {
+        let errs = template("a \\q [ ] [x").unwrap_err();
+        let codes: Vec<_> = errs.iter().map(|e| e.code).collect();
+        assert_eq!(
+            codes,
+            [
+                "campaign::syntax::escape",
+                "campaign::merge::empty_field",
+                "campaign::merge::unclosed"
+            ]
+        );
+    }
+
+    #[test]
+    fn filter_syntax_errors() {
+        assert!(template("[A |]").is_err());
+        assert!(template("[A | truncate: ]").is_err());
+        assert!(template("[A | x y]").is_err());
+        let t = template("[A|upper|truncate:3]").unwrap();
+        let Part::Merge(m) = &t.parts[0] else {
+            panic!()
+        };
+        assert_eq!(m.filters.len(), 2);
+        assert_eq!(m.filters[1].args[0].node, FilterArg::Number(3.0));
+    }
+}

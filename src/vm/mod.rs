@@ -1,0 +1,584 @@
+//! The virtual machine: runs a [`Program`] for one contact at a time.
+//!
+//! The VM does no I/O. [`Vm::next`] runs until the contact does something
+//! visible and returns it as an [`Event`]; the driver (a dry run that records
+//! events, or the HTTP sender) handles it and calls `next` again. A contact's
+//! whole position lives in [`Run`], so a driver can pause, persist and resume
+//! it; the [`Vm`] only holds reusable buffers.
+
+pub mod filters;
+pub mod value;
+
+use std::borrow::Cow;
+
+use crate::compile::instructions::{Constant, Escape, FieldId, Instruction, Program, Target};
+use crate::contacts::Contact;
+use crate::encode;
+use crate::syntax::span::Span;
+use value::{compare, Value};
+
+/// Where one contact stands in the campaign.
+#[derive(Debug, Clone, Default)]
+pub struct Run {
+    /// The contact's data; `field set`, tags and captures change it.
+    pub contact: Contact,
+    /// The next instruction.
+    pub pc: u32,
+    /// Virtual milliseconds since the contact entered.
+    pub clock_ms: u64,
+    /// Unix seconds at which the contact entered (the dry run's `--now`).
+    pub entered_at: i64,
+    /// Set after a wait: goals ahead of this pc are checked before going on.
+    pub check_goals_after: Option<u32>,
+    /// The run has ended (done, stopped or failed).
+    pub finished: bool,
+}
+
+impl Run {
+    /// A run at the start of the campaign.
+    pub fn new(contact: Contact, entered_at: i64) -> Run {
+        Run {
+            contact,
+            entered_at,
+            ..Run::default()
+        }
+    }
+
+    /// Resets for another contact, keeping allocations.
+    pub fn restart(&mut self, contact: &Contact, entered_at: i64) {
+        self.contact.clone_from(contact);
+        self.pc = 0;
+        self.clock_ms = 0;
+        self.entered_at = entered_at;
+        self.check_goals_after = None;
+        self.finished = false;
+    }
+}
+
+/// A request built for a webhook; names and settings are in
+/// `program.webhooks[webhook]`.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// Index into `program.webhooks`.
+    pub webhook: u32,
+    /// The merged URL.
+    pub url: String,
+    /// Header values, in the order of the webhook's header names.
+    pub header_values: Vec<String>,
+    /// The body (empty when the webhook has none).
+    pub body: String,
+}
+
+/// Something a contact did, in order.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// Send this request.
+    Webhook(&'a Request),
+    /// A tag was added.
+    TagAdd(&'a str),
+    /// A tag was removed.
+    TagRemove(&'a str),
+    /// A field was set.
+    FieldSet {
+        /// The field's name.
+        field: &'a str,
+        /// Its new value.
+        value: &'a str,
+    },
+    /// A note was written.
+    Note(&'a str),
+    /// The contact waited this long (the clock has already moved).
+    Wait {
+        /// Milliseconds waited.
+        millis: u64,
+    },
+    /// The contact reached a goal.
+    Goal(&'a str),
+    /// The contact hit `stop`.
+    Stop,
+    /// The contact's run failed; it does nothing more.
+    Error(RuntimeError),
+    /// The contact reached the end.
+    Done,
+}
+
+/// A per-contact failure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuntimeError {
+    /// Stable code, e.g. `campaign::run::number`.
+    pub code: &'static str,
+    /// What went wrong, for this contact.
+    pub message: String,
+    /// The step or merge at fault.
+    pub span: Span,
+}
+
+/// How `secret("NAME")` is merged.
+#[derive(Debug, Clone)]
+pub enum Secrets {
+    /// Every secret shows as `***`: a dry run needs none of them set.
+    Masked,
+    /// Real values, indexed like `program.secrets`.
+    Values(Vec<String>),
+}
+
+/// Reusable buffers for running a program; one per worker.
+pub struct Vm<'p> {
+    program: &'p Program,
+    secrets: Secrets,
+    stack: Vec<Value<'static>>,
+    scratch: String,
+    request: Request,
+    target: Target,
+    tags_field: Option<FieldId>,
+    id_field: Option<FieldId>,
+    split_salt: u64,
+}
+
+/// Result of running pure instructions.
+enum Flow {
+    Next,
+    Jump(u32),
+}
+
+impl<'p> Vm<'p> {
+    /// A VM for `program`.
+    pub fn new(program: &'p Program, secrets: Secrets) -> Vm<'p> {
+        let headers = program
+            .webhooks
+            .iter()
+            .map(|w| w.headers.len())
+            .max()
+            .unwrap_or(0);
+        Vm {
+            program,
+            secrets,
+            stack: Vec::new(),
+            scratch: String::new(),
+            request: Request {
+                header_values: vec![String::new(); headers],
+                ..Request::default()
+            },
+            target: Target::Scratch,
+            tags_field: program.field_id("Tags"),
+            id_field: program.field_id("Contact ID"),
+            split_salt: fnv1a(FNV_OFFSET, program.name.as_bytes()),
+        }
+    }
+
+    /// The program being run.
+    pub fn program(&self) -> &'p Program {
+        self.program
+    }
+
+    /// Runs until the contact's next visible event.
+    pub fn next<'s>(&'s mut self, run: &'s mut Run) -> Event<'s> {
+        if run.finished {
+            return Event::Done;
+        }
+        if let Some(after) = run.check_goals_after.take() {
+            match self.goal_ahead(run, after) {
+                Ok(Some(goal)) => {
+                    let info = &self.program.goals[goal];
+                    run.pc = info.pc + 1;
+                    return Event::Goal(&info.name);
+                }
+                Ok(None) => {}
+                Err(e) => return self.fail(run, e),
+            }
+        }
+        let code = &self.program.code;
+        loop {
+            let pc = run.pc as usize;
+            let Some(&ins) = code.get(pc) else {
+                run.finished = true;
+                return Event::Done;
+            };
+            run.pc += 1;
+            match ins {
+                Instruction::Webhook(id) => {
+                    self.request.webhook = id;
+                    let info = &self.program.webhooks[id as usize];
+                    if !info.has_body {
+                        self.request.body.clear();
+                    }
+                    if info.validate_url && url::Url::parse(&self.request.url).is_err() {
+                        let message =
+                            format!("the URL is not valid after merging: {}", self.request.url);
+                        return self.fail(run, self.error("campaign::run::url", pc, message));
+                    }
+                    return Event::Webhook(&self.request);
+                }
+                Instruction::TagAdd | Instruction::TagRemove => {
+                    if self.scratch.trim().is_empty() {
+                        let e = self.error(
+                            "campaign::run::empty_tag",
+                            pc,
+                            "the tag name merged to nothing".into(),
+                        );
+                        return self.fail(run, e);
+                    }
+                    let tag = self.scratch.trim();
+                    let tags = &mut run.contact.tags;
+                    let existing = tags.iter().position(|t| t == tag);
+                    if ins == Instruction::TagAdd {
+                        if existing.is_none() {
+                            tags.push(tag.to_string());
+                        }
+                        return Event::TagAdd(tag);
+                    }
+                    if let Some(i) = existing {
+                        tags.remove(i);
+                    }
+                    return Event::TagRemove(tag);
+                }
+                Instruction::FieldSet(field) => {
+                    let value = self.pop();
+                    let slot = &mut run.contact.fields[field as usize];
+                    let text = slot.get_or_insert_with(String::new);
+                    text.clear();
+                    value.write_text(text);
+                    return Event::FieldSet {
+                        field: &self.program.fields[field as usize],
+                        value: text,
+                    };
+                }
+                Instruction::Note => return Event::Note(&self.scratch),
+                Instruction::Wait(d) => {
+                    let millis = self.program.durations[d as usize];
+                    run.clock_ms = run.clock_ms.saturating_add(millis);
+                    run.check_goals_after = Some(pc as u32);
+                    return Event::Wait { millis };
+                }
+                Instruction::WaitUntil => {
+                    let target = match self.pop() {
+                        Value::Empty => None,
+                        Value::Text(t) if t.trim().is_empty() => None,
+                        Value::Number(n) => Some(n as i64),
+                        Value::Text(t) => match filters::parse_date(&t) {
+                            Some(secs) => Some(secs),
+                            None => {
+                                let message =
+                                    format!("`wait until` cannot read {:?} as a date", clip(&t));
+                                return self
+                                    .fail(run, self.error("campaign::run::date", pc, message));
+                            }
+                        },
+                        Value::Bool(_) => None,
+                    };
+                    let Some(target) = target else {
+                        // An empty date field skips the wait, as a Campaign Builder date wait does.
+                        continue;
+                    };
+                    let now_ms = run
+                        .entered_at
+                        .saturating_mul(1000)
+                        .saturating_add(run.clock_ms as i64);
+                    let millis = target.saturating_mul(1000).saturating_sub(now_ms).max(0) as u64;
+                    run.clock_ms = run.clock_ms.saturating_add(millis);
+                    run.check_goals_after = Some(pc as u32);
+                    return Event::Wait { millis };
+                }
+                Instruction::CheckGoals(after) => match self.goal_ahead(run, after) {
+                    Ok(Some(goal)) => {
+                        let info = &self.program.goals[goal];
+                        run.pc = info.pc + 1;
+                        return Event::Goal(&info.name);
+                    }
+                    Ok(None) => {}
+                    Err(e) => return self.fail(run, e),
+                },
+                Instruction::Goal(g) => {
+                    let info = &self.program.goals[g as usize];
+                    match self.eval_routine(run, info.cond_pc) {
+                        Ok(true) => return Event::Goal(&info.name),
+                        Ok(false) => {}
+                        Err(e) => return self.fail(run, e),
+                    }
+                }
+                Instruction::Stop => {
+                    run.finished = true;
+                    return Event::Stop;
+                }
+                Instruction::Done | Instruction::Return => {
+                    run.finished = true;
+                    return Event::Done;
+                }
+                pure => match self.pure(run, pure, pc) {
+                    Ok(Flow::Next) => {}
+                    Ok(Flow::Jump(t)) => run.pc = t,
+                    Err(e) => return self.fail(run, e),
+                },
+            }
+        }
+    }
+
+    /// Stores a captured value into a field (response capture).
+    pub fn set_field(run: &mut Run, field: FieldId, value: &str) {
+        if let Some(slot) = run.contact.fields.get_mut(field as usize) {
+            let text = slot.get_or_insert_with(String::new);
+            text.clear();
+            text.push_str(value);
+        }
+    }
+
+    fn fail<'s>(&mut self, run: &mut Run, error: RuntimeError) -> Event<'s> {
+        run.finished = true;
+        self.stack.clear();
+        Event::Error(error)
+    }
+
+    #[cold]
+    fn error(&self, code: &'static str, pc: usize, message: String) -> RuntimeError {
+        RuntimeError {
+            code,
+            message,
+            span: self.program.span_at(pc),
+        }
+    }
+
+    fn pop(&mut self) -> Value<'static> {
+        self.stack.pop().unwrap_or(Value::Empty)
+    }
+
+    fn pop_bool(&mut self) -> bool {
+        matches!(self.pop(), Value::Bool(true))
+    }
+
+    /// The first goal after `after` whose condition holds now.
+    fn goal_ahead(&mut self, run: &Run, after: u32) -> Result<Option<usize>, RuntimeError> {
+        for (i, goal) in self.program.goals.iter().enumerate() {
+            if goal.pc > after && self.eval_routine(run, goal.cond_pc)? {
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Runs a goal's condition routine to its `Return`.
+    fn eval_routine(&mut self, run: &Run, start: u32) -> Result<bool, RuntimeError> {
+        let mut pc = start as usize;
+        while let Some(&ins) = self.program.code.get(pc) {
+            if ins == Instruction::Return {
+                return Ok(self.pop_bool());
+            }
+            pc = match self.pure(run, ins, pc)? {
+                Flow::Next => pc + 1,
+                Flow::Jump(t) => t as usize,
+            };
+        }
+        Ok(false)
+    }
+
+    /// Instructions with no visible effect: text building and conditions.
+    fn pure(&mut self, run: &Run, ins: Instruction, pc: usize) -> Result<Flow, RuntimeError> {
+        match ins {
+            Instruction::Begin(target) => {
+                self.target = target;
+                self.buffer().clear();
+            }
+            Instruction::EmitText(t) => {
+                let program = self.program;
+                self.buffer().push_str(&program.texts[t as usize]);
+            }
+            Instruction::EmitMerge(m) => {
+                let site = &self.program.merges[m as usize];
+                let value = self.merge(run, m, pc)?;
+                let text = value.to_text();
+                let escape = site.escape;
+                if escape == Escape::Header && !encode::header_value_is_safe(&text) {
+                    return Err(self.error(
+                        "campaign::run::header_newline",
+                        pc,
+                        format!(
+                            "field [{}] holds a line break or NUL, which cannot go in a header; nothing was sent for this contact",
+                            self.program.fields[site.field as usize]
+                        ),
+                    ));
+                }
+                let out = self.buffer_for(self.target);
+                match escape {
+                    Escape::Text | Escape::Raw | Escape::Header => out.push_str(&text),
+                    Escape::Form => encode::form_urlencode_into(out, &text),
+                    Escape::Url => encode::url_component_into(out, &text),
+                    Escape::Json => encode::json_string_into(out, &text),
+                }
+            }
+            Instruction::EmitJsonMerge(m) => {
+                let raw = self.program.merges[m as usize].escape == Escape::Raw;
+                let value = self.merge(run, m, pc)?;
+                let out = self.buffer_for(self.target);
+                match value {
+                    _ if raw => value.write_text(out),
+                    Value::Number(n) if n.is_finite() => encode::write_number(out, n),
+                    Value::Number(_) | Value::Empty => out.push_str("null"),
+                    Value::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+                    Value::Text(t) => {
+                        out.push('"');
+                        encode::json_string_into(out, &t);
+                        out.push('"');
+                    }
+                }
+            }
+            Instruction::EmitSecret(s) => {
+                let secret = match &self.secrets {
+                    Secrets::Masked => "***",
+                    Secrets::Values(values) => values.get(s as usize).map_or("", String::as_str),
+                };
+                buffer_of(self.target, &mut self.scratch, &mut self.request).push_str(secret);
+            }
+            Instruction::PushText => {
+                let text = self.scratch.clone();
+                self.stack.push(Value::Text(Cow::Owned(text)));
+            }
+            Instruction::PushMerge(m) => {
+                let value = self.merge(run, m, pc)?.into_owned();
+                self.stack.push(value);
+            }
+            Instruction::PushConst(c) => {
+                let value = match &self.program.constants[c as usize] {
+                    Constant::Text(t) => Value::Text(Cow::Owned(t.clone())),
+                    Constant::Number(n) => Value::Number(*n),
+                    Constant::Bool(b) => Value::Bool(*b),
+                    Constant::Timestamp(t) => Value::Number(*t as f64),
+                };
+                self.stack.push(value);
+            }
+            Instruction::Compare(op) => {
+                let right = self.pop();
+                let left = self.pop();
+                self.stack.push(Value::Bool(compare(op, &left, &right)));
+            }
+            Instruction::IsEmpty => {
+                let v = self.pop();
+                self.stack.push(Value::Bool(v.is_empty()));
+            }
+            Instruction::Truthy => {
+                let v = self.pop();
+                self.stack.push(Value::Bool(truthy(&v)));
+            }
+            Instruction::HasTag => {
+                let tag = self.pop();
+                let tag = tag.to_text();
+                let tag = tag.trim();
+                let has = run.contact.tags.iter().any(|t| t == tag);
+                self.stack.push(Value::Bool(has));
+            }
+            Instruction::Not => {
+                let b = self.pop_bool();
+                self.stack.push(Value::Bool(!b));
+            }
+            Instruction::JumpIfFalseOrPop(t) => {
+                if matches!(self.stack.last(), Some(Value::Bool(true))) {
+                    self.stack.pop();
+                } else {
+                    return Ok(Flow::Jump(t));
+                }
+            }
+            Instruction::JumpIfTrueOrPop(t) => {
+                if matches!(self.stack.last(), Some(Value::Bool(true))) {
+                    return Ok(Flow::Jump(t));
+                }
+                self.stack.pop();
+            }
+            Instruction::PopJumpIfFalse(t) if !self.pop_bool() => return Ok(Flow::Jump(t)),
+            Instruction::PopJumpIfFalse(_) => {}
+            Instruction::Jump(t) => return Ok(Flow::Jump(t)),
+            Instruction::Split(s) => {
+                let percent = self.program.splits[s as usize];
+                let mut h = fnv1a(self.split_salt, &s.to_le_bytes());
+                h = fnv1a(h, run.contact.id.as_bytes());
+                self.stack.push(Value::Bool((h % 100) < u64::from(percent)));
+            }
+            _ => {}
+        }
+        Ok(Flow::Next)
+    }
+
+    /// A merge site's value for this contact, filters applied.
+    fn merge<'r>(&self, run: &'r Run, m: u32, pc: usize) -> Result<Value<'r>, RuntimeError> {
+        let site = &self.program.merges[m as usize];
+        let mut value = Value::Text(self.field_text(run, site.field));
+        for filter in &site.filters {
+            value = filters::apply(filter, value).map_err(|message| {
+                let field = &self.program.fields[site.field as usize];
+                self.error("campaign::run::filter", pc, format!("[{field}]: {message}"))
+            })?;
+        }
+        Ok(value)
+    }
+
+    fn field_text<'r>(&self, run: &'r Run, field: FieldId) -> Cow<'r, str> {
+        if Some(field) == self.tags_field {
+            return Cow::Owned(run.contact.tags.join(","));
+        }
+        match run.contact.fields.get(field as usize) {
+            Some(Some(text)) => Cow::Borrowed(text),
+            _ if Some(field) == self.id_field => Cow::Borrowed(&run.contact.id),
+            _ => Cow::Borrowed(""),
+        }
+    }
+
+    fn buffer(&mut self) -> &mut String {
+        buffer_of(self.target, &mut self.scratch, &mut self.request)
+    }
+
+    fn buffer_for(&mut self, target: Target) -> &mut String {
+        buffer_of(target, &mut self.scratch, &mut self.request)
+    }
+}
+
+/// The buffer a target names; a free function so callers can borrow other
+/// fields of the VM at the same time.
+fn buffer_of<'b>(
+    target: Target,
+    scratch: &'b mut String,
+    request: &'b mut Request,
+) -> &'b mut String {
+    match target {
+        Target::Scratch => scratch,
+        Target::Url => &mut request.url,
+        Target::Body => &mut request.body,
+        Target::Header(i) => {
+            let i = i as usize;
+            if request.header_values.len() <= i {
+                request.header_values.resize(i + 1, String::new());
+            }
+            &mut request.header_values[i]
+        }
+    }
+}
+
+/// Whether a bare value in a condition counts as true: `true`, a non-zero
+/// number, or text other than empty, `false`, `0`, `no` and `off`.
+pub fn truthy(value: &Value<'_>) -> bool {
+    match value {
+        Value::Bool(b) => *b,
+        Value::Number(n) => *n != 0.0,
+        Value::Empty => false,
+        Value::Text(t) => {
+            let t = t.trim();
+            !(t.is_empty()
+                || t.eq_ignore_ascii_case("false")
+                || t == "0"
+                || t.eq_ignore_ascii_case("no")
+                || t.eq_ignore_ascii_case("off"))
+        }
+    }
+}
+
+fn clip(s: &str) -> String {
+    s.chars().take(40).collect()
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a: stable across versions and platforms, so a contact always takes
+/// the same side of a split.
+fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
