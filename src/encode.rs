@@ -158,8 +158,36 @@ fn format_int(n: i64, buf: &mut [u8; 20]) -> &str {
     std::str::from_utf8(&buf[i..]).unwrap_or("")
 }
 
+/// Whether a URL's path holds a `.` or `..` segment (also as `%2e`). URL
+/// parsers remove such segments, so a merged `..` would move the request to
+/// another path; encoding cannot prevent it, because `%2e` counts as a dot too.
+pub fn has_dot_segment(url: &str) -> bool {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let Some(path_start) = url[after_scheme..].find('/').map(|i| after_scheme + i) else {
+        return false;
+    };
+    let rest = &url[path_start..];
+    let path = &rest[..rest.find(['?', '#']).unwrap_or(rest.len())];
+    path.split('/').any(|segment| {
+        let lower = segment.to_ascii_lowercase();
+        let dots = lower.replace("%2e", ".");
+        dots == "." || dots == ".."
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn dot_segments_are_found_only_in_the_path() {
+        use super::has_dot_segment;
+        assert!(has_dot_segment("https://h.example/p/.."));
+        assert!(has_dot_segment("https://h.example/p/./x"));
+        assert!(has_dot_segment("https://h.example/p/%2E%2e/x?q=1"));
+        assert!(!has_dot_segment("https://h.example/p/x..?q=/../"));
+        assert!(!has_dot_segment("https://h.example/p/...#/.."));
+        assert!(!has_dot_segment("https://h.example"));
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -89,8 +89,8 @@ fn webhook(w: &Webhook, out: &mut Vec<Diagnostic>) {
                     )
                     .label("not a JSON pointer")
                     .help(format!(
-                        "e.g. `capture [CRM ID] = json \"/{}\"` (RFC 6901)",
-                        p.node.trim_start_matches('.')
+                        "e.g. `capture [CRM ID] = json \"/{}\"` (RFC 6901: `/` between keys)",
+                        p.node.trim_start_matches(['.', '$']).replace('.', "/")
                     )),
                 );
             }

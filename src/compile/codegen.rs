@@ -377,6 +377,7 @@ impl Codegen {
             captures: Vec::new(),
             dynamic_host: false,
             validate_url: false,
+            url_merges: false,
         };
         let mut user_content_type = false;
         for setting in &w.settings {
@@ -386,6 +387,7 @@ impl Codegen {
                     info.validate_url = url
                         .merges()
                         .any(|m| m.filters.iter().any(|f| f.name.node == "raw"));
+                    info.url_merges = url.merges().next().is_some();
                     self.emit(Instruction::Begin(Target::Url), url.span);
                     self.template(url, Escape::Url);
                 }

@@ -168,6 +168,9 @@ pub struct WebhookInfo {
     pub dynamic_host: bool,
     /// Whether the URL must be re-validated after merging (a raw merge).
     pub validate_url: bool,
+    /// Whether the URL merges fields, so its path must be checked for `.`
+    /// and `..` segments that merged text could form.
+    pub url_merges: bool,
 }
 
 /// `capture [F] = json "/ptr"` or `header "Name"`.
@@ -311,7 +314,13 @@ impl Program {
                 "EmitSecret({:?})",
                 self.secrets.get(*i as usize).map_or("?", String::as_str)
             ),
-            PushConst(i) => format!("PushConst({:?})", self.constants.get(*i as usize)),
+            PushConst(i) => match self.constants.get(*i as usize) {
+                Some(Constant::Text(t)) => format!("PushConst({t:?})"),
+                Some(Constant::Number(n)) => format!("PushConst({n})"),
+                Some(Constant::Bool(b)) => format!("PushConst({b})"),
+                Some(Constant::Timestamp(t)) => format!("PushConst(@{t})"),
+                None => "PushConst(?)".into(),
+            },
             Webhook(i) => format!(
                 "Webhook({:?})",
                 self.webhooks

@@ -657,25 +657,26 @@ fn unit_millis(unit: &str) -> Option<u64> {
     })
 }
 
+/// Plurals first, so a near miss suggests the plural (`dayz` -> `days`).
 const UNITS: &[&str] = &[
-    "ms",
-    "millisecond",
     "milliseconds",
-    "s",
-    "second",
     "seconds",
-    "m",
-    "minute",
     "minutes",
-    "h",
-    "hour",
     "hours",
-    "d",
-    "day",
     "days",
-    "w",
-    "week",
     "weeks",
+    "millisecond",
+    "second",
+    "minute",
+    "hour",
+    "day",
+    "week",
+    "ms",
+    "s",
+    "m",
+    "h",
+    "d",
+    "w",
 ];
 
 fn unknown_unit(unit: &str, span: Span) -> Diagnostic {
@@ -738,6 +739,19 @@ fn syntax_error(source: &str, err: pest::error::Error<Rule>) -> Diagnostic {
             .help(help);
     }
 
+    if source[pos..].starts_with('=')
+        && !source[pos..].starts_with("==")
+        && positives.contains(&Rule::compare_op)
+    {
+        return Diagnostic::error(
+            "campaign::syntax::unexpected",
+            Span::new(pos, pos + 1),
+            "`=` does not compare values; write `==`",
+        )
+        .label("assignment, not comparison")
+        .help(syntax_help(&positives));
+    }
+
     let mut expected: Vec<String> = Vec::new();
     let mut add = |s: String| {
         if !expected.contains(&s) {
@@ -758,7 +772,9 @@ fn syntax_error(source: &str, err: pest::error::Error<Rule>) -> Diagnostic {
     if let Some(attempts) = err.parse_attempts() {
         for token in attempts.expected_tokens() {
             let token = token.to_string();
-            if !token.is_empty() && token.chars().all(|c| c.is_ascii_punctuation()) {
+            // `//` and `"` are how comments and strings start; they add noise.
+            let noise = token == "//" || (token == "\"" && positives.contains(&Rule::string));
+            if !noise && !token.is_empty() && token.chars().all(|c| c.is_ascii_punctuation()) {
                 add(format!("`{token}`"));
             }
         }

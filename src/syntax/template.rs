@@ -77,6 +77,15 @@ pub fn parse_template(raw: &str, offset: usize, span: Span) -> Result<Template, 
                 }
             }
             Ok(TextToken::BadUnicode) | Err(()) => errors.push(bad_escape(lexer.slice(), at)),
+            Ok(TextToken::Open) if raw[range.end..].starts_with(']') => {
+                // `tags[]=a` in post data: empty brackets are text, never a merge.
+                push_text(
+                    &mut parts,
+                    "[]",
+                    Span::new(at.start as usize, at.end as usize + 1),
+                );
+                lexer.bump(1);
+            }
             Ok(TextToken::Open) => {
                 let start = range.start;
                 match find_merge_end(raw, start + 1) {
@@ -310,7 +319,7 @@ mod tests {
 
     #[test]
     fn reports_unclosed_and_empty_merges_and_bad_escapes() {
-        let errs = template("a \\q [ ] [x").unwrap_err();
+        let errs = template("a \\q [ ] [] [x").unwrap_err();
         let codes: Vec<_> = errs.iter().map(|e| e.code).collect();
         assert_eq!(
             codes,

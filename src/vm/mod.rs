@@ -207,6 +207,13 @@ impl<'p> Vm<'p> {
                             format!("the URL is not valid after merging: {}", self.request.url);
                         return self.fail(run, self.error("campaign::run::url", pc, message));
                     }
+                    if info.url_merges && encode::has_dot_segment(&self.request.url) {
+                        let message = format!(
+                            "a merged field made a `.` or `..` path segment, which would change where the request goes: {}",
+                            self.request.url
+                        );
+                        return self.fail(run, self.error("campaign::run::url", pc, message));
+                    }
                     return Event::Webhook(&self.request);
                 }
                 Instruction::TagAdd | Instruction::TagRemove => {

@@ -1,0 +1,303 @@
+//! The real binary, end to end: exit statuses, machine-readable output, and
+//! the contracts the issue fixes (flags, keys, redaction).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn campaign(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_campaign"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("ONTRAPORT_APP_ID")
+        .env_remove("ONTRAPORT_API_KEY")
+        .output()
+        .expect("the binary runs")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+const CLEAN: &str = "campaign \"C\" {\n    webhook \"W\" {\n        url \"https://x.example.com/c\"\n        post \"First_Name=[First Name]&Email=[Email]\"\n    }\n}\n";
+const WARNS: &str =
+    "campaign \"C\" {\n    webhook \"W\" {\n        url \"http://x.example.com/c\"\n    }\n}\n";
+const BROKEN: &str = "campaign \"C\" {\n    note \"[First Name | uper]\"\n    webhook \"W\" {\n        post \"a=1\"\n    }\n}\n";
+
+#[test]
+fn check_exit_status_follows_errors_and_deny_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let clean = write(dir.path(), "clean.campaign", CLEAN);
+    let warns = write(dir.path(), "warns.campaign", WARNS);
+    let broken = write(dir.path(), "broken.campaign", BROKEN);
+    assert_eq!(
+        campaign(&["check", clean.to_str().unwrap()]).status.code(),
+        Some(0)
+    );
+    let o = campaign(&["check", warns.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("campaign::url::insecure"));
+    let o = campaign(&["check", warns.to_str().unwrap(), "--deny", "warnings"]);
+    assert_eq!(o.status.code(), Some(1));
+    let o = campaign(&["check", broken.to_str().unwrap(), clean.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("campaign::filter::unknown") && err.contains("did you mean `upper`?"),
+        "{err}"
+    );
+    assert!(
+        err.contains("campaign::webhook::missing_url"),
+        "all errors of a file, not only the first"
+    );
+}
+
+#[test]
+fn check_json_points_at_exact_characters() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = write(dir.path(), "broken.campaign", BROKEN);
+    let o = campaign(&["check", broken.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let diags: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).expect("a JSON array");
+    let unknown = diags
+        .iter()
+        .find(|d| d["code"] == "campaign::filter::unknown")
+        .unwrap();
+    assert_eq!(unknown["severity"], "error");
+    assert_eq!(unknown["line"], 2);
+    assert_eq!(unknown["column"], 25);
+    let (start, end) = (
+        unknown["span"]["start"].as_u64().unwrap() as usize,
+        unknown["span"]["end"].as_u64().unwrap() as usize,
+    );
+    assert_eq!(&BROKEN[start..end], "uper");
+    assert_eq!(unknown["file"], broken.to_str().unwrap());
+    assert!(unknown["help"].as_str().unwrap().contains("upper"));
+    assert!(unknown["message"].is_string());
+}
+
+#[test]
+fn check_against_sample_contacts_and_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "c.campaign",
+        "campaign \"C\" {\n    note \"[Frist Name] [Email]\"\n}\n",
+    );
+    let csv = write(dir.path(), "sample.csv", "First Name,Email\nAda,a@x.com\n");
+    let o = campaign(&[
+        "check",
+        file.to_str().unwrap(),
+        "--contacts",
+        csv.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("did you mean `[First Name]`?"),
+        "{}",
+        stderr(&o)
+    );
+    let o = campaign(&[
+        "check",
+        file.to_str().unwrap(),
+        "--schema",
+        "First Name,Email",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let o = campaign(&[
+        "check",
+        file.to_str().unwrap(),
+        "--schema",
+        "Frist Name, Email",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let schema = write(dir.path(), "fields.txt", "# fields\nFrist Name\nEmail\n");
+    let o = campaign(&[
+        "check",
+        file.to_str().unwrap(),
+        "--schema",
+        schema.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn dry_run_ndjson_keys_and_masked_secrets() {
+    let o = campaign(&[
+        "run",
+        "examples/new-lead-welcome.campaign",
+        "--contacts",
+        "examples/contacts.csv",
+        "--dry-run",
+        "--format",
+        "ndjson",
+        "--now",
+        "2026-11-27T09:00:00Z",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let effects: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let note = effects
+        .iter()
+        .find(|e| e["step"] == "Add contact note" && e["contact"] == "101")
+        .unwrap();
+    assert_eq!(note["action"], "webhook");
+    assert_eq!(note["method"], "POST");
+    assert_eq!(note["at"], 0);
+    assert_eq!(note["headers"]["Api-Key"], "***");
+    assert_eq!(
+        note["headers"]["Content-Type"],
+        "application/x-www-form-urlencoded"
+    );
+    assert_eq!(
+        note["body"],
+        "id=0&data=Note+inserted+by+webhook+using+new+API.&author=1&contact_id=101"
+    );
+    let wait = effects.iter().find(|e| e["action"] == "wait").unwrap();
+    assert_eq!(wait["seconds"], 172_800);
+    assert!(effects
+        .iter()
+        .any(|e| e["action"] == "goal" && e["goal"] == "Booked a call"));
+    assert!(effects.iter().any(|e| e["action"] == "stop"));
+}
+
+#[test]
+fn a_failing_contact_does_not_stop_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "c.campaign",
+        "campaign \"C\" {\n    if [Score | number] > 1 { tag add \"big\" }\n    note \"done\"\n}\n",
+    );
+    let contacts = write(
+        dir.path(),
+        "c.ndjson",
+        "{\"Score\": \"5\"}\n{\"Score\": \"x\"}\nnot json\n{\"Score\": 0}\n",
+    );
+    let o = campaign(&[
+        "run",
+        file.to_str().unwrap(),
+        "--contacts",
+        contacts.to_str().unwrap(),
+        "--dry-run",
+        "--format",
+        "ndjson",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "any failed contact fails the run");
+    let effects: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let by = |id: &str| {
+        effects
+            .iter()
+            .filter(|e| e["contact"] == id)
+            .map(|e| e["action"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(by("1"), ["tag_add", "note"]);
+    assert_eq!(by("2"), ["error"]);
+    assert_eq!(by("3"), ["error"], "an unreadable record is reported too");
+    assert_eq!(by("4"), ["note"]);
+}
+
+#[test]
+fn contacts_formats_by_extension_or_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "c.campaign",
+        "campaign \"C\" {\n    note \"[First Name] has [Tags]\"\n}\n",
+    );
+    let json = write(
+        dir.path(),
+        "c.json",
+        "[{\"Contact ID\": 7, \"First Name\": \"Ann\", \"Tags\": [\"a\", \"b\"]}]",
+    );
+    let o = campaign(&[
+        "run",
+        file.to_str().unwrap(),
+        "--contacts",
+        json.to_str().unwrap(),
+        "--dry-run",
+        "--format",
+        "ndjson",
+    ]);
+    assert_eq!(
+        stdout(&o),
+        "{\"contact\":\"7\",\"at\":0,\"action\":\"note\",\"text\":\"Ann has a,b\"}\n"
+    );
+    let odd = write(dir.path(), "c.data", "First Name,Tags\nBo,\"x, y\"\n");
+    let o = campaign(&[
+        "run",
+        file.to_str().unwrap(),
+        "--contacts",
+        odd.to_str().unwrap(),
+        "--dry-run",
+    ]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("--contacts-format"));
+    let o = campaign(&[
+        "run",
+        file.to_str().unwrap(),
+        "--contacts",
+        odd.to_str().unwrap(),
+        "--contacts-format",
+        "csv",
+        "--dry-run",
+        "--format",
+        "ndjson",
+    ]);
+    assert_eq!(
+        stdout(&o),
+        "{\"contact\":\"1\",\"at\":0,\"action\":\"note\",\"text\":\"Bo has x,y\"}\n"
+    );
+}
+
+#[test]
+fn disasm_and_help() {
+    let o = campaign(&["disasm", "examples/seed-webhooks.campaign"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("Webhook(\"Add contact note\")"));
+    let o = campaign(&["--help"]);
+    assert!(
+        stdout(&o).contains("check") && stdout(&o).contains("run") && stdout(&o).contains("disasm")
+    );
+}
+
+#[test]
+fn run_without_dry_run_refuses_to_pretend() {
+    let o = campaign(&[
+        "run",
+        "examples/seed-webhooks.campaign",
+        "--contacts",
+        "examples/contacts.csv",
+    ]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("--dry-run"));
+}
+
+#[test]
+fn invalid_utf8_and_empty_files_get_diagnostics() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.campaign");
+    std::fs::write(&bad, b"campaign \"C\" {\n    note \"caf\xe9\"\n}\n").unwrap();
+    let o = campaign(&["check", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("campaign::source::invalid_utf8"));
+    let empty = write(dir.path(), "empty.campaign", "");
+    let o = campaign(&["check", empty.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("campaign::syntax::empty"));
+}
