@@ -11,7 +11,7 @@ use miette::{GraphicalReportHandler, GraphicalTheme};
 use campaign::check::Schema;
 use campaign::contacts::{field_names, ContactsFormat};
 use campaign::diagnostics::{Diagnostic, Report, Severity, SourceFile};
-use campaign::run::dry_run::{dry_run, OutputFormat};
+use campaign::run::dry_run::{dry_run, DryRunError, OutputFormat};
 
 /// Compile, check and run `.campaign` scripts: marketing-automation steps as text.
 #[derive(Parser)]
@@ -126,7 +126,7 @@ pub fn main() -> ExitCode {
             match campaign::compile(&source.text, None) {
                 Ok(compiled) => {
                     render(&source, &compiled.warnings);
-                    print!("{}", compiled.program.listing());
+                    print_stdout(&compiled.program.listing());
                     ExitCode::SUCCESS
                 }
                 Err(diagnostics) => {
@@ -151,6 +151,12 @@ pub fn main() -> ExitCode {
             now.as_deref(),
         ),
     }
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.
+fn print_stdout(text: &str) {
+    let mut out = io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 fn fail(message: &str) -> ExitCode {
@@ -287,7 +293,7 @@ fn check(
     match format {
         CheckFormat::Json => {
             let text = serde_json::to_string_pretty(&json).unwrap_or_else(|_| "[]".into());
-            println!("{text}");
+            print_stdout(&format!("{text}\n"));
         }
         CheckFormat::Human => {
             let plural =
@@ -422,9 +428,13 @@ fn run(
         now,
     ) {
         Ok(summary) => {
+            let plural =
+                |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
             eprintln!(
-                "dry run: {} contacts, {} failed, {} effects; nothing was sent",
-                summary.contacts, summary.failed, summary.effects
+                "dry run: {}, {} failed, {}; nothing was sent",
+                plural(summary.contacts, "contact"),
+                summary.failed,
+                plural(summary.effects, "effect")
             );
             if summary.failed > 0 {
                 ExitCode::FAILURE
@@ -432,6 +442,9 @@ fn run(
                 ExitCode::SUCCESS
             }
         }
+        // A reader that went away (`| head`) is not a failure of the run.
+        Err(DryRunError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(DryRunError::Output(e)) => fail(&format!("writing output: {e}")),
         Err(e) => fail(&format!("{}: {e}", contacts.display())),
     }
 }

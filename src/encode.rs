@@ -158,6 +158,39 @@ fn format_int(n: i64, buf: &mut [u8; 20]) -> &str {
     std::str::from_utf8(&buf[i..]).unwrap_or("")
 }
 
+/// Whether a URL's authority is a plain host name or IP address with an
+/// optional port: what a merged host must be. Percent-escapes, userinfo and
+/// an empty host are refused (`https:///x` would otherwise read as host `x`).
+pub fn has_valid_host(url: &str) -> bool {
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return false;
+    };
+    let rest = &url[start..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let port_ok = |p: &str| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit());
+    if let Some(bracketed) = authority.strip_prefix('[') {
+        let Some((v6, after)) = bracketed.split_once(']') else {
+            return false;
+        };
+        let port_fine = after.is_empty() || after.strip_prefix(':').is_some_and(port_ok);
+        return port_fine && v6.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    let host = match authority.split_once(':') {
+        Some((host, port)) if port_ok(port) => host,
+        Some(_) => return false,
+        None => authority,
+    };
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
 /// Whether a URL's path holds a `.` or `..` segment (also as `%2e`). URL
 /// parsers remove such segments, so a merged `..` would move the request to
 /// another path; encoding cannot prevent it, because `%2e` counts as a dot too.
@@ -177,6 +210,31 @@ pub fn has_dot_segment(url: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn merged_hosts_must_be_plain_host_names() {
+        use super::has_valid_host;
+        for ok in [
+            "https://a.example.com/x",
+            "http://127.0.0.1:8080/x",
+            "http://localhost:1",
+            "https://[::1]:443/",
+            "https://x-y.io?q",
+        ] {
+            assert!(has_valid_host(ok), "{ok}");
+        }
+        for bad in [
+            "https:///x",
+            "https://evil.com%2Fx%3F/x",
+            "https://u@h.com/",
+            "https://h.com:/",
+            "https://h..com/",
+            "https://h.com:99999999/",
+            "nohost",
+        ] {
+            assert!(!has_valid_host(bad), "{bad}");
+        }
+    }
+
     #[test]
     fn dot_segments_are_found_only_in_the_path() {
         use super::has_dot_segment;

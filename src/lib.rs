@@ -5,8 +5,8 @@
 //! templates) into a typed AST with byte spans; [`check`] reports semantic
 //! errors and lints; [`compile`] lowers the AST to a [`compile::Program`];
 //! [`vm`] runs a program for one contact at a time and yields effects; [`run`]
-//! drives the VM over a stream of [`contacts`] and records (dry run) or delivers
-//! the effects. Every stage reports [`diagnostics::Diagnostic`]s; only the
+//! drives the VM over a stream of [`contacts`] and records the effects (dry
+//! run); [`deliver`] sends them over HTTP for real. Every stage reports [`diagnostics::Diagnostic`]s; only the
 //! binary renders them.
 #![warn(missing_docs, rust_2018_idioms)]
 
@@ -35,10 +35,25 @@ pub struct Compiled {
 /// Every diagnostic for a source: syntax errors, or else all semantic
 /// errors and lints, in source order.
 pub fn diagnose(source: &str, schema: Option<&Schema>) -> Vec<Diagnostic> {
-    match syntax::parser::parse(source) {
-        Ok(campaign) => check::check(&campaign, schema),
-        Err(errors) => errors,
+    let (campaign, mut errors) = syntax::parser::parse_partial(source);
+    if let Some(campaign) = campaign {
+        // Parts that failed to build were left out of the AST; a check that
+        // trips over the gap (an "empty URL" around a bad escape) would only
+        // repeat the first error, so findings overlapping one are dropped.
+        let overlaps = |d: &Diagnostic| {
+            errors.iter().any(|e| {
+                e.span.start < d.span.end.max(d.span.start + 1)
+                    && d.span.start < e.span.end.max(e.span.start + 1)
+            })
+        };
+        let found: Vec<Diagnostic> = check::check(&campaign, schema)
+            .into_iter()
+            .filter(|d| !overlaps(d))
+            .collect();
+        errors.extend(found);
+        errors.sort_by_key(|d| (d.span.start, d.span.end));
     }
+    errors
 }
 
 /// Compiles a source to a program. Fails with every diagnostic (errors and

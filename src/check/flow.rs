@@ -2,7 +2,7 @@
 
 use super::walk_steps;
 use crate::diagnostics::Diagnostic;
-use crate::syntax::ast::{Block, Campaign, Step, StepKind, Trigger};
+use crate::syntax::ast::{Block, Campaign, Operand, Step, StepKind, Trigger, Wait};
 use crate::syntax::span::Spanned;
 
 pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
@@ -28,6 +28,19 @@ pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
     });
     names(campaign, out);
     triggers(campaign, out);
+    walk_steps(&campaign.steps, &mut |step| {
+        if let StepKind::Wait(Wait::Until(Operand::Text(t))) = &step.kind {
+            if let Some(text) = t.as_literal() {
+                if crate::vm::filters::parse_date(&text).is_none() {
+                    out.push(
+                        Diagnostic::error("campaign::wait::date", t.span, format!("{text:?} is not a date"))
+                            .label("not a date")
+                            .help("write `wait until 2026-12-01T09:00:00Z`, a date like \"2026-12-01\", or a date field like `[Renewal Date]`"),
+                    );
+                }
+            }
+        }
+    });
 }
 
 /// Whether a step always ends the contact's run.

@@ -156,7 +156,7 @@ impl Codegen {
             .filter_map(|f| compile_filter(f).ok())
             .collect();
         let raw = filters.iter().any(|f| matches!(f, FilterOp::Raw));
-        let escape = if raw && escape != Escape::Header {
+        let escape = if raw && !matches!(escape, Escape::Header | Escape::Host) {
             Escape::Raw
         } else {
             escape
@@ -389,7 +389,7 @@ impl Codegen {
                         .any(|m| m.filters.iter().any(|f| f.name.node == "raw"));
                     info.url_merges = url.merges().next().is_some();
                     self.emit(Instruction::Begin(Target::Url), url.span);
-                    self.template(url, Escape::Url);
+                    self.url(url);
                 }
                 Setting::Header { name, value } => {
                     let index = info.headers.len() as u16;
@@ -462,6 +462,30 @@ impl Codegen {
         self.emit(Instruction::Webhook(id), span);
     }
 
+    /// A URL: merges up to the end of the authority are host names (only
+    /// reachable with `dynamic host`, enforced by the checks); the rest are
+    /// URL components.
+    fn url(&mut self, url: &Template) {
+        let mut literal = String::new();
+        for part in &url.parts {
+            let in_authority = match literal.find("://") {
+                Some(i) => !literal[i + 3..].contains(['/', '?', '#']),
+                None => true,
+            };
+            if let Part::Text(t) = part {
+                literal.push_str(&t.node);
+            }
+            self.part(
+                part,
+                if in_authority {
+                    Escape::Host
+                } else {
+                    Escape::Url
+                },
+            );
+        }
+    }
+
     fn secret(&mut self, name: &str) -> u32 {
         match self.program.secrets.iter().position(|s| s == name) {
             Some(i) => i as u32,
@@ -528,6 +552,8 @@ fn escape_literal(out: &mut String, text: &str, escape: Escape) {
         Escape::Json => encode::json_string_into(out, text),
         // Literal URL text is kept as written (it was validated by the checks);
         // literal header text was checked for line breaks.
-        Escape::Url | Escape::Header | Escape::Text | Escape::Raw => out.push_str(text),
+        Escape::Url | Escape::Host | Escape::Header | Escape::Text | Escape::Raw => {
+            out.push_str(text)
+        }
     }
 }

@@ -24,6 +24,9 @@ pub enum Escape {
     Form,
     /// Percent-encoded URL component (merges in a `url`).
     Url,
+    /// A host name merged into a `dynamic host` URL's authority: inserted as
+    /// is, but only letters, digits, `.`, `-`, `:` and IPv6 brackets pass.
+    Host,
     /// Inside a JSON string.
     Json,
     /// A header value: refused for the contact if it holds CR, LF or NUL.

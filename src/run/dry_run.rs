@@ -71,9 +71,9 @@ pub fn dry_run<R: Read, W: Write>(
                     OutputFormat::Human => {
                         line.push_str("contact ");
                         line.push_str(&id);
-                        line.push_str("\n  error   ");
+                        line.push_str("\n  +0s      error: ");
                         line.push_str(&message);
-                        line.push_str("\n\n");
+                        line.push_str(" [campaign::contacts::invalid_record]\n\n");
                     }
                 }
                 summary.effects += 1;
@@ -259,8 +259,8 @@ pub fn human_duration(millis: u64) -> String {
 
 fn human(line: &mut String, program: &Program, at: u64, event: &Event<'_>) {
     use std::fmt::Write as _;
-    let _ = write!(line, "  {:<8}", format!("+{}", human_duration(at)));
-    let indent = "            ";
+    let _ = write!(line, "  {:<8} ", format!("+{}", human_duration(at)));
+    let indent = "             ";
     match event {
         Event::Webhook(request) => {
             let info = &program.webhooks[request.webhook as usize];

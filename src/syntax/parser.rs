@@ -39,6 +39,24 @@ const MAX_SOURCE_BYTES: usize = 256 * 1024 * 1024;
 
 /// Parses a whole file into a campaign, or reports every problem found.
 pub fn parse(source: &str) -> Result<Campaign, Vec<Diagnostic>> {
+    match parse_partial(source) {
+        (Some(campaign), errors) if errors.is_empty() => Ok(campaign),
+        (_, errors) => Err(errors),
+    }
+}
+
+/// Parses as far as possible: after a syntax error there is no campaign, but
+/// after errors inside well-formed syntax (an unknown method, a bad escape)
+/// the campaign is returned with those parts left out, so the checks can
+/// still report everything else.
+pub fn parse_partial(source: &str) -> (Option<Campaign>, Vec<Diagnostic>) {
+    match parse_inner(source) {
+        Ok((campaign, errors)) => (Some(campaign), errors),
+        Err(errors) => (None, errors),
+    }
+}
+
+fn parse_inner(source: &str) -> Result<(Campaign, Vec<Diagnostic>), Vec<Diagnostic>> {
     if source.len() > MAX_SOURCE_BYTES {
         return Err(vec![Diagnostic::error(
             "campaign::source::too_large",
@@ -89,8 +107,8 @@ pub fn parse(source: &str) -> Result<Campaign, Vec<Diagnostic>> {
         .and_then(|file| file.into_inner().find(|p| p.as_rule() == Rule::campaign))
         .map(|c| builder.campaign(c));
     match campaign {
-        Some(c) if builder.errors.is_empty() => Ok(c),
-        _ => Err(builder.errors),
+        Some(c) => Ok((c, builder.errors)),
+        None => Err(builder.errors),
     }
 }
 
@@ -541,11 +559,14 @@ impl Builder {
             Rule::rate_setting => {
                 let count = inner.next()?;
                 let unit = inner.next()?;
-                let per_millis = match unit.as_str() {
-                    "s" | "sec" | "second" => 1_000,
-                    "m" | "min" | "minute" => 60_000,
-                    "h" | "hour" => 3_600_000,
-                    other => {
+                let per_millis = match unit_millis(unit.as_str()).or(match unit.as_str() {
+                    "sec" => Some(1_000),
+                    "min" => Some(60_000),
+                    _ => None,
+                }) {
+                    Some(ms) => ms,
+                    None => {
+                        let other = unit.as_str();
                         self.errors.push(
                             Diagnostic::error(
                                 "campaign::webhook::rate",
@@ -553,7 +574,7 @@ impl Builder {
                                 format!("unknown rate period `{other}`"),
                             )
                             .label("not a period")
-                            .help("write a rate as requests per second, minute or hour: `rate 10/s`, `rate 600/m`, `rate 1000/h`"),
+                            .help("write a rate as requests per unit of time: `rate 10/s`, `rate 600/minute`, `rate 1000/h`"),
                         );
                         return None;
                     }
@@ -625,6 +646,19 @@ impl Builder {
             Rule::json_array => JsonKind::Array(pair.into_inner().map(|v| self.json(v)).collect()),
             Rule::string => JsonKind::Str(self.template(pair)),
             Rule::merge => match self.merge(pair) {
+                // `[1, 2]` that failed to be an array is not a field named "1, 2".
+                Some(m) if m.field.contains(',') || m.field.parse::<f64>().is_ok() => {
+                    self.errors.push(
+                        Diagnostic::error(
+                            "campaign::json::not_a_field",
+                            m.span,
+                            format!("`{}` is neither a JSON array nor a field name", &*m.field),
+                        )
+                        .label("read as a merge field")
+                        .help("a JSON array holds JSON values: numbers, \"strings\", true/false/null, objects, arrays or merges like `[Email]`"),
+                    );
+                    JsonKind::Null
+                }
                 Some(m) => JsonKind::Merge(m),
                 None => JsonKind::Null,
             },

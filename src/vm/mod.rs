@@ -118,8 +118,8 @@ pub struct RuntimeError {
 pub enum Secrets {
     /// Every secret shows as `***`: a dry run needs none of them set.
     Masked,
-    /// Real values, indexed like `program.secrets`.
-    Values(Vec<String>),
+    /// Real values, indexed like `program.secrets`; shared by every worker.
+    Values(std::sync::Arc<Vec<String>>),
 }
 
 /// Reusable buffers for running a program; one per worker.
@@ -207,6 +207,13 @@ impl<'p> Vm<'p> {
                             format!("the URL is not valid after merging: {}", self.request.url);
                         return self.fail(run, self.error("campaign::run::url", pc, message));
                     }
+                    if info.dynamic_host && !encode::has_valid_host(&self.request.url) {
+                        let message = format!(
+                            "the merged host is not a valid host name: {}",
+                            self.request.url
+                        );
+                        return self.fail(run, self.error("campaign::run::url", pc, message));
+                    }
                     if info.url_merges && encode::has_dot_segment(&self.request.url) {
                         let message = format!(
                             "a merged field made a `.` or `..` path segment, which would change where the request goes: {}",
@@ -241,6 +248,16 @@ impl<'p> Vm<'p> {
                 }
                 Instruction::FieldSet(field) => {
                     let value = self.pop();
+                    if Some(field) == self.tags_field {
+                        // `Tags` is the tag list: setting it replaces the tags.
+                        let text = value.to_text();
+                        run.contact.tags.clear();
+                        for tag in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                            if !run.contact.tags.iter().any(|t| t == tag) {
+                                run.contact.tags.push(tag.to_string());
+                            }
+                        }
+                    }
                     let slot = &mut run.contact.fields[field as usize];
                     let text = slot.get_or_insert_with(String::new);
                     text.clear();
@@ -403,9 +420,22 @@ impl<'p> Vm<'p> {
                         ),
                     ));
                 }
+                if escape == Escape::Host && !is_host_text(&text) {
+                    return Err(self.error(
+                        "campaign::run::url",
+                        pc,
+                        format!(
+                            "field [{}] holds {:?}, which is not a host name; nothing was sent for this contact",
+                            self.program.fields[site.field as usize],
+                            clip(&text)
+                        ),
+                    ));
+                }
                 let out = self.buffer_for(self.target);
                 match escape {
-                    Escape::Text | Escape::Raw | Escape::Header => out.push_str(&text),
+                    Escape::Text | Escape::Raw | Escape::Header | Escape::Host => {
+                        out.push_str(&text)
+                    }
                     Escape::Form => encode::form_urlencode_into(out, &text),
                     Escape::Url => encode::url_component_into(out, &text),
                     Escape::Json => encode::json_string_into(out, &text),
@@ -519,9 +549,12 @@ impl<'p> Vm<'p> {
         if Some(field) == self.tags_field {
             return Cow::Owned(run.contact.tags.join(","));
         }
+        if Some(field) == self.id_field {
+            // The id the run reports: the trimmed `Contact ID`, else the row number.
+            return Cow::Borrowed(&run.contact.id);
+        }
         match run.contact.fields.get(field as usize) {
             Some(Some(text)) => Cow::Borrowed(text),
-            _ if Some(field) == self.id_field => Cow::Borrowed(&run.contact.id),
             _ => Cow::Borrowed(""),
         }
     }
@@ -572,6 +605,15 @@ pub fn truthy(value: &Value<'_>) -> bool {
                 || t.eq_ignore_ascii_case("off"))
         }
     }
+}
+
+/// What a merged host may hold: letters, digits, `.`, `-`, a `:port`, and
+/// the brackets of an IPv6 literal. Anything else could move the request.
+fn is_host_text(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
 }
 
 fn clip(s: &str) -> String {
