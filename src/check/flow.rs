@@ -3,7 +3,6 @@
 use super::walk_steps;
 use crate::diagnostics::Diagnostic;
 use crate::syntax::ast::{Block, Campaign, Operand, Step, StepKind, Trigger, Wait};
-use crate::syntax::span::Spanned;
 
 pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
     unreachable(&campaign.steps, out);
@@ -90,7 +89,7 @@ fn nested_goals(block: &Block, out: &mut Vec<Diagnostic>) {
 }
 
 fn names(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
-    let mut seen: Vec<&Spanned<String>> = Vec::new();
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
     walk_steps(&campaign.steps, &mut |step| {
         let (name, what) = match &step.kind {
             StepKind::Webhook(w) => (&w.name, "webhook"),
@@ -105,7 +104,7 @@ fn names(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
             );
             return;
         }
-        if seen.iter().any(|s| s.node == name.node) {
+        if !seen.insert(name.node.as_str()) {
             out.push(
                 Diagnostic::error(
                     "campaign::step::duplicate_name",
@@ -115,8 +114,6 @@ fn names(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
                 .label("duplicate name")
                 .help("names identify steps in run output, idempotency keys and journals; give each step its own name"),
             );
-        } else {
-            seen.push(name);
         }
     });
 }

@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# Benchmarks `campaign` against a hand-written Rust program doing the same job.
+#
+# What it measures (everything is written under bench-out/, which is
+# gitignored; the summary is printed and saved as bench-out/summary.txt):
+#
+#  1. Dry run throughput. A campaign with the two webhooks of ONTRAPORT's
+#     "Campaign Builder Webhooks" article (bench-out/bench.campaign) over a
+#     generated CSV of 1,000,000 contacts (`Contact ID,First Name,Email`, with
+#     spaces, `&`, `+`, `@`, quotes, commas and non-ASCII names), timed as
+#       target/release/campaign run bench.campaign --contacts contacts.csv \
+#           --dry-run --format ndjson > campaign.ndjson
+#     against benches/baseline (`baseline contacts.csv > baseline.ndjson`):
+#     the same CSV read with the `csv` crate, post data encoded with
+#     `form_urlencoded`, each line written with `serde_json`. The two outputs
+#     must be byte-identical (the script fails otherwise). Reported: best wall
+#     time of BENCH_REPS runs, contacts/s, the ratio campaign/baseline, and
+#     peak RSS (`/usr/bin/time -v`, "Maximum resident set size").
+#  2. Memory vs. contact count: peak RSS of the same run over the first
+#     100,000 contacts, next to the 1,000,000 figure (it should not grow).
+#  3. `campaign check` speed on generated valid campaigns of 10,000 and
+#     100,000 lines (webhooks, if/else, tags, notes, field sets, merges):
+#     best of 3, lines/s, and the time ratio (about 10 for linear growth).
+#
+# Usage (from anywhere):  bash benches/run.sh
+# Knobs (environment):    BENCH_CONTACTS=1000000 BENCH_SMALL_CONTACTS=100000
+#                         BENCH_REPS=3 BENCH_CHECK_LINES=100000 BENCH_OUT=bench-out
+#                         CARGO_TARGET_DIR (where the campaign binary is built)
+# Needs: cargo, cmp, and GNU time (/usr/bin/time; the Debian package `time`
+# is installed when missing and the script runs as root).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+OUT=${BENCH_OUT:-bench-out}
+N=${BENCH_CONTACTS:-1000000}
+SMALL_N=${BENCH_SMALL_CONTACTS:-100000}
+REPS=${BENCH_REPS:-3}
+CHECK_BIG=${BENCH_CHECK_LINES:-100000}
+CHECK_SMALL=$((CHECK_BIG / 10))
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+
+# --- tools ------------------------------------------------------------------
+if [ ! -x /usr/bin/time ]; then
+    log "installing GNU time (Debian package \`time\`)"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get install -y -qq time >/dev/null 2>&1 \
+        || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq time; }
+fi
+[ -n "${EPOCHREALTIME:-}" ] || { echo "bash 5 or later is needed (EPOCHREALTIME)" >&2; exit 1; }
+
+log "building campaign (release)"
+cargo build --release --quiet --bin campaign
+CAMPAIGN=$TARGET_DIR/release/campaign
+log "building the baseline (release)"
+cargo build --release --quiet --manifest-path benches/baseline/Cargo.toml \
+    --target-dir "$OUT/target"
+BASELINE=$OUT/target/release/baseline
+GEN=$OUT/target/release/gen
+
+# --- inputs -----------------------------------------------------------------
+cat > "$OUT/bench.campaign" <<'CAMPAIGN'
+// The two webhooks of ONTRAPORT's "Campaign Builder Webhooks" article.
+campaign "Benchmark" {
+    trigger contact_added
+
+    webhook "Create contact" {
+        url "https://app.example.com/contacts"
+        post "First_Name=[First Name]&Email=[Email]"
+    }
+
+    webhook "Add contact note" {
+        url "https://api.ontraport.com/1/objects"
+        header "Api-Appid" = secret("ONTRAPORT_APP_ID")
+        header "Api-Key" = secret("ONTRAPORT_API_KEY")
+        post "id=0&data=Note inserted by webhook using new API.&author=1&contact_id=[Contact ID]"
+    }
+}
+CAMPAIGN
+"$CAMPAIGN" check "$OUT/bench.campaign" 2>/dev/null \
+    || { "$CAMPAIGN" check "$OUT/bench.campaign"; exit 1; }
+
+CONTACTS=$OUT/contacts-$N.csv
+if [ ! -s "$CONTACTS" ]; then
+    log "generating $N contacts"
+    "$GEN" contacts "$N" > "$CONTACTS.tmp" && mv "$CONTACTS.tmp" "$CONTACTS"
+fi
+SMALL=$OUT/contacts-$SMALL_N.csv
+if [ ! -s "$SMALL" ]; then
+    head -n $((SMALL_N + 1)) "$CONTACTS" > "$SMALL"
+fi
+for lines in "$CHECK_SMALL" "$CHECK_BIG"; do
+    "$GEN" campaign "$lines" > "$OUT/check-$lines.campaign"
+done
+
+# --- measuring --------------------------------------------------------------
+# measure NAME STDOUT_FILE CMD...: runs CMD once under GNU time; sets WALL
+# (seconds, from bash's microsecond clock), CPU (user + system seconds, which
+# other load on the machine disturbs less than wall time) and RSS (KiB,
+# "Maximum resident set size"). Fails if CMD fails.
+measure() {
+    local name=$1 stdout=$2
+    shift 2
+    local start end
+    start=$EPOCHREALTIME
+    if ! /usr/bin/time -v -o "$OUT/$name.time" "$@" > "$stdout" 2> "$OUT/$name.stderr"; then
+        echo "failed: $*" >&2
+        cat "$OUT/$name.stderr" >&2
+        exit 1
+    fi
+    end=$EPOCHREALTIME
+    WALL=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')
+    RSS=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$OUT/$name.time")
+    CPU=$(awk -F': ' '/User time|System time/ { t += $2 } END { printf "%.2f", t }' "$OUT/$name.time")
+}
+
+min() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b < a) ? b : a }'; }
+max() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b > a) ? b : a }'; }
+
+# --- 1. dry run vs. baseline ------------------------------------------------
+C_WALL="" C_CPU="" C_RSS="" B_WALL="" B_CPU="" B_RSS=""
+for rep in $(seq 1 "$REPS"); do
+    log "dry run over $N contacts, run $rep of $REPS"
+    measure "campaign-$N" "$OUT/campaign-$N.ndjson" \
+        "$CAMPAIGN" run "$OUT/bench.campaign" --contacts "$CONTACTS" --dry-run --format ndjson
+    C_WALL=$(min "$C_WALL" "$WALL") C_CPU=$(min "$C_CPU" "$CPU") C_RSS=$(max "$C_RSS" "$RSS")
+    log "  campaign  ${WALL}s wall  ${CPU}s cpu  ${RSS} KiB"
+    measure "baseline-$N" "$OUT/baseline-$N.ndjson" "$BASELINE" "$CONTACTS"
+    B_WALL=$(min "$B_WALL" "$WALL") B_CPU=$(min "$B_CPU" "$CPU") B_RSS=$(max "$B_RSS" "$RSS")
+    log "  baseline  ${WALL}s wall  ${CPU}s cpu  ${RSS} KiB"
+done
+if ! cmp "$OUT/campaign-$N.ndjson" "$OUT/baseline-$N.ndjson"; then
+    echo "the campaign's and the baseline's outputs differ; first differences:" >&2
+    diff "$OUT/campaign-$N.ndjson" "$OUT/baseline-$N.ndjson" | head -20 >&2 || true
+    exit 1
+fi
+LINES_OUT=$(wc -l < "$OUT/campaign-$N.ndjson")
+BYTES_OUT=$(wc -c < "$OUT/campaign-$N.ndjson")
+[ "$LINES_OUT" -eq $((2 * N)) ] || { echo "expected $((2 * N)) lines, got $LINES_OUT" >&2; exit 1; }
+
+# --- 2. memory at 100k contacts ---------------------------------------------
+log "dry run over $SMALL_N contacts"
+measure "campaign-$SMALL_N" "$OUT/campaign-$SMALL_N.ndjson" \
+    "$CAMPAIGN" run "$OUT/bench.campaign" --contacts "$SMALL" --dry-run --format ndjson
+CS_WALL=$WALL CS_RSS=$RSS
+measure "baseline-$SMALL_N" "$OUT/baseline-$SMALL_N.ndjson" "$BASELINE" "$SMALL"
+BS_WALL=$WALL BS_RSS=$RSS
+cmp "$OUT/campaign-$SMALL_N.ndjson" "$OUT/baseline-$SMALL_N.ndjson"
+
+# --- 3. check speed ---------------------------------------------------------
+declare -A CHECK_WALL CHECK_LINES
+for lines in "$CHECK_SMALL" "$CHECK_BIG"; do
+    file=$OUT/check-$lines.campaign
+    CHECK_LINES[$lines]=$(wc -l < "$file")
+    best=""
+    for rep in 1 2 3; do
+        measure "check-$lines" /dev/null "$CAMPAIGN" check "$file"
+        grep -q ' 0 errors' "$OUT/check-$lines.stderr" \
+            || { echo "check-$lines.campaign is not valid:" >&2; head -40 "$OUT/check-$lines.stderr" >&2; exit 1; }
+        best=$(min "$best" "$WALL")
+    done
+    CHECK_WALL[$lines]=$best
+    log "check ${CHECK_LINES[$lines]} lines: best ${best}s ($(tail -1 "$OUT/check-$lines.stderr"))"
+done
+
+# --- summary ----------------------------------------------------------------
+rate() { awk -v n="$1" -v t="$2" 'BEGIN { printf "%.0f", (t > 0) ? n / t : 0 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+{
+    echo "campaign benchmark ($(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, $(uname -m))"
+    echo "campaign: $CAMPAIGN ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty'))"
+    echo
+    echo "Dry run, $N contacts, 2 webhooks each ($LINES_OUT lines, $(mib $((BYTES_OUT / 1024))) MiB of NDJSON, outputs byte-identical)"
+    echo "best of $REPS wall time and CPU time (user+sys); peak RSS = max over the runs"
+    printf '  %-10s %10s %14s %10s %12s\n' "" "wall (s)" "contacts/s" "cpu (s)" "peak RSS"
+    printf '  %-10s %10s %14s %10s %8s MiB\n' campaign "$C_WALL" "$(rate "$N" "$C_WALL")" "$C_CPU" "$(mib "$C_RSS")"
+    printf '  %-10s %10s %14s %10s %8s MiB\n' baseline "$B_WALL" "$(rate "$N" "$B_WALL")" "$B_CPU" "$(mib "$B_RSS")"
+    printf '  ratio campaign/baseline: %s (wall), %s (cpu)\n' "$(ratio "$C_WALL" "$B_WALL")" "$(ratio "$C_CPU" "$B_CPU")"
+    echo "  load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews wall times)"
+    echo
+    echo "Peak RSS vs. contact count (one run each)"
+    printf '  %-10s %14s %14s\n' "" "$SMALL_N" "$N"
+    printf '  %-10s %10s MiB %10s MiB\n' campaign "$(mib "$CS_RSS")" "$(mib "$C_RSS")"
+    printf '  %-10s %10s MiB %10s MiB\n' baseline "$(mib "$BS_RSS")" "$(mib "$B_RSS")"
+    printf '  (%s contacts: campaign %ss, baseline %ss)\n' "$SMALL_N" "$CS_WALL" "$BS_WALL"
+    echo
+    echo "campaign check, best of 3"
+    printf '  %-10s %10s %12s\n' lines "wall (s)" "lines/s"
+    for lines in "$CHECK_SMALL" "$CHECK_BIG"; do
+        printf '  %-10s %10s %12s\n' "${CHECK_LINES[$lines]}" "${CHECK_WALL[$lines]}" \
+            "$(rate "${CHECK_LINES[$lines]}" "${CHECK_WALL[$lines]}")"
+    done
+    printf '  time ratio %s/%s lines: %s (10 = linear)\n' "$CHECK_BIG" "$CHECK_SMALL" \
+        "$(ratio "${CHECK_WALL[$CHECK_BIG]}" "${CHECK_WALL[$CHECK_SMALL]}")"
+} | tee "$OUT/summary.txt"
