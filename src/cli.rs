@@ -65,9 +65,32 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = RunFormat::Human)]
         format: RunFormat,
-        /// Start of the virtual clock (RFC 3339), for `wait until`; default: now.
+        /// Start of the virtual clock (RFC 3339), for `wait until` in a dry run; default: now.
         #[arg(long, value_name = "RFC3339")]
         now: Option<String>,
+        /// Contacts in flight at once (real runs).
+        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+        concurrency: u32,
+        /// Overall request rate limit, e.g. `50/s`, `600/m` (real runs).
+        #[arg(long, value_name = "N/UNIT")]
+        rate: Option<String>,
+        /// SQLite journal: records the run and resumes it when given again.
+        #[arg(long, value_name = "FILE")]
+        journal: Option<PathBuf>,
+        /// Write one result line per contact (NDJSON) to this file.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Read secrets from this file (`NAME=value` lines) as well as the environment.
+        #[arg(long, value_name = "FILE")]
+        env_file: Option<PathBuf>,
+        /// Let `dynamic host` webhooks reach private, loopback and link-local addresses.
+        #[arg(long)]
+        allow_private: bool,
+    },
+    /// Print the summary of a run from its journal.
+    Report {
+        /// The journal file given to `run --journal`.
+        journal: PathBuf,
     },
 }
 
@@ -142,15 +165,43 @@ pub fn main() -> ExitCode {
             dry_run: is_dry,
             format,
             now,
-        } => run(
-            &file,
-            &contacts,
-            contacts_format,
-            is_dry,
-            format,
-            now.as_deref(),
-        ),
+            concurrency,
+            rate,
+            journal,
+            out,
+            env_file,
+            allow_private,
+        } => {
+            let real = RealRun {
+                concurrency: concurrency as usize,
+                rate,
+                journal,
+                out,
+                env_file,
+                allow_private,
+            };
+            run(
+                &file,
+                &contacts,
+                contacts_format,
+                is_dry,
+                format,
+                now.as_deref(),
+                real,
+            )
+        }
+        Command::Report { journal } => report(&journal),
     }
+}
+
+/// Flags that matter only when sending for real.
+struct RealRun {
+    concurrency: usize,
+    rate: Option<String>,
+    journal: Option<PathBuf>,
+    out: Option<PathBuf>,
+    env_file: Option<PathBuf>,
+    allow_private: bool,
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.
@@ -374,6 +425,7 @@ fn run(
     is_dry: bool,
     format: RunFormat,
     now: Option<&str>,
+    real: RealRun,
 ) -> ExitCode {
     let Some(source) = read_source(file) else {
         return ExitCode::FAILURE;
@@ -392,9 +444,6 @@ fn run(
             return ExitCode::FAILURE;
         }
     };
-    if !is_dry {
-        return fail("sending for real is not available in this version; pass --dry-run to see every request without sending it");
-    }
     let now = match now {
         None => chrono::Utc::now().timestamp(),
         Some(text) => match chrono::DateTime::parse_from_rfc3339(text) {
@@ -414,6 +463,16 @@ fn run(
         Ok(f) => BufReader::with_capacity(256 * 1024, f),
         Err(e) => return fail(&format!("cannot read {}: {e}", contacts.display())),
     };
+    if !is_dry {
+        return deliver(
+            &source,
+            &compiled.program,
+            input,
+            contacts_format,
+            contacts,
+            real,
+        );
+    }
     let output = match format {
         RunFormat::Human => OutputFormat::Human,
         RunFormat::Ndjson => OutputFormat::Ndjson,
@@ -447,4 +506,259 @@ fn run(
         Err(DryRunError::Output(e)) => fail(&format!("writing output: {e}")),
         Err(e) => fail(&format!("{}: {e}", contacts.display())),
     }
+}
+
+fn deliver(
+    source: &SourceFile,
+    program: &campaign::compile::Program,
+    input: BufReader<File>,
+    format: ContactsFormat,
+    contacts_path: &Path,
+    real: RealRun,
+) -> ExitCode {
+    use campaign::deliver::{self, rate::parse_rate, secrets, Options};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let rate = match real.rate.as_deref().map(parse_rate).transpose() {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("--rate: {e}")),
+    };
+    // Every secret must be there before anything is sent.
+    let secret_values = match secrets::load(&program.secrets, real.env_file.as_deref()) {
+        Ok(v) => v,
+        Err(e) => return fail(&format!("{e}; nothing was sent")),
+    };
+    let digest = {
+        use sha2::{Digest, Sha256};
+        let d = Sha256::digest(source.text.as_bytes());
+        d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    let progress = io::stderr().is_terminal().then(|| {
+        // Counting lines is fast and gives the bar a length, hence an ETA;
+        // a JSON array would need parsing, so it gets a spinner.
+        let total = match format {
+            ContactsFormat::Csv => count_lines(contacts_path).map(|n| n.saturating_sub(1)),
+            ContactsFormat::Ndjson => count_lines(contacts_path),
+            ContactsFormat::Json => None,
+        };
+        let (bar, template) = match total {
+            Some(n) => (
+                indicatif::ProgressBar::new(n),
+                "{bar:30} {pos}/{len} contacts ({per_sec}, ETA {eta}) {msg}",
+            ),
+            None => (
+                indicatif::ProgressBar::new_spinner(),
+                "{spinner} {pos} contacts ({per_sec}) {msg} [{elapsed}]",
+            ),
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(template)
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        bar
+    });
+    let callback: Option<Arc<dyn Fn(u64, u64) + Send + Sync>> = progress.clone().map(|bar| {
+        Arc::new(move |done: u64, failed: u64| {
+            bar.set_position(done);
+            if failed > 0 {
+                bar.set_message(format!("{failed} failed"));
+            }
+        }) as Arc<dyn Fn(u64, u64) + Send + Sync>
+    });
+    let options = Options {
+        concurrency: real.concurrency,
+        rate,
+        allow_private: real.allow_private,
+        journal: real.journal.clone(),
+        out: real.out.clone(),
+        campaign_digest: digest,
+        progress: callback,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    let stopping = Arc::new(AtomicBool::new(false));
+    let result = runtime.block_on(async {
+        let flag = stopping.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                flag.store(true, Ordering::Relaxed);
+                eprintln!("\ninterrupted: finishing requests in flight and saving the journal (Ctrl-C again to quit now)");
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(130);
+                }
+            }
+        });
+        deliver::deliver(program, input, format, secret_values, options, stopping.clone()).await
+    });
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let summary = match result {
+        Ok(s) => s,
+        Err(e) => return fail(&e.to_string()),
+    };
+    print_summary(&summary);
+    if summary.stopped_early {
+        match &real.journal {
+            Some(j) => eprintln!(
+                "stopped early: {} contacts not finished; run the same command again to resume (journal {})",
+                summary.interrupted,
+                j.display()
+            ),
+            None => eprintln!(
+                "stopped early: {} contacts not finished; without --journal a resumed run cannot know what was sent",
+                summary.interrupted
+            ),
+        }
+        return ExitCode::from(130);
+    }
+    if summary.waiting > 0 && real.journal.is_none() {
+        eprintln!(
+            "{} contacts stopped at a wait; run with --journal to resume them once it has passed",
+            summary.waiting
+        );
+    }
+    if summary.failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Non-blank lines in a file, for the progress bar's length.
+fn count_lines(path: &Path) -> Option<u64> {
+    use std::io::Read as _;
+    let mut file = File::open(path).ok()?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let (mut lines, mut last) = (0u64, b'\n');
+    loop {
+        let n = file.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+        last = buf[n - 1];
+    }
+    Some(lines + u64::from(last != b'\n'))
+}
+
+fn ms(d: std::time::Duration) -> String {
+    format!("{:.1}ms", d.as_secs_f64() * 1000.0)
+}
+
+fn print_summary(s: &campaign::deliver::Summary) {
+    eprintln!(
+        "contacts: {} done, {} failed, {} waiting, {} skipped (already finished)",
+        s.done, s.failed, s.waiting, s.skipped
+    );
+    eprintln!(
+        "requests: {} ok, {} failed, {} retried ({} attempts)",
+        s.requests_ok, s.requests_failed, s.retries, s.attempts
+    );
+    if let Some((p50, p95, p99)) = s.latency {
+        eprintln!("latency: p50 {} p95 {} p99 {}", ms(p50), ms(p95), ms(p99));
+    }
+    for (name, attempts, failures, mean, p95) in s.steps.iter().take(5) {
+        eprintln!(
+            "  step {name:?}: p95 {} mean {} ({attempts} attempts, {failures} failed)",
+            ms(*p95),
+            ms(*mean)
+        );
+    }
+    if let Some(id) = &s.run_id {
+        eprintln!("run id: {id}");
+    }
+}
+
+fn report(path: &Path) -> ExitCode {
+    match campaign::deliver::journal::summary(path) {
+        Ok(summary) => {
+            print_stdout(&render_journal_summary(&summary));
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+fn render_journal_summary(s: &campaign::deliver::journal::Summary) -> String {
+    use std::fmt::Write as _;
+    let us = |u: u64| format!("{:.1}ms", u as f64 / 1000.0);
+    let started = chrono::DateTime::from_timestamp_millis(s.started_ms).map_or_else(
+        || s.started_ms.to_string(),
+        |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    );
+    let mut out = String::new();
+    let _ = writeln!(out, "run {} of campaign {:?}", s.run_id, s.campaign);
+    let _ = writeln!(out, "started {started}, {} session(s)", s.sessions);
+    let _ = writeln!(
+        out,
+        "contacts: {} done, {} failed, {} waiting",
+        s.contacts_done, s.contacts_failed, s.contacts_waiting
+    );
+    let _ = writeln!(
+        out,
+        "requests: {} ok, {} failed, {} retries ({} attempts)",
+        s.requests_ok, s.requests_failed, s.retries, s.attempts
+    );
+    if let Some(l) = &s.latency {
+        let _ = writeln!(
+            out,
+            "latency: p50 {} p95 {} p99 {}",
+            us(l.p50_us),
+            us(l.p95_us),
+            us(l.p99_us)
+        );
+    }
+    if !s.steps.is_empty() {
+        let _ = writeln!(out, "steps, slowest first:");
+        for st in &s.steps {
+            let _ = writeln!(
+                out,
+                "  {:?}: p95 {} mean {} ({} attempts, {} failed)",
+                st.step,
+                us(st.p95_us),
+                us(st.mean_us),
+                st.attempts,
+                st.failures
+            );
+        }
+    }
+    if !s.contact_errors.is_empty() {
+        let _ = writeln!(out, "failed contacts (latest first):");
+        for c in &s.contact_errors {
+            let _ = writeln!(
+                out,
+                "  {}: {}",
+                c.contact,
+                c.error.as_deref().unwrap_or("failed")
+            );
+        }
+    }
+    if !s.last_errors.is_empty() {
+        let _ = writeln!(out, "last failed attempts:");
+        for a in &s.last_errors {
+            let status = a
+                .status
+                .map_or_else(|| "no response".to_string(), |c| format!("HTTP {c}"));
+            let _ = writeln!(
+                out,
+                "  contact {} step {:?} attempt {}: {status}{}",
+                a.contact,
+                a.step,
+                a.attempt,
+                a.error
+                    .as_deref()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    out
 }

@@ -13,6 +13,7 @@
 pub mod check;
 pub mod compile;
 pub mod contacts;
+pub mod deliver;
 pub mod diagnostics;
 pub mod encode;
 pub mod run;

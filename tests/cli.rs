@@ -277,15 +277,22 @@ fn disasm_and_help() {
 }
 
 #[test]
-fn run_without_dry_run_refuses_to_pretend() {
+fn a_real_run_needs_every_secret_before_sending_anything() {
+    // No secret is set, so this stops before any request (the example's
+    // hosts are not on this machine anyway).
     let o = campaign(&[
         "run",
-        "examples/seed-webhooks.campaign",
+        "examples/new-lead-welcome.campaign",
         "--contacts",
         "examples/contacts.csv",
     ]);
-    assert_ne!(o.status.code(), Some(0));
-    assert!(stderr(&o).contains("--dry-run"));
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("ONTRAPORT_APP_ID") && err.contains("ONTRAPORT_API_KEY"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was sent"), "{err}");
 }
 
 #[test]

@@ -46,7 +46,12 @@ impl Run {
 
     /// Resets for another contact, keeping allocations.
     pub fn restart(&mut self, contact: &Contact, entered_at: i64) {
-        self.contact.clone_from(contact);
+        // Field by field: a derived `clone_from` would rebuild every string,
+        // while these reuse the previous contact's buffers.
+        self.contact.id.clone_from(&contact.id);
+        self.contact.row = contact.row;
+        self.contact.fields.clone_from(&contact.fields);
+        self.contact.tags.clone_from(&contact.tags);
         self.pc = 0;
         self.clock_ms = 0;
         self.entered_at = entered_at;

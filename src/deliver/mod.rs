@@ -1,0 +1,819 @@
+//! Real delivery: the VM runs each contact and every webhook is sent over
+//! HTTP, concurrently across contacts and strictly in order within one, with
+//! retries, rate limits, idempotency keys, signing and a journal that lets an
+//! interrupted or crashed run resume without sending a 2xx'd request twice.
+//!
+//! A contact is always replayed from the start: the VM is deterministic given
+//! the contact's data and the captured responses, so the journal only needs
+//! to remember which requests succeeded (and what they captured), which waits
+//! were started, and which contacts finished.
+
+pub mod http;
+pub mod journal;
+pub mod rate;
+pub mod retry;
+pub mod secrets;
+pub mod sign;
+
+use std::collections::HashSet;
+use std::io::{BufWriter, Read, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+
+use crate::compile::instructions::{Program, WebhookInfo};
+use crate::contacts::{for_each_contact, Contact, ContactsError, ContactsFormat, Row};
+use crate::encode::json_string_into;
+use crate::syntax::ast::OnFailure;
+use crate::vm::{Event, Run, Secrets, Vm};
+use http::{Http, Outgoing, Reply};
+use journal::{ContactStatus, Entry, Journal};
+use rate::{Rate, RateLimiter};
+use retry::Verdict;
+use secrets::Redactor;
+
+/// The longest pause between attempts, whatever `Retry-After` asks: longer
+/// schedules belong to a durable engine, not an interactive run.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
+
+/// How a real run behaves.
+#[derive(Clone)]
+pub struct Options {
+    /// Contacts in flight at once.
+    pub concurrency: usize,
+    /// Overall request rate limit.
+    pub rate: Option<Rate>,
+    /// Let `dynamic host` webhooks reach private addresses.
+    pub allow_private: bool,
+    /// SQLite journal for resuming.
+    pub journal: Option<PathBuf>,
+    /// Per-contact results file (NDJSON).
+    pub out: Option<PathBuf>,
+    /// Identifies the compiled campaign in the journal.
+    pub campaign_digest: String,
+    /// Called after each contact with (contacts done, contacts failed).
+    pub progress: Option<Arc<dyn Fn(u64, u64) + Send + Sync>>,
+}
+
+/// What a run did, for the closing summary.
+#[derive(Debug, Default, Clone)]
+pub struct Summary {
+    /// Contacts that reached the end or a `stop`.
+    pub done: u64,
+    /// Contacts that failed.
+    pub failed: u64,
+    /// Contacts parked at a wait that has not elapsed.
+    pub waiting: u64,
+    /// Contacts skipped because the journal shows them finished.
+    pub skipped: u64,
+    /// Contacts not finished because the run was interrupted.
+    pub interrupted: u64,
+    /// Requests that got a 2xx.
+    pub requests_ok: u64,
+    /// Requests that finally failed.
+    pub requests_failed: u64,
+    /// Attempts after the first.
+    pub retries: u64,
+    /// Every attempt.
+    pub attempts: u64,
+    /// Latency percentiles over attempts that got a response (p50, p95, p99).
+    pub latency: Option<(Duration, Duration, Duration)>,
+    /// Per step: (name, attempts, failures, mean, p95), slowest first.
+    pub steps: Vec<(String, u64, u64, Duration, Duration)>,
+    /// Whether SIGINT stopped the run early.
+    pub stopped_early: bool,
+    /// The journal's run id, when there is a journal.
+    pub run_id: Option<String>,
+}
+
+/// Why a run could not start or go on.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliverError {
+    /// The contacts could not be read.
+    #[error(transparent)]
+    Contacts(#[from] ContactsError),
+    /// The journal could not be opened or written.
+    #[error("journal: {0}")]
+    Journal(String),
+    /// The results file could not be written.
+    #[error("results file: {0}")]
+    Output(#[from] std::io::Error),
+    /// The HTTP client could not start.
+    #[error("{0}")]
+    Http(String),
+    /// A signing secret is not a usable key.
+    #[error("webhook {step:?}: the signing secret {name} is not a whsec_ base64 key ({reason}); nothing was sent")]
+    SigningKey {
+        /// The webhook.
+        step: String,
+        /// The secret's name (never its value).
+        name: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+}
+
+/// Latencies kept per step, in microseconds.
+#[derive(Default)]
+struct StepStats {
+    attempts: u64,
+    failures: u64,
+    micros: Vec<u32>,
+}
+
+#[derive(Default)]
+struct Stats {
+    summary: Summary,
+    micros: Vec<u32>,
+    steps: Vec<StepStats>,
+}
+
+/// Shared by every contact in flight.
+struct Ctx<'p> {
+    program: &'p Program,
+    http: Http,
+    secrets: Arc<Vec<String>>,
+    redactor: Redactor,
+    journal: Option<Arc<Journal>>,
+    run_id: String,
+    limiter: Option<RateLimiter>,
+    step_limiters: Vec<Option<RateLimiter>>,
+    dead: Mutex<HashSet<String>>,
+    stats: Mutex<Stats>,
+    stopping: Arc<AtomicBool>,
+    out: Mutex<Option<BufWriter<std::fs::File>>>,
+    finished: AtomicU64,
+    failed: AtomicU64,
+    progress: Option<Arc<dyn Fn(u64, u64) + Send + Sync>>,
+}
+
+/// How one contact ended.
+enum Ending {
+    Done,
+    Failed(String),
+    Waiting(i64),
+    Skipped,
+    Interrupted,
+}
+
+/// One attempt, for the results file.
+struct AttemptLog {
+    step: String,
+    attempt: u32,
+    status: Option<u16>,
+    micros: u64,
+    error: Option<String>,
+}
+
+/// Runs every contact for real. `stopping` is set by the caller on SIGINT:
+/// no new contacts start, contacts in flight stop after their current
+/// request, and the journal is flushed.
+pub async fn deliver<R: Read + Send + 'static>(
+    program: &Program,
+    input: R,
+    format: ContactsFormat,
+    secret_values: Vec<String>,
+    options: Options,
+    stopping: Arc<AtomicBool>,
+) -> Result<Summary, DeliverError> {
+    // A bad signing key would fail every contact; find out before sending.
+    for info in &program.webhooks {
+        if let Some(s) = info.sign {
+            let value = secret_values.get(s as usize).map_or("", String::as_str);
+            if let Err(e) = sign::SigningKey::new(value) {
+                return Err(DeliverError::SigningKey {
+                    step: info.name.clone(),
+                    name: program.secrets[s as usize].clone(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+    let journal = match &options.journal {
+        Some(path) => Some(Arc::new(
+            Journal::open(path, &options.campaign_digest, &program.name)
+                .map_err(|e| DeliverError::Journal(e.to_string()))?,
+        )),
+        None => None,
+    };
+    let run_id = journal
+        .as_ref()
+        .map_or_else(random_run_id, |j| j.run_id().to_string());
+    let out = match &options.out {
+        Some(path) => Some(BufWriter::new(std::fs::File::create(path)?)),
+        None => None,
+    };
+    let ctx = Ctx {
+        program,
+        http: Http::new(options.concurrency, options.allow_private).map_err(DeliverError::Http)?,
+        redactor: Redactor::new(&secret_values),
+        secrets: Arc::new(secret_values),
+        journal: journal.clone(),
+        run_id: run_id.clone(),
+        limiter: options.rate.map(RateLimiter::new),
+        step_limiters: program
+            .webhooks
+            .iter()
+            .map(|w| {
+                w.rate.map(|(count, per)| {
+                    RateLimiter::new(Rate {
+                        count,
+                        per: Duration::from_millis(per),
+                    })
+                })
+            })
+            .collect(),
+        dead: Mutex::new(HashSet::new()),
+        stats: Mutex::new(Stats {
+            steps: program
+                .webhooks
+                .iter()
+                .map(|_| StepStats::default())
+                .collect(),
+            ..Stats::default()
+        }),
+        stopping: stopping.clone(),
+        out: Mutex::new(out),
+        finished: AtomicU64::new(0),
+        failed: AtomicU64::new(0),
+        progress: options.progress.clone(),
+    };
+
+    // Contacts are read on their own thread and handed over through a small
+    // bounded channel: memory stays flat whatever the file's size.
+    let (tx, mut rx) =
+        tokio::sync::mpsc::channel::<Result<Contact, String>>(options.concurrency.max(1) * 2);
+    let field_names = program.fields.clone();
+    let reader_stop = stopping.clone();
+    let reader = std::thread::spawn(move || {
+        for_each_contact(input, format, &field_names, |row| {
+            if reader_stop.load(Ordering::Relaxed) {
+                return Err(ContactsError::Csv("stopped".into()));
+            }
+            let item = match row {
+                Row::Contact(c) => Ok(c.clone()),
+                Row::Invalid(e) => Err(format!(
+                    "{}\u{0}record {}: {}",
+                    e.id.unwrap_or_else(|| e.row.to_string()),
+                    e.row,
+                    e.message
+                )),
+            };
+            tx.blocking_send(item)
+                .map_err(|_| ContactsError::Csv("stopped".into()))
+        })
+    });
+
+    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let now_ms = unix_ms();
+    stream
+        .for_each_concurrent(options.concurrency.max(1), |item| {
+            let ctx = &ctx;
+            async move {
+                match item {
+                    Ok(contact) => run_contact(ctx, contact, now_ms).await,
+                    Err(invalid) => {
+                        let (id, message) = invalid.split_once('\u{0}').unwrap_or(("?", &invalid));
+                        let ending = Ending::Failed(message.to_string());
+                        finish(ctx, id, 0, &ending, &[]);
+                    }
+                }
+            }
+        })
+        .await;
+
+    let read_result = reader.join().unwrap_or(Ok(()));
+    if let Some(j) = &journal {
+        j.flush()
+            .map_err(|e| DeliverError::Journal(e.to_string()))?;
+    }
+    if let Some(out) = ctx
+        .out
+        .lock()
+        .map_err(|_| DeliverError::Journal("poisoned".into()))?
+        .as_mut()
+    {
+        out.flush()?;
+    }
+    let stopped_early = stopping.load(Ordering::Relaxed);
+    if !stopped_early {
+        read_result?;
+    }
+    let mut stats = ctx.stats.into_inner().unwrap_or_default();
+    stats.summary.stopped_early = stopped_early;
+    stats.summary.run_id = journal.map(|_| run_id);
+    stats.summary.latency = percentiles(&mut stats.micros);
+    let mut steps: Vec<_> = program
+        .webhooks
+        .iter()
+        .zip(stats.steps.iter_mut())
+        .filter(|(_, s)| s.attempts > 0)
+        .map(|(w, s)| {
+            let mean = if s.micros.is_empty() {
+                Duration::ZERO
+            } else {
+                Duration::from_micros(
+                    s.micros.iter().map(|&m| u64::from(m)).sum::<u64>() / s.micros.len() as u64,
+                )
+            };
+            let p95 = percentiles(&mut s.micros).map_or(Duration::ZERO, |p| p.1);
+            (w.name.clone(), s.attempts, s.failures, mean, p95)
+        })
+        .collect();
+    steps.sort_by_key(|s| std::cmp::Reverse(s.4));
+    stats.summary.steps = steps;
+    Ok(stats.summary)
+}
+
+fn percentiles(micros: &mut [u32]) -> Option<(Duration, Duration, Duration)> {
+    if micros.is_empty() {
+        return None;
+    }
+    micros.sort_unstable();
+    let at = |q: f64| {
+        Duration::from_micros(u64::from(
+            micros[((micros.len() - 1) as f64 * q).round() as usize],
+        ))
+    };
+    Some((at(0.50), at(0.95), at(0.99)))
+}
+
+fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn random_run_id() -> String {
+    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+}
+
+/// Stable per run, contact and step: the same on every retry and after a
+/// resume, different for every other request.
+pub fn idempotency_key(run_id: &str, contact: &str, webhook: u32) -> String {
+    let mut h = Sha256::new();
+    h.update(run_id.as_bytes());
+    h.update([0]);
+    h.update(contact.as_bytes());
+    h.update([0]);
+    h.update(webhook.to_le_bytes());
+    let digest = h.finalize();
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("msg_{hex}")
+}
+
+/// A request copied out of the VM so the contact can go on after it.
+struct Built {
+    webhook: u32,
+    url: String,
+    header_values: Vec<String>,
+    body: String,
+}
+
+async fn run_contact(ctx: &Ctx<'_>, contact: Contact, now_ms: i64) {
+    let id = contact.id.clone();
+    if let Some(j) = &ctx.journal {
+        match j.contact(&id) {
+            Ok(Some(rec)) if matches!(rec.status, ContactStatus::Done | ContactStatus::Failed) => {
+                finish(ctx, &id, rec.steps, &Ending::Skipped, &[]);
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                finish(ctx, &id, 0, &Ending::Failed(format!("journal: {e}")), &[]);
+                return;
+            }
+        }
+    }
+    let mut vm = Vm::new(ctx.program, Secrets::Values(ctx.secrets.clone()));
+    let mut run = Run::new(contact, now_ms.div_euclid(1000));
+    let mut steps = 0u32;
+    let mut waits = 0u32;
+    let mut log: Vec<AttemptLog> = Vec::new();
+    let ending = loop {
+        let built = match vm.next(&mut run) {
+            Event::Done | Event::Stop => break Ending::Done,
+            Event::Error(e) => break Ending::Failed(ctx.redactor.redact(&e.message).into_owned()),
+            Event::Wait { millis } => {
+                waits += 1;
+                steps += 1;
+                let resume_at = match ctx.journal.as_ref().map(|j| j.wait(&id, waits)) {
+                    Some(Ok(Some(at))) => at,
+                    Some(Err(e)) => break Ending::Failed(format!("journal: {e}")),
+                    _ => {
+                        let at = unix_ms() + millis as i64;
+                        if let Some(j) = &ctx.journal {
+                            j.record(Entry::Wait {
+                                contact: id.clone(),
+                                index: waits,
+                                resume_at_ms: at,
+                            });
+                        }
+                        at
+                    }
+                };
+                if millis > 0 && unix_ms() < resume_at {
+                    break Ending::Waiting(resume_at);
+                }
+                continue;
+            }
+            Event::Webhook(req) => Built {
+                webhook: req.webhook,
+                url: req.url.clone(),
+                header_values: req.header_values.clone(),
+                body: req.body.clone(),
+            },
+            _ => {
+                steps += 1;
+                continue;
+            }
+        };
+        steps += 1;
+        if ctx.stopping.load(Ordering::Relaxed) {
+            break Ending::Interrupted;
+        }
+        let info = &ctx.program.webhooks[built.webhook as usize];
+        // Already delivered in an earlier run: replay what it captured.
+        if let Some(j) = &ctx.journal {
+            match j.delivery(&id, built.webhook) {
+                Ok(Some(done)) => {
+                    for (field, value) in &done.captures {
+                        if let Some(f) = ctx.program.field_id(field) {
+                            Vm::set_field(&mut run, f, value);
+                        }
+                    }
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => break Ending::Failed(format!("journal: {e}")),
+            }
+        }
+        match send(ctx, info, &built, &id, &mut log).await {
+            Ok(reply) => {
+                let captures = capture(info, ctx.program, &reply);
+                for (field, value) in &captures {
+                    if let Some(f) = ctx.program.field_id(field) {
+                        Vm::set_field(&mut run, f, value);
+                    }
+                }
+                if let Some(j) = &ctx.journal {
+                    j.record(Entry::Delivered {
+                        contact: id.clone(),
+                        webhook: built.webhook,
+                        key: idempotency_key(&ctx.run_id, &id, built.webhook),
+                        status: reply.status.unwrap_or(0),
+                        captures: captures
+                            .into_iter()
+                            .map(|(f, v)| (f, ctx.redactor.redact(&v).into_owned()))
+                            .collect(),
+                    });
+                }
+            }
+            Err(SendError::Interrupted) => break Ending::Interrupted,
+            Err(SendError::Failed(reason)) => {
+                if info.on_failure == OnFailure::Continue {
+                    continue;
+                }
+                break Ending::Failed(format!("webhook {:?}: {reason}", info.name));
+            }
+        }
+    };
+    finish(ctx, &id, steps, &ending, &log);
+}
+
+/// Records how a contact ended: journal, results file, counters, progress.
+fn finish(ctx: &Ctx<'_>, id: &str, steps: u32, ending: &Ending, log: &[AttemptLog]) {
+    let (status, error) = match ending {
+        Ending::Done => ("done", None),
+        Ending::Failed(e) => ("failed", Some(ctx.redactor.redact(e).into_owned())),
+        Ending::Waiting(_) => ("waiting", None),
+        Ending::Skipped => ("skipped", None),
+        Ending::Interrupted => ("interrupted", None),
+    };
+    if let (Some(j), Some(st)) = (
+        &ctx.journal,
+        match ending {
+            Ending::Done => Some(ContactStatus::Done),
+            Ending::Failed(_) => Some(ContactStatus::Failed),
+            Ending::Waiting(_) => Some(ContactStatus::Waiting),
+            _ => None,
+        },
+    ) {
+        j.record(Entry::Finished {
+            contact: id.to_string(),
+            status: st,
+            steps,
+            error: error.clone(),
+        });
+    }
+    if let Ok(mut stats) = ctx.stats.lock() {
+        let s = &mut stats.summary;
+        match ending {
+            Ending::Done => s.done += 1,
+            Ending::Failed(_) => s.failed += 1,
+            Ending::Waiting(_) => s.waiting += 1,
+            Ending::Skipped => s.skipped += 1,
+            Ending::Interrupted => s.interrupted += 1,
+        }
+    }
+    if let Ok(mut out) = ctx.out.lock() {
+        if let Some(out) = out.as_mut() {
+            let mut line = String::with_capacity(256);
+            line.push_str("{\"contact\":\"");
+            json_string_into(&mut line, id);
+            line.push_str("\",\"status\":\"");
+            line.push_str(status);
+            line.push_str("\",\"steps\":");
+            line.push_str(&steps.to_string());
+            if let Ending::Waiting(at) = ending {
+                line.push_str(",\"resume_at_ms\":");
+                line.push_str(&at.to_string());
+            }
+            line.push_str(",\"error\":");
+            match &error {
+                Some(e) => {
+                    line.push('"');
+                    json_string_into(&mut line, e);
+                    line.push('"');
+                }
+                None => line.push_str("null"),
+            }
+            line.push_str(",\"attempts\":[");
+            for (i, a) in log.iter().enumerate() {
+                if i > 0 {
+                    line.push(',');
+                }
+                line.push_str("{\"step\":\"");
+                json_string_into(&mut line, &a.step);
+                line.push_str("\",\"attempt\":");
+                line.push_str(&a.attempt.to_string());
+                line.push_str(",\"status\":");
+                line.push_str(&a.status.map_or("null".to_string(), |s| s.to_string()));
+                line.push_str(",\"ms\":");
+                crate::encode::write_number(&mut line, a.micros as f64 / 1000.0);
+                line.push_str(",\"error\":");
+                match &a.error {
+                    Some(e) => {
+                        line.push('"');
+                        json_string_into(&mut line, e);
+                        line.push('"');
+                    }
+                    None => line.push_str("null"),
+                }
+                line.push('}');
+            }
+            line.push_str("]}\n");
+            let _ = out.write_all(line.as_bytes());
+        }
+    }
+    let done = ctx.finished.fetch_add(1, Ordering::Relaxed) + 1;
+    let failed = if matches!(ending, Ending::Failed(_)) {
+        ctx.failed.fetch_add(1, Ordering::Relaxed) + 1
+    } else {
+        ctx.failed.load(Ordering::Relaxed)
+    };
+    if let Some(progress) = &ctx.progress {
+        progress(done, failed);
+    }
+}
+
+enum SendError {
+    Failed(String),
+    Interrupted,
+}
+
+/// The endpoint a 410 kills: the URL without its query.
+fn endpoint(url: &str) -> &str {
+    &url[..url.find(['?', '#']).unwrap_or(url.len())]
+}
+
+/// Sends one webhook with its retries.
+async fn send(
+    ctx: &Ctx<'_>,
+    info: &WebhookInfo,
+    built: &Built,
+    contact: &str,
+    log: &mut Vec<AttemptLog>,
+) -> Result<Reply, SendError> {
+    let key = idempotency_key(&ctx.run_id, contact, built.webhook);
+    let mut headers: Vec<(String, String)> = info
+        .headers
+        .iter()
+        .cloned()
+        .zip(built.header_values.iter().cloned())
+        .collect();
+    if let Some(ct) = &info.content_type {
+        headers.push(("Content-Type".into(), ct.clone()));
+    }
+    headers.push(("Idempotency-Key".into(), key.clone()));
+    let endpoint = endpoint(&built.url);
+    let attempts = info.retry + 1;
+    let mut last = String::new();
+    for attempt in 1..=attempts {
+        if ctx.dead.lock().is_ok_and(|d| d.contains(endpoint)) {
+            return Err(SendError::Failed(format!(
+                "{endpoint} answered 410 Gone earlier in this run; not sent"
+            )));
+        }
+        if let Some(l) = &ctx.limiter {
+            l.acquire().await;
+        }
+        if let Some(Some(l)) = ctx.step_limiters.get(built.webhook as usize) {
+            l.acquire().await;
+        }
+        let mut all_headers = headers.clone();
+        if let Some(secret) = info.sign {
+            let secret = ctx.secrets.get(secret as usize).map_or("", String::as_str);
+            let ts = unix_ms().div_euclid(1000);
+            match sign::sign(secret, &key, ts, built.body.as_bytes()) {
+                Ok(sig) => {
+                    all_headers.push(("webhook-id".into(), key.clone()));
+                    all_headers.push(("webhook-timestamp".into(), ts.to_string()));
+                    all_headers.push(("webhook-signature".into(), sig));
+                }
+                Err(e) => return Err(SendError::Failed(format!("cannot sign: {e}"))),
+            }
+        }
+        let started_ms = unix_ms();
+        let reply = ctx
+            .http
+            .send(&Outgoing {
+                method: info.method.as_str(),
+                url: &built.url,
+                headers: &all_headers,
+                body: info.has_body.then_some(built.body.as_str()),
+                timeout: Duration::from_millis(info.timeout_ms),
+                dynamic_host: info.dynamic_host,
+            })
+            .await;
+        let verdict = match reply.status {
+            Some(status) => retry::classify(status),
+            None if reply.transient => Verdict::Retry,
+            None => Verdict::Fail,
+        };
+        let error = match (&reply.error, reply.status, &verdict) {
+            (Some(e), _, _) => Some(ctx.redactor.redact(e).into_owned()),
+            (None, Some(s), v) if !matches!(v, Verdict::Success) => {
+                Some(status_error(ctx, s, &reply.body))
+            }
+            _ => None,
+        };
+        let micros = reply.elapsed.as_micros() as u64;
+        record_attempt(ctx, info, built.webhook, attempt, &reply, &verdict);
+        if let Some(j) = &ctx.journal {
+            j.record(Entry::Attempt {
+                contact: contact.to_string(),
+                webhook: built.webhook,
+                step: info.name.clone(),
+                attempt,
+                key: key.clone(),
+                status: reply.status,
+                error: error.clone(),
+                started_ms,
+                duration_us: micros,
+            });
+        }
+        log.push(AttemptLog {
+            step: info.name.clone(),
+            attempt,
+            status: reply.status,
+            micros,
+            error: error.clone(),
+        });
+        match verdict {
+            Verdict::Success => return Ok(reply),
+            Verdict::Gone => {
+                if let Ok(mut dead) = ctx.dead.lock() {
+                    dead.insert(endpoint.to_string());
+                }
+                return Err(SendError::Failed(format!(
+                    "410 Gone: {endpoint} is marked dead for the rest of this run"
+                )));
+            }
+            Verdict::Fail => return Err(SendError::Failed(error.unwrap_or_default())),
+            Verdict::Retry => {
+                last = error.unwrap_or_default();
+                if attempt == attempts {
+                    break;
+                }
+                let hinted = reply
+                    .headers
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| retry::retry_after(v, SystemTime::now()));
+                let delay = hinted
+                    .unwrap_or_else(|| {
+                        retry::backoff(attempt, Duration::from_millis(info.backoff_ms))
+                    })
+                    .min(MAX_RETRY_DELAY);
+                let deadline = tokio::time::Instant::now() + delay;
+                while tokio::time::Instant::now() < deadline {
+                    if ctx.stopping.load(Ordering::Relaxed) {
+                        return Err(SendError::Interrupted);
+                    }
+                    tokio::time::sleep_until(
+                        deadline.min(tokio::time::Instant::now() + Duration::from_millis(100)),
+                    )
+                    .await;
+                }
+            }
+        }
+    }
+    let tries = if attempts == 1 {
+        "1 attempt".to_string()
+    } else {
+        format!("{attempts} attempts")
+    };
+    Err(SendError::Failed(format!("gave up after {tries}: {last}")))
+}
+
+fn status_error(ctx: &Ctx<'_>, status: u16, body: &[u8]) -> String {
+    let reason = reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    let text = String::from_utf8_lossy(body);
+    let snippet: String = text.chars().take(200).collect();
+    let snippet = snippet.trim();
+    let message = if snippet.is_empty() {
+        format!("HTTP {status} {reason}")
+    } else {
+        format!("HTTP {status} {reason}: {snippet}")
+    };
+    ctx.redactor.redact(&message).into_owned()
+}
+
+fn record_attempt(
+    ctx: &Ctx<'_>,
+    _info: &WebhookInfo,
+    webhook: u32,
+    attempt: u32,
+    reply: &Reply,
+    verdict: &Verdict,
+) {
+    let Ok(mut stats) = ctx.stats.lock() else {
+        return;
+    };
+    let micros = reply.elapsed.as_micros().min(u128::from(u32::MAX)) as u32;
+    stats.summary.attempts += 1;
+    if attempt > 1 {
+        stats.summary.retries += 1;
+    }
+    if reply.status.is_some() {
+        stats.micros.push(micros);
+    }
+    let ok = matches!(verdict, Verdict::Success);
+    if ok {
+        stats.summary.requests_ok += 1;
+    }
+    let step = &mut stats.steps[webhook as usize];
+    step.attempts += 1;
+    if !ok {
+        step.failures += 1;
+    }
+    if reply.status.is_some() {
+        step.micros.push(micros);
+    }
+    let gives_up = match verdict {
+        Verdict::Success => false,
+        Verdict::Retry => attempt > _info.retry,
+        Verdict::Fail | Verdict::Gone => true,
+    };
+    if gives_up {
+        stats.summary.requests_failed += 1;
+    }
+}
+
+/// Values captured from a response: `(field name, value)`.
+fn capture(info: &WebhookInfo, program: &Program, reply: &Reply) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if info.captures.is_empty() {
+        return out;
+    }
+    let json: Option<serde_json::Value> = serde_json::from_slice(&reply.body).ok();
+    for c in &info.captures {
+        let value = if c.from_json {
+            json.as_ref()
+                .and_then(|j| j.pointer(&c.path))
+                .map(|v| match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Null => String::new(),
+                    other => other.to_string(),
+                })
+        } else {
+            reply
+                .headers
+                .get(c.path.as_str())
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        if let Some(value) = value {
+            out.push((program.fields[c.field as usize].clone(), value));
+        }
+    }
+    out
+}

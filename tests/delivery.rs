@@ -1,0 +1,570 @@
+//! Real delivery against a real HTTP server on 127.0.0.1, through the real
+//! binary: byte-exact requests, retries and backoff, Retry-After, timeouts,
+//! 410, redirects, captures, signing, secrets and their redaction.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use support::Server;
+
+const APP_ID: &str = "canary-app-id-1234";
+const API_KEY: &str = "canary/key+with=odd&chars";
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn campaign(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_campaign"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("ONTRAPORT_APP_ID", APP_ID)
+        .env("ONTRAPORT_API_KEY", API_KEY)
+        .output()
+        .expect("the binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn hook(name: &str, url: &str, extra: &str) -> String {
+    format!("    webhook \"{name}\" {{\n        url \"{url}\"\n{extra}    }}\n")
+}
+
+fn script(body: &str) -> String {
+    format!("campaign \"Test\" {{\n{body}}}\n")
+}
+
+#[test]
+fn requests_are_byte_exact_with_secrets_and_idempotency_keys() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let body = hook(
+        "Add contact note",
+        &server.url("/ok"),
+        "        header \"Api-Appid\" = secret(\"ONTRAPORT_APP_ID\")\n        header \"Api-Key\" = secret(\"ONTRAPORT_API_KEY\")\n        post \"id=0&data=Note inserted by webhook using new API.&author=1&contact_id=[Contact ID]&name=[First Name]\"\n",
+    ) + &hook("Sync", &server.url("/things/[Contact ID]?src=[Source]"), "        method PUT\n        json { \"name\": [First Name], \"score\": [Score | number] }\n");
+    write(dir.path(), "c.campaign", &script(&body));
+    write(
+        dir.path(),
+        "c.csv",
+        "Contact ID,First Name,Source,Score\n7,José & Co,web form,42\n8,Bob,,\n",
+    );
+    let o = campaign(dir.path(), &["run", "c.campaign", "--contacts", "c.csv"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let seen = server.seen();
+    assert_eq!(seen.len(), 4);
+    let note = seen
+        .iter()
+        .find(|s| s.method == "POST" && s.body.ends_with(b"name=Jos%C3%A9+%26+Co"))
+        .unwrap();
+    assert_eq!(note.uri, "/ok");
+    assert_eq!(
+        String::from_utf8_lossy(&note.body),
+        "id=0&data=Note+inserted+by+webhook+using+new+API.&author=1&contact_id=7&name=Jos%C3%A9+%26+Co"
+    );
+    assert_eq!(note.header("api-appid"), Some(APP_ID));
+    assert_eq!(note.header("api-key"), Some(API_KEY));
+    assert_eq!(
+        note.header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    assert!(note.key().starts_with("msg_"));
+    let sync = seen
+        .iter()
+        .find(|s| s.method == "PUT" && s.uri.starts_with("/things/7"))
+        .unwrap();
+    assert_eq!(sync.uri, "/things/7?src=web%20form");
+    assert_eq!(
+        String::from_utf8_lossy(&sync.body),
+        r#"{"name":"José & Co","score":42}"#
+    );
+    assert_eq!(sync.header("content-type"), Some("application/json"));
+    let keys: std::collections::HashSet<String> = seen.iter().map(|s| s.key()).collect();
+    assert_eq!(keys.len(), 4, "every request has its own key");
+    let bob = seen
+        .iter()
+        .find(|s| s.uri.starts_with("/things/8"))
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&bob.body),
+        r#"{"name":"Bob","score":null}"#
+    );
+}
+
+#[test]
+fn retries_5xx_with_backoff_and_the_same_key() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "c.campaign",
+        &script(&hook(
+            "W",
+            &server.url("/fail/2"),
+            "        retry 3\n        backoff 20ms\n",
+        )),
+    );
+    write(dir.path(), "c.csv", "Contact ID\n1\n");
+    let o = campaign(
+        dir.path(),
+        &[
+            "run",
+            "c.campaign",
+            "--contacts",
+            "c.csv",
+            "--out",
+            "out.ndjson",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let seen = server.seen();
+    assert_eq!(
+        seen.iter().map(|s| s.status).collect::<Vec<_>>(),
+        [500, 500, 200]
+    );
+    assert!(
+        seen.iter().all(|s| s.key() == seen[0].key()),
+        "one key for every attempt"
+    );
+    // First delay 20ms ±20%, then 40ms ±20%.
+    let gap1 = seen[1].at - seen[0].at;
+    let gap2 = seen[2].at - seen[1].at;
+    assert!(
+        gap1 >= Duration::from_millis(16) && gap1 < Duration::from_millis(500),
+        "{gap1:?}"
+    );
+    assert!(
+        gap2 >= Duration::from_millis(32) && gap2 < Duration::from_millis(600),
+        "{gap2:?}"
+    );
+    let out = std::fs::read_to_string(dir.path().join("out.ndjson")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(line["status"], "done");
+    assert_eq!(line["attempts"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn gives_up_after_the_allowed_retries_and_never_retries_other_4xx() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let body = hook(
+        "Always 500",
+        &server.url("/fail/99"),
+        "        retry 2\n        backoff 5ms\n        on failure continue\n",
+    ) + &hook(
+        "Bad request",
+        &server.url("/status/400"),
+        "        retry 5\n        backoff 5ms\n",
+    );
+    write(dir.path(), "c.campaign", &script(&body));
+    write(dir.path(), "c.csv", "Contact ID\n1\n");
+    let o = campaign(
+        dir.path(),
+        &[
+            "run",
+            "c.campaign",
+            "--contacts",
+            "c.csv",
+            "--out",
+            "out.ndjson",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let seen = server.seen();
+    assert_eq!(
+        seen.iter().filter(|s| s.uri == "/fail/99").count(),
+        3,
+        "first try and 2 retries"
+    );
+    assert_eq!(
+        seen.iter().filter(|s| s.uri == "/status/400").count(),
+        1,
+        "a 400 is not retried"
+    );
+    let out = std::fs::read_to_string(dir.path().join("out.ndjson")).unwrap();
+    assert!(
+        out.contains("\"status\":\"failed\"") && out.contains("HTTP 400"),
+        "{out}"
+    );
+}
+
+#[test]
+fn honours_retry_after_and_times_out_slow_servers() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let body = hook(
+        "Throttled",
+        &server.url("/throttle"),
+        "        retry 1\n        backoff 5ms\n",
+    ) + &hook(
+        "Slow",
+        &server.url("/slow/2000"),
+        "        timeout 200ms\n        retry 1\n        backoff 5ms\n",
+    );
+    write(dir.path(), "c.campaign", &script(&body));
+    write(dir.path(), "c.csv", "Contact ID\n1\n");
+    let o = campaign(
+        dir.path(),
+        &[
+            "run",
+            "c.campaign",
+            "--contacts",
+            "c.csv",
+            "--out",
+            "out.ndjson",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let seen = server.seen();
+    let throttled: Vec<_> = seen.iter().filter(|s| s.uri == "/throttle").collect();
+    assert_eq!(throttled.len(), 2);
+    assert!(
+        throttled[1].at - throttled[0].at >= Duration::from_millis(950),
+        "Retry-After: 1 is honoured"
+    );
+    assert_eq!(
+        seen.iter().filter(|s| s.uri == "/slow/2000").count(),
+        2,
+        "a timeout is retried"
+    );
+    let out = std::fs::read_to_string(dir.path().join("out.ndjson")).unwrap();
+    assert!(out.contains("timed out"), "{out}");
+}
+
+#[test]
+fn gone_marks_the_endpoint_dead_and_redirects_are_failures() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let body = hook(
+        "Gone",
+        &server.url("/status/410"),
+        "        on failure continue\n",
+    ) + &hook("Moved", &server.url("/status/302"), "");
+    write(dir.path(), "c.campaign", &script(&body));
+    write(dir.path(), "c.csv", "Contact ID\n1\n2\n3\n");
+    let o = campaign(
+        dir.path(),
+        &[
+            "run",
+            "c.campaign",
+            "--contacts",
+            "c.csv",
+            "--concurrency",
+            "1",
+            "--out",
+            "out.ndjson",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let seen = server.seen();
+    assert_eq!(
+        seen.iter().filter(|s| s.uri == "/status/410").count(),
+        1,
+        "nothing more is sent to a dead endpoint"
+    );
+    assert_eq!(
+        seen.iter().filter(|s| s.uri == "/status/302").count(),
+        3,
+        "3xx is not retried"
+    );
+    assert!(
+        !seen.iter().any(|s| s.uri == "/ok"),
+        "redirects are not followed"
+    );
+    let out = std::fs::read_to_string(dir.path().join("out.ndjson")).unwrap();
+    assert_eq!(out.lines().count(), 3);
+    assert!(out.contains("410 Gone"));
+}
+
+#[test]
+fn captures_feed_later_steps() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let body = hook("Create", &server.url("/capture"), "        capture [CRM ID] = json \"/id\"\n        capture [CRM Name] = json \"/data/name\"\n        capture [Where] = header \"Location\"\n")
+        + &hook("Follow", &server.url("/things/[CRM ID]?name=[CRM Name]&at=[Where]"), "");
+    write(dir.path(), "c.campaign", &script(&body));
+    write(dir.path(), "c.csv", "Contact ID\n1\n");
+    let o = campaign(dir.path(), &["run", "c.campaign", "--contacts", "c.csv"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let seen = server.seen();
+    assert_eq!(seen[1].uri, "/things/42?name=Ada&at=%2Fthings%2F42");
+}
+
+#[test]
+fn missing_secrets_stop_the_run_before_anything_is_sent() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let body = hook("W", &server.url("/ok"), "        header \"A\" = secret(\"FIRST_MISSING\")\n        header \"B\" = secret(\"SECOND_MISSING\")\n");
+    write(dir.path(), "c.campaign", &script(&body));
+    write(dir.path(), "c.csv", "Contact ID\n1\n");
+    let o = campaign(dir.path(), &["run", "c.campaign", "--contacts", "c.csv"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("FIRST_MISSING") && err.contains("SECOND_MISSING"),
+        "{err}"
+    );
+    assert!(server.seen().is_empty());
+    // An env file provides them.
+    write(
+        dir.path(),
+        "secrets.env",
+        "FIRST_MISSING=one\nexport SECOND_MISSING=\"two\"\n",
+    );
+    let o = campaign(
+        dir.path(),
+        &[
+            "run",
+            "c.campaign",
+            "--contacts",
+            "c.csv",
+            "--env-file",
+            "secrets.env",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(server.seen()[0].header("b"), Some("two"));
+}
+
+#[test]
+fn secrets_never_leak_even_when_the_server_echoes_them() {
+    use base64::Engine as _;
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let body = hook(
+        "Leaky",
+        &server.url("/echo"),
+        "        header \"Api-Key\" = secret(\"ONTRAPORT_API_KEY\")\n        header \"Authorization\" = \"Basic \" + secret(\"ONTRAPORT_APP_ID\")\n        retry 0\n",
+    );
+    write(dir.path(), "c.campaign", &script(&body));
+    write(dir.path(), "c.csv", "Contact ID\n1\n");
+    let o = campaign(
+        dir.path(),
+        &[
+            "run",
+            "c.campaign",
+            "--contacts",
+            "c.csv",
+            "--out",
+            "out.ndjson",
+            "--journal",
+            "j.sqlite",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let report = campaign(dir.path(), &["report", "j.sqlite"]);
+    let mut everything = o.stdout.clone();
+    everything.extend(&o.stderr);
+    everything.extend(&report.stdout);
+    everything.extend(&report.stderr);
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        everything.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    let text = String::from_utf8_lossy(&everything);
+    assert!(text.contains("HTTP 400"), "the failure is reported");
+    for secret in [API_KEY, APP_ID] {
+        let forms = [
+            secret.to_string(),
+            form_urlencoded::byte_serialize(secret.as_bytes()).collect::<String>(),
+            percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+                .to_string(),
+            base64::engine::general_purpose::STANDARD.encode(secret),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret),
+        ];
+        for form in forms {
+            assert!(!text.contains(&form), "secret leaked as {form:?}");
+        }
+    }
+    // The canary campaign file itself never held the secret; the server did get it.
+    assert_eq!(server.seen()[0].header("api-key"), Some(API_KEY));
+}
+
+#[test]
+fn signs_the_standard_webhooks_way() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+    write(
+        dir.path(),
+        "c.campaign",
+        &script(&hook(
+            "Signed",
+            &server.url("/ok"),
+            "        json { \"email\": [Email] }\n        sign secret(\"SIGNING_SECRET\")\n",
+        )),
+    );
+    write(dir.path(), "c.csv", "Email\nada@example.com\n");
+    write(dir.path(), "s.env", &format!("SIGNING_SECRET={secret}\n"));
+    let o = campaign(
+        dir.path(),
+        &[
+            "run",
+            "c.campaign",
+            "--contacts",
+            "c.csv",
+            "--env-file",
+            "s.env",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let seen = &server.seen()[0];
+    let id = seen.header("webhook-id").unwrap();
+    let ts: i64 = seen.header("webhook-timestamp").unwrap().parse().unwrap();
+    let sig = seen.header("webhook-signature").unwrap();
+    assert_eq!(id, seen.key(), "the message id is the idempotency key");
+    assert!(campaign::deliver::sign::verify(
+        secret, id, ts, &seen.body, sig
+    ));
+    assert_eq!(
+        campaign::deliver::sign::sign(secret, id, ts, &seen.body).unwrap(),
+        sig
+    );
+}
+
+#[test]
+fn contact_data_cannot_reach_private_addresses_without_opt_in() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "c.campaign",
+        &script(&hook(
+            "Dyn",
+            "http://[Host]/ok",
+            "        dynamic host\n        retry 0\n",
+        )),
+    );
+    write(
+        dir.path(),
+        "c.csv",
+        &format!("Host\n{}\nlocalhost:{}\n", server.addr, server.addr.port()),
+    );
+    let o = campaign(
+        dir.path(),
+        &[
+            "run",
+            "c.campaign",
+            "--contacts",
+            "c.csv",
+            "--out",
+            "out.ndjson",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        server.seen().is_empty(),
+        "nothing reached the loopback server"
+    );
+    let out = std::fs::read_to_string(dir.path().join("out.ndjson")).unwrap();
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.contains("\"status\":\"failed\"") && l.contains("private"))
+            .count(),
+        2,
+        "{out}"
+    );
+    let o = campaign(
+        dir.path(),
+        &[
+            "run",
+            "c.campaign",
+            "--contacts",
+            "c.csv",
+            "--allow-private",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(server.seen().len(), 2);
+}
+
+#[test]
+fn a_bad_contact_fails_alone() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "c.campaign",
+        &script(&hook(
+            "H",
+            &server.url("/ok"),
+            "        header \"X-Team\" = \"[Team]\"\n",
+        )),
+    );
+    write(
+        dir.path(),
+        "c.ndjson",
+        "{\"Team\": \"a\"}\n{\"Team\": \"b\\r\\nX-Evil: 1\"}\n{\"Team\": \"c\"}\n",
+    );
+    let o = campaign(
+        dir.path(),
+        &[
+            "run",
+            "c.campaign",
+            "--contacts",
+            "c.ndjson",
+            "--out",
+            "out.ndjson",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let seen = server.seen();
+    assert_eq!(seen.len(), 2);
+    assert!(seen.iter().all(|s| s.header("x-evil").is_none()));
+}
+
+#[test]
+fn large_response_bodies_are_capped() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "c.campaign",
+        &script(&hook("Big", &server.url("/big"), "")),
+    );
+    write(dir.path(), "c.csv", "Contact ID\n1\n");
+    let o = campaign(dir.path(), &["run", "c.campaign", "--contacts", "c.csv"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn journal_resume_sends_nothing_twice_and_report_summarises() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let body = hook("First", &server.url("/ok"), "")
+        + "    wait 1 day\n"
+        + &hook("Second", &server.url("/ok"), "");
+    write(dir.path(), "c.campaign", &script(&body));
+    write(dir.path(), "c.csv", "Contact ID\n1\n2\n");
+    let args = [
+        "run",
+        "c.campaign",
+        "--contacts",
+        "c.csv",
+        "--journal",
+        "j.sqlite",
+    ];
+    let o = campaign(dir.path(), &args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("2 waiting"), "{}", stderr(&o));
+    assert_eq!(server.seen().len(), 2);
+    // Again: both are still waiting; nothing is re-sent.
+    let o = campaign(dir.path(), &args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        server.seen().len(),
+        2,
+        "a 2xx'd request is never sent again"
+    );
+    let report = campaign(dir.path(), &["report", "j.sqlite"]);
+    assert_eq!(report.status.code(), Some(0), "{}", stderr(&report));
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(text.contains("First"), "{text}");
+}

@@ -1,0 +1,240 @@
+//! Failure under load: a 30%-failing server, a `kill -9` mid-run, and SIGINT.
+//! Every contact must end accounted for, and no idempotency key may see more
+//! than one 2xx or more attempts than its retries allow.
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::Server;
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn command(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_campaign"));
+    c.args(args).current_dir(dir).env("NO_COLOR", "1");
+    c
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    command(dir, args).output().unwrap()
+}
+
+fn contacts(n: usize) -> String {
+    let mut csv = String::from("Contact ID,Email\n");
+    for i in 1..=n {
+        csv.push_str(&format!("{i},person{i}@example.com\n"));
+    }
+    csv
+}
+
+/// Requests per key, and 2xx per key.
+fn per_key(server: &Server) -> (HashMap<String, usize>, HashMap<String, usize>) {
+    let mut all = HashMap::new();
+    let mut ok = HashMap::new();
+    for s in server.seen() {
+        *all.entry(s.key()).or_default() += 1;
+        if (200..300).contains(&s.status) {
+            *ok.entry(s.key()).or_default() += 1;
+        }
+    }
+    (all, ok)
+}
+
+#[test]
+fn a_flaky_server_loses_nothing() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "c.campaign",
+        &format!(
+            "campaign \"Fault\" {{\n    webhook \"Flaky\" {{\n        url \"{}\"\n        post \"email=[Email]\"\n        retry 3\n        backoff 1ms\n    }}\n}}\n",
+            server.url("/flaky/30")
+        ),
+    );
+    write(dir.path(), "c.csv", &contacts(2000));
+    let o = run(
+        dir.path(),
+        &[
+            "run",
+            "c.campaign",
+            "--contacts",
+            "c.csv",
+            "--out",
+            "out.ndjson",
+            "--concurrency",
+            "64",
+        ],
+    );
+    let out = std::fs::read_to_string(dir.path().join("out.ndjson")).unwrap();
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2000, "one result per contact");
+    let failed = lines.iter().filter(|l| l["status"] == "failed").count();
+    for l in &lines {
+        match l["status"].as_str().unwrap() {
+            "done" => {}
+            "failed" => assert!(
+                l["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("gave up after 4 attempts")),
+                "{l}"
+            ),
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(o.status.code(), Some(if failed > 0 { 1 } else { 0 }));
+    let (all, ok) = per_key(&server);
+    assert_eq!(all.len(), 2000, "every contact reached the server");
+    assert!(
+        all.values().all(|&n| n <= 4),
+        "at most 1 + 3 retries per key"
+    );
+    assert!(
+        ok.values().all(|&n| n == 1),
+        "exactly one 2xx per key that succeeded"
+    );
+    assert_eq!(ok.len(), 2000 - failed);
+}
+
+fn wait_for_requests(server: &Server, at_least: usize, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.seen().len() < at_least {
+        assert!(Instant::now() < deadline, "the run made no progress");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended too early"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn kill_9_then_resume_delivers_every_contact_exactly_once() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "c.campaign",
+        &format!(
+            "campaign \"Crash\" {{\n    webhook \"Slow\" {{\n        url \"{}\"\n        post \"email=[Email]\"\n    }}\n}}\n",
+            server.url("/slow/20")
+        ),
+    );
+    write(dir.path(), "c.csv", &contacts(400));
+    let args = [
+        "run",
+        "c.campaign",
+        "--contacts",
+        "c.csv",
+        "--journal",
+        "j.sqlite",
+        "--concurrency",
+        "8",
+    ];
+    let mut child = command(dir.path(), &args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_requests(&server, 100, &mut child);
+    child.kill().unwrap(); // SIGKILL: no chance to flush anything
+    child.wait().unwrap();
+    let before = server.seen().len();
+    assert!(before < 400, "killed mid-run");
+    let o = run(dir.path(), &args);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let (all, ok) = per_key(&server);
+    assert_eq!(ok.len(), 400, "every contact got a 2xx, none missing");
+    // Re-sent requests reuse their key, so a receiver deduplicating by key
+    // sees each contact exactly once.
+    let resent: usize = all.values().map(|n| n - 1).sum();
+    assert!(
+        resent <= 8 + 1_000,
+        "only requests in flight or unflushed are re-sent ({resent})"
+    );
+    // A third run sends nothing.
+    let count = server.seen().len();
+    let o = run(dir.path(), &args);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        server.seen().len(),
+        count,
+        "a finished journal sends nothing again"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn sigint_stops_cleanly_and_says_how_to_resume() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "c.campaign",
+        &format!(
+            "campaign \"Interrupt\" {{\n    webhook \"Slow\" {{\n        url \"{}\"\n    }}\n}}\n",
+            server.url("/slow/50")
+        ),
+    );
+    write(dir.path(), "c.csv", &contacts(300));
+    let args = [
+        "run",
+        "c.campaign",
+        "--contacts",
+        "c.csv",
+        "--journal",
+        "j.sqlite",
+        "--concurrency",
+        "4",
+    ];
+    let mut child = command(dir.path(), &args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_requests(&server, 20, &mut child);
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("run the same command again to resume"),
+        "{err}"
+    );
+    let sent = server.seen().len();
+    assert!(sent < 300);
+    let o = run(dir.path(), &args);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let (_, ok) = per_key(&server);
+    assert_eq!(ok.len(), 300);
+    assert_eq!(
+        server.seen().len(),
+        300,
+        "requests finished before SIGINT were journaled, none sent twice"
+    );
+}
