@@ -6,7 +6,6 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
@@ -27,6 +26,9 @@ pub struct Outgoing<'a> {
     pub timeout: Duration,
     /// Whether the host came from contact data.
     pub dynamic_host: bool,
+    /// Keep the response headers even on success (header captures); they
+    /// are always kept on failure, for `Retry-After`.
+    pub want_headers: bool,
 }
 
 /// What one attempt got back.
@@ -143,12 +145,15 @@ impl Http {
             }
         };
         reply.status = Some(response.status().as_u16());
-        reply.headers = response.headers().clone();
-        let mut stream = response.bytes_stream();
-        let deadline = tokio::time::Instant::from_std(started + req.timeout);
+        if req.want_headers || !response.status().is_success() {
+            reply.headers = response.headers().clone();
+        }
+        // The request's timeout covers the body too, so a server that keeps
+        // streaming past it ends here with a timeout error.
+        let mut response = response;
         loop {
-            match tokio::time::timeout_at(deadline, stream.next()).await {
-                Ok(Some(Ok(chunk))) => {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
                     let room = BODY_CAP.saturating_sub(reply.body.len());
                     reply
                         .body
@@ -157,17 +162,9 @@ impl Http {
                         break;
                     }
                 }
-                Ok(Some(Err(e))) => {
-                    reply.error = Some(format!("reading the response: {}", describe(&e)));
-                    reply.transient = true;
-                    break;
-                }
                 Ok(None) => break,
-                Err(_) => {
-                    reply.error = Some(format!(
-                        "timed out after {:?} reading the response",
-                        req.timeout
-                    ));
+                Err(e) => {
+                    reply.error = Some(format!("reading the response: {}", describe(&e)));
                     reply.transient = true;
                     break;
                 }

@@ -139,6 +139,11 @@ struct Ctx<'p> {
     secrets: Arc<Vec<String>>,
     redactor: Redactor,
     journal: Option<Arc<Journal>>,
+    /// The journal when it holds an earlier session: only then can reads
+    /// find anything (a session never reads back what it wrote itself).
+    replay: Option<Arc<Journal>>,
+    /// Whether per-attempt details are kept for `--out`.
+    log_attempts: bool,
     run_id: String,
     limiter: Option<RateLimiter>,
     step_limiters: Vec<Option<RateLimiter>>,
@@ -213,6 +218,8 @@ pub async fn deliver<R: Read + Send + 'static>(
         redactor: Redactor::new(&secret_values),
         secrets: Arc::new(secret_values),
         journal: journal.clone(),
+        replay: journal.clone().filter(|j| j.is_resume()),
+        log_attempts: options.out.is_some(),
         run_id: run_id.clone(),
         limiter: options.rate.map(RateLimiter::new),
         step_limiters: program
@@ -362,8 +369,14 @@ pub fn idempotency_key(run_id: &str, contact: &str, webhook: u32) -> String {
     h.update([0]);
     h.update(webhook.to_le_bytes());
     let digest = h.finalize();
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!("msg_{hex}")
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut key = String::with_capacity(36);
+    key.push_str("msg_");
+    for b in &digest[..16] {
+        key.push(HEX[usize::from(b >> 4)] as char);
+        key.push(HEX[usize::from(b & 15)] as char);
+    }
+    key
 }
 
 /// A request copied out of the VM so the contact can go on after it.
@@ -376,7 +389,7 @@ struct Built {
 
 async fn run_contact(ctx: &Ctx<'_>, contact: Contact, now_ms: i64) {
     let id = contact.id.clone();
-    if let Some(j) = &ctx.journal {
+    if let Some(j) = &ctx.replay {
         match j.contact(&id) {
             Ok(Some(rec)) if matches!(rec.status, ContactStatus::Done | ContactStatus::Failed) => {
                 finish(ctx, &id, rec.steps, &Ending::Skipped, &[]);
@@ -401,7 +414,7 @@ async fn run_contact(ctx: &Ctx<'_>, contact: Contact, now_ms: i64) {
             Event::Wait { millis } => {
                 waits += 1;
                 steps += 1;
-                let resume_at = match ctx.journal.as_ref().map(|j| j.wait(&id, waits)) {
+                let resume_at = match ctx.replay.as_ref().map(|j| j.wait(&id, waits)) {
                     Some(Ok(Some(at))) => at,
                     Some(Err(e)) => break Ending::Failed(format!("journal: {e}")),
                     _ => {
@@ -438,7 +451,7 @@ async fn run_contact(ctx: &Ctx<'_>, contact: Contact, now_ms: i64) {
         }
         let info = &ctx.program.webhooks[built.webhook as usize];
         // Already delivered in an earlier run: replay what it captured.
-        if let Some(j) = &ctx.journal {
+        if let Some(j) = &ctx.replay {
             match j.delivery(&id, built.webhook) {
                 Ok(Some(done)) => {
                     for (field, value) in &done.captures {
@@ -625,15 +638,15 @@ async fn send(
         if let Some(Some(l)) = ctx.step_limiters.get(built.webhook as usize) {
             l.acquire().await;
         }
-        let mut all_headers = headers.clone();
+        let base_len = headers.len();
         if let Some(secret) = info.sign {
             let secret = ctx.secrets.get(secret as usize).map_or("", String::as_str);
             let ts = unix_ms().div_euclid(1000);
             match sign::sign(secret, &key, ts, built.body.as_bytes()) {
                 Ok(sig) => {
-                    all_headers.push(("webhook-id".into(), key.clone()));
-                    all_headers.push(("webhook-timestamp".into(), ts.to_string()));
-                    all_headers.push(("webhook-signature".into(), sig));
+                    headers.push(("webhook-id".into(), key.clone()));
+                    headers.push(("webhook-timestamp".into(), ts.to_string()));
+                    headers.push(("webhook-signature".into(), sig));
                 }
                 Err(e) => return Err(SendError::Failed(format!("cannot sign: {e}"))),
             }
@@ -644,12 +657,14 @@ async fn send(
             .send(&Outgoing {
                 method: info.method.as_str(),
                 url: &built.url,
-                headers: &all_headers,
+                headers: &headers,
                 body: info.has_body.then_some(built.body.as_str()),
                 timeout: Duration::from_millis(info.timeout_ms),
                 dynamic_host: info.dynamic_host,
+                want_headers: info.captures.iter().any(|c| !c.from_json),
             })
             .await;
+        headers.truncate(base_len);
         let verdict = match reply.status {
             Some(status) => retry::classify(status),
             None if reply.transient => Verdict::Retry,
@@ -677,13 +692,15 @@ async fn send(
                 duration_us: micros,
             });
         }
-        log.push(AttemptLog {
-            step: info.name.clone(),
-            attempt,
-            status: reply.status,
-            micros,
-            error: error.clone(),
-        });
+        if ctx.log_attempts {
+            log.push(AttemptLog {
+                step: info.name.clone(),
+                attempt,
+                status: reply.status,
+                micros,
+                error: error.clone(),
+            });
+        }
         match verdict {
             Verdict::Success => return Ok(reply),
             Verdict::Gone => {
