@@ -568,3 +568,66 @@ fn journal_resume_sends_nothing_twice_and_report_summarises() {
     let text = String::from_utf8_lossy(&report.stdout);
     assert!(text.contains("First"), "{text}");
 }
+
+#[test]
+fn connection_resets_are_retried_then_reported() {
+    use std::io::Read;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    // A raw listener that reads the request and drops the connection without
+    // answering, for every connection it gets.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(50) {
+            let Ok(mut stream) = stream else { continue };
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut buf = [0u8; 4096];
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ = stream.read(&mut buf);
+            drop(stream);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://{addr}/reset");
+    write(
+        dir.path(),
+        "c.campaign",
+        &script(&hook(
+            "Reset",
+            &url,
+            "        retry 2\n        backoff 5ms\n",
+        )),
+    );
+    write(dir.path(), "c.csv", "Contact ID\n1\n");
+    let o = campaign(
+        dir.path(),
+        &[
+            "run",
+            "c.campaign",
+            "--contacts",
+            "c.csv",
+            "--out",
+            "out.ndjson",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let out = std::fs::read_to_string(dir.path().join("out.ndjson")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(line["status"], "failed");
+    assert_eq!(
+        line["attempts"].as_array().unwrap().len(),
+        3,
+        "a reset is retried: {line}"
+    );
+    assert!(
+        line["error"]
+            .as_str()
+            .unwrap()
+            .contains("gave up after 3 attempts"),
+        "{line}"
+    );
+    assert!(accepted.load(Ordering::SeqCst) >= 3);
+}

@@ -11,6 +11,8 @@
 //! - `/flaky/{percent}`: 500 for that share of requests (seeded by key and attempt), else 200
 //! - `/big`: 200 with a 1 MiB body, sent slowly in chunks
 //! - `/things/{id}`: 200
+//!
+//! Connection resets need a raw socket; tests/delivery.rs starts one itself.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
