@@ -210,6 +210,11 @@ fn print_stdout(text: &str) {
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
+/// `1 file`, `2 files`.
+fn plural(n: u64, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
 fn fail(message: &str) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::FAILURE
@@ -347,13 +352,11 @@ fn check(
             print_stdout(&format!("{text}\n"));
         }
         CheckFormat::Human => {
-            let plural =
-                |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
             eprintln!(
                 "checked {}: {}, {}",
-                plural(files.len(), "file"),
-                plural(errors, "error"),
-                plural(warnings, "warning")
+                plural(files.len() as u64, "file"),
+                plural(errors as u64, "error"),
+                plural(warnings as u64, "warning")
             );
         }
     }
@@ -487,8 +490,6 @@ fn run(
         now,
     ) {
         Ok(summary) => {
-            let plural =
-                |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
             eprintln!(
                 "dry run: {}, {} failed, {}; nothing was sent",
                 plural(summary.contacts, "contact"),

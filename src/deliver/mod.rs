@@ -27,7 +27,6 @@ use sha2::{Digest, Sha256};
 
 use crate::compile::instructions::{Program, WebhookInfo};
 use crate::contacts::{for_each_contact, Contact, ContactsError, ContactsFormat, Row};
-use crate::encode::json_string_into;
 use crate::syntax::ast::OnFailure;
 use crate::vm::{Event, Run, Secrets, Vm};
 use http::{Http, Outgoing, Reply};
@@ -166,12 +165,25 @@ enum Ending {
 }
 
 /// One attempt, for the results file.
+#[derive(serde::Serialize)]
 struct AttemptLog {
     step: String,
     attempt: u32,
     status: Option<u16>,
-    micros: u64,
+    ms: f64,
     error: Option<String>,
+}
+
+/// One line of `--out`; field order is the documented key order.
+#[derive(serde::Serialize)]
+struct ResultLine<'a> {
+    contact: &'a str,
+    status: &'a str,
+    steps: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resume_at_ms: Option<i64>,
+    error: Option<&'a str>,
+    attempts: &'a [AttemptLog],
 }
 
 /// Runs every contact for real. `stopping` is set by the caller on SIGINT:
@@ -535,52 +547,20 @@ fn finish(ctx: &Ctx<'_>, id: &str, steps: u32, ending: &Ending, log: &[AttemptLo
     }
     if let Ok(mut out) = ctx.out.lock() {
         if let Some(out) = out.as_mut() {
-            let mut line = String::with_capacity(256);
-            line.push_str("{\"contact\":\"");
-            json_string_into(&mut line, id);
-            line.push_str("\",\"status\":\"");
-            line.push_str(status);
-            line.push_str("\",\"steps\":");
-            line.push_str(&steps.to_string());
-            if let Ending::Waiting(at) = ending {
-                line.push_str(",\"resume_at_ms\":");
-                line.push_str(&at.to_string());
+            let line = ResultLine {
+                contact: id,
+                status,
+                steps,
+                resume_at_ms: match ending {
+                    Ending::Waiting(at) => Some(*at),
+                    _ => None,
+                },
+                error: error.as_deref(),
+                attempts: log,
+            };
+            if serde_json::to_writer(&mut *out, &line).is_ok() {
+                let _ = out.write_all(b"\n");
             }
-            line.push_str(",\"error\":");
-            match &error {
-                Some(e) => {
-                    line.push('"');
-                    json_string_into(&mut line, e);
-                    line.push('"');
-                }
-                None => line.push_str("null"),
-            }
-            line.push_str(",\"attempts\":[");
-            for (i, a) in log.iter().enumerate() {
-                if i > 0 {
-                    line.push(',');
-                }
-                line.push_str("{\"step\":\"");
-                json_string_into(&mut line, &a.step);
-                line.push_str("\",\"attempt\":");
-                line.push_str(&a.attempt.to_string());
-                line.push_str(",\"status\":");
-                line.push_str(&a.status.map_or("null".to_string(), |s| s.to_string()));
-                line.push_str(",\"ms\":");
-                crate::encode::write_number(&mut line, a.micros as f64 / 1000.0);
-                line.push_str(",\"error\":");
-                match &a.error {
-                    Some(e) => {
-                        line.push('"');
-                        json_string_into(&mut line, e);
-                        line.push('"');
-                    }
-                    None => line.push_str("null"),
-                }
-                line.push('}');
-            }
-            line.push_str("]}\n");
-            let _ = out.write_all(line.as_bytes());
         }
     }
     let done = ctx.finished.fetch_add(1, Ordering::Relaxed) + 1;
@@ -697,7 +677,7 @@ async fn send(
                 step: info.name.clone(),
                 attempt,
                 status: reply.status,
-                micros,
+                ms: micros as f64 / 1000.0,
                 error: error.clone(),
             });
         }
@@ -766,7 +746,7 @@ fn status_error(ctx: &Ctx<'_>, status: u16, body: &[u8]) -> String {
 
 fn record_attempt(
     ctx: &Ctx<'_>,
-    _info: &WebhookInfo,
+    info: &WebhookInfo,
     webhook: u32,
     attempt: u32,
     reply: &Reply,
@@ -797,7 +777,7 @@ fn record_attempt(
     }
     let gives_up = match verdict {
         Verdict::Success => false,
-        Verdict::Retry => attempt > _info.retry,
+        Verdict::Retry => attempt > info.retry,
         Verdict::Fail | Verdict::Gone => true,
     };
     if gives_up {
