@@ -112,6 +112,14 @@ fn parse_inner(source: &str) -> Result<(Campaign, Vec<Diagnostic>), Vec<Diagnost
     }
 }
 
+/// The text of a string or merge pair between its one-byte delimiters, and
+/// where that text starts.
+fn delimited<'i>(pair: &Pair<'i, Rule>) -> (&'i str, usize) {
+    let text = pair.as_str();
+    let inner = text.get(1..text.len().saturating_sub(1)).unwrap_or("");
+    (inner, pair.as_span().start() + 1)
+}
+
 fn span_of(pair: &Pair<'_, Rule>) -> Span {
     Span::new(pair.as_span().start(), pair.as_span().end())
 }
@@ -184,10 +192,7 @@ impl Builder {
 
     fn template(&mut self, pair: Pair<'_, Rule>) -> Template {
         let span = span_of(&pair);
-        let inner = pair.into_inner().next();
-        let (raw, offset) = inner.map_or(("", span.start as usize + 1), |p| {
-            (p.as_str(), p.as_span().start())
-        });
+        let (raw, offset) = delimited(&pair);
         match parse_template(raw, offset, span) {
             Ok(t) => t,
             Err(errors) => {
@@ -202,10 +207,7 @@ impl Builder {
 
     fn merge(&mut self, pair: Pair<'_, Rule>) -> Option<Merge> {
         let span = span_of(&pair);
-        let inner = pair.into_inner().next();
-        let (raw, offset) = inner.map_or(("", span.start as usize + 1), |p| {
-            (p.as_str(), p.as_span().start())
-        });
+        let (raw, offset) = delimited(&pair);
         match parse_merge(raw, offset, span) {
             Ok(m) => Some(m),
             Err(e) => {
@@ -901,8 +903,8 @@ fn describe(rule: Rule, wants_step: bool, wants_setting: bool) -> Option<&'stati
     }
     Some(match rule {
         Rule::EOI => "the end of the file",
-        Rule::string | Rule::string_inner => "a \"string\"",
-        Rule::merge | Rule::merge_inner => "a merge field such as `[Email]`",
+        Rule::string => "a \"string\"",
+        Rule::merge => "a merge field such as `[Email]`",
         Rule::number | Rule::integer | Rule::duration_num => "a number",
         Rule::boolean | Rule::kw_true | Rule::kw_false => "`true` or `false`",
         Rule::kw_null => "`null`",
