@@ -82,81 +82,103 @@ fn parse_inner(source: &str) -> Result<(Campaign, Vec<Diagnostic>), Vec<Diagnost
     // pathological backtracking input in bounded time.
     let limit = source.len().saturating_mul(200).saturating_add(100_000);
     pest::set_call_limit(NonZeroUsize::new(limit));
-    let pairs = match Grammar::parse(Rule::file, source) {
-        Ok(pairs) => pairs,
-        Err(_) => {
-            // Parse again with detail on: the expected literal tokens make
-            // the message precise, and tracking them costs only on failure.
-            pest::set_error_detail(true);
-            let err = Grammar::parse(Rule::file, source).err();
-            pest::set_error_detail(false);
-            return Err(vec![match err {
-                Some(err) => syntax_error(source, err),
-                None => Diagnostic::error(
-                    "campaign::syntax::unexpected",
-                    Span::new(0, 0),
-                    "the file could not be parsed",
-                ),
-            }]);
-        }
-    };
     let mut builder = Builder::default();
-    let campaign = pairs
-        .into_iter()
-        .next()
-        .and_then(|file| file.into_inner().find(|p| p.as_rule() == Rule::campaign))
-        .map(|c| builder.campaign(c));
-    match campaign {
-        Some(c) => Ok((c, builder.errors)),
-        None => Err(builder.errors),
+    match builder.campaign(source) {
+        Some(campaign) => Ok((campaign, builder.errors)),
+        None => Err(vec![syntax_error_of(source)]),
     }
 }
 
-/// The text of a string or merge pair between its one-byte delimiters, and
-/// where that text starts.
-fn delimited<'i>(pair: &Pair<'i, Rule>) -> (&'i str, usize) {
-    let text = pair.as_str();
-    let inner = text.get(1..text.len().saturating_sub(1)).unwrap_or("");
-    (inner, pair.as_span().start() + 1)
-}
-
-fn span_of(pair: &Pair<'_, Rule>) -> Span {
-    Span::new(pair.as_span().start(), pair.as_span().end())
+/// Parses the whole file with pest's error detail on, for the message: the
+/// expected literal tokens make it precise, and tracking them costs only on
+/// this path.
+fn syntax_error_of(source: &str) -> Diagnostic {
+    pest::set_error_detail(true);
+    let err = Grammar::parse(Rule::file, source).err();
+    pest::set_error_detail(false);
+    match err {
+        Some(err) => syntax_error(source, err),
+        None => Diagnostic::error(
+            "campaign::syntax::unexpected",
+            Span::new(0, 0),
+            "the file could not be parsed",
+        ),
+    }
 }
 
 /// Collects errors while building, so one run reports all of them.
 #[derive(Default)]
 struct Builder {
     errors: Vec<Diagnostic>,
+    /// Where in the file the piece being built starts: pairs count from the
+    /// start of the text pest was given.
+    offset: usize,
 }
 
 impl Builder {
-    fn campaign(&mut self, pair: Pair<'_, Rule>) -> Campaign {
-        let span = span_of(&pair);
-        let mut inner = pair.into_inner();
-        inner.next(); // kw_campaign
+    fn span(&self, pair: &Pair<'_, Rule>) -> Span {
+        let span = pair.as_span();
+        Span::new(self.offset + span.start(), self.offset + span.end())
+    }
+
+    /// The text of a string or merge pair between its one-byte delimiters,
+    /// and where in the file that text starts.
+    fn delimited<'i>(&self, pair: &Pair<'i, Rule>) -> (&'i str, usize) {
+        let text = pair.as_str();
+        let inner = text.get(1..text.len().saturating_sub(1)).unwrap_or("");
+        (inner, self.offset + pair.as_span().start() + 1)
+    }
+
+    /// Builds the campaign from its pieces (see `campaign_head` in the
+    /// grammar): pest's token queue then holds one top-level step at a time
+    /// instead of the whole file, which keeps a large file's parse in cache.
+    /// `None` when the syntax is wrong; `file` then says where.
+    fn campaign(&mut self, source: &str) -> Option<Campaign> {
+        let head = Grammar::parse(Rule::campaign_head, source).ok()?.next()?;
+        let head_end = head.as_span().end();
+        let mut inner = head.into_inner();
+        let keyword = self.span(&inner.next()?); // kw_campaign
         let name = self.name(inner.next());
+        self.offset = head_end;
         let mut triggers = Vec::new();
         let mut steps = Vec::new();
-        for item in inner {
-            if item.as_rule() == Rule::trigger {
-                if let Some(t) = self.trigger(item) {
-                    triggers.push(t);
+        loop {
+            let items = Grammar::parse(Rule::campaign_items, &source[self.offset..]).ok()?;
+            let items = items.into_iter().next()?;
+            let end = items.as_span().end();
+            let mut any = false;
+            for piece in items.into_inner() {
+                any = true;
+                if piece.as_rule() == Rule::trigger {
+                    if let Some(t) = self.trigger(piece) {
+                        triggers.push(t);
+                    }
+                } else if let Some(step) = self.step(piece) {
+                    steps.push(step);
                 }
-            } else if let Some(step) = self.step(item) {
-                steps.push(step);
+            }
+            self.offset += end;
+            if !any {
+                break;
             }
         }
-        Campaign {
+        let close = Grammar::parse(Rule::campaign_close, &source[self.offset..])
+            .ok()?
+            .next()?
+            .into_inner()
+            .next()?;
+        let span = keyword.to(self.span(&close));
+        self.offset = 0;
+        Some(Campaign {
             name,
             triggers,
             steps,
             span,
-        }
+        })
     }
 
     fn trigger(&mut self, pair: Pair<'_, Rule>) -> Option<Spanned<Trigger>> {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         let kind = pair.into_inner().nth(1)?;
         let trigger = match kind.as_rule() {
             Rule::contact_added => Trigger::ContactAdded,
@@ -191,8 +213,8 @@ impl Builder {
     }
 
     fn template(&mut self, pair: Pair<'_, Rule>) -> Template {
-        let span = span_of(&pair);
-        let (raw, offset) = delimited(&pair);
+        let span = self.span(&pair);
+        let (raw, offset) = self.delimited(&pair);
         match parse_template(raw, offset, span) {
             Ok(t) => t,
             Err(errors) => {
@@ -206,8 +228,8 @@ impl Builder {
     }
 
     fn merge(&mut self, pair: Pair<'_, Rule>) -> Option<Merge> {
-        let span = span_of(&pair);
-        let (raw, offset) = delimited(&pair);
+        let span = self.span(&pair);
+        let (raw, offset) = self.delimited(&pair);
         match parse_merge(raw, offset, span) {
             Ok(m) => Some(m),
             Err(e) => {
@@ -235,17 +257,17 @@ impl Builder {
     }
 
     fn block(&mut self, pair: Pair<'_, Rule>) -> Block {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         let steps = pair.into_inner().filter_map(|p| self.step(p)).collect();
         Block { steps, span }
     }
 
     fn step(&mut self, pair: Pair<'_, Rule>) -> Option<Step> {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         let rule = pair.as_rule();
         let mut inner = pair.into_inner();
         let first = inner.next()?;
-        let mut keyword = span_of(&first);
+        let mut keyword = self.span(&first);
         let kind = match rule {
             Rule::webhook => {
                 let name = self.name(inner.next());
@@ -254,7 +276,7 @@ impl Builder {
             }
             Rule::tag_step => {
                 let op = inner.next()?;
-                keyword = keyword.to(span_of(&op));
+                keyword = keyword.to(self.span(&op));
                 let op = if op.as_rule() == Rule::kw_add {
                     TagOp::Add
                 } else {
@@ -266,7 +288,7 @@ impl Builder {
                 }
             }
             Rule::field_set => {
-                keyword = keyword.to(span_of(&inner.next()?));
+                keyword = keyword.to(self.span(&inner.next()?));
                 let field = self.target_field(inner.next()?)?;
                 let value = self.operand(inner.next()?)?;
                 StepKind::FieldSet { field, value }
@@ -327,7 +349,7 @@ impl Builder {
     }
 
     fn percent(&mut self, pair: Pair<'_, Rule>) -> Spanned<u8> {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         let digits = pair.as_str().trim_end_matches('%');
         match digits.parse::<u8>() {
             Ok(n) if n <= 100 => Spanned::new(n, span),
@@ -343,7 +365,7 @@ impl Builder {
     }
 
     fn duration(&mut self, pair: Pair<'_, Rule>) -> Option<Spanned<Duration>> {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         let mut inner = pair.into_inner();
         let number = inner.next()?;
         let unit = inner.next()?;
@@ -351,7 +373,7 @@ impl Builder {
             Some(ms) => ms,
             None => {
                 self.errors
-                    .push(unknown_unit(unit.as_str(), span_of(&unit)));
+                    .push(unknown_unit(unit.as_str(), self.span(&unit)));
                 return None;
             }
         };
@@ -379,7 +401,7 @@ impl Builder {
     }
 
     fn operand(&mut self, pair: Pair<'_, Rule>) -> Option<Operand> {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         Some(match pair.as_rule() {
             Rule::merge => Operand::Merge(self.merge(pair)?),
             Rule::string => Operand::Text(self.template(pair)),
@@ -401,7 +423,7 @@ impl Builder {
     }
 
     fn cond(&mut self, pair: Pair<'_, Rule>) -> Cond {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         let kind = match pair.as_rule() {
             Rule::cond | Rule::and_chain => {
                 let is_or = pair.as_rule() == Rule::cond;
@@ -462,7 +484,7 @@ impl Builder {
                         negated: true,
                     },
                     Some(op) => {
-                        let op_span = span_of(&op);
+                        let op_span = self.span(&op);
                         let op = match op.as_str() {
                             "==" => CompareOp::Eq,
                             "!=" => CompareOp::Ne,
@@ -491,7 +513,7 @@ impl Builder {
     }
 
     fn setting(&mut self, pair: Pair<'_, Rule>) -> Option<Spanned<Setting>> {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         let rule = pair.as_rule();
         let mut inner = pair.into_inner();
         inner.next(); // the keyword
@@ -513,7 +535,7 @@ impl Builder {
                         self.errors.push(
                             Diagnostic::error(
                                 "campaign::webhook::method",
-                                span_of(&word),
+                                self.span(&word),
                                 format!("unknown HTTP method `{}`", word.as_str()),
                             )
                             .label("not a method")
@@ -550,7 +572,7 @@ impl Builder {
                     Ok(n) if n <= 100 => Setting::Retry(n),
                     _ => {
                         self.errors.push(
-                            Diagnostic::error("campaign::webhook::retry", span_of(&n), "`retry` takes 0 to 100")
+                            Diagnostic::error("campaign::webhook::retry", self.span(&n), "`retry` takes 0 to 100")
                                 .label("out of range")
                                 .help("retries back off exponentially; a handful is plenty, e.g. `retry 3`"),
                         );
@@ -572,7 +594,7 @@ impl Builder {
                         self.errors.push(
                             Diagnostic::error(
                                 "campaign::webhook::rate",
-                                span_of(&unit),
+                                self.span(&unit),
                                 format!("unknown rate period `{other}`"),
                             )
                             .label("not a period")
@@ -587,7 +609,7 @@ impl Builder {
                         self.errors.push(
                             Diagnostic::error(
                                 "campaign::webhook::rate",
-                                span_of(&count),
+                                self.span(&count),
                                 "a rate needs at least one request per period",
                             )
                             .label("out of range")
@@ -627,13 +649,13 @@ impl Builder {
     }
 
     fn secret(&mut self, pair: Pair<'_, Rule>) -> Spanned<String> {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         let name = self.name(pair.into_inner().nth(1));
         Spanned::new(name.node, span)
     }
 
     fn json(&mut self, pair: Pair<'_, Rule>) -> Json {
-        let span = span_of(&pair);
+        let span = self.span(&pair);
         let kind = match pair.as_rule() {
             Rule::json_object => JsonKind::Object(
                 pair.into_inner()
@@ -962,4 +984,73 @@ fn describe(rule: Rule, wants_step: bool, wants_setting: bool) -> Option<&'stati
         Rule::kw_host => "`host`",
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The campaign's span as the whole-file rule parses it, if it does.
+    fn whole(text: &str) -> Option<Span> {
+        let file = Grammar::parse(Rule::file, text).ok()?.next()?;
+        let campaign = file.into_inner().find(|p| p.as_rule() == Rule::campaign)?;
+        Some(Builder::default().span(&campaign))
+    }
+
+    fn pieces(text: &str) -> Option<Span> {
+        Builder::default().campaign(text).map(|c| c.span)
+    }
+
+    /// The pieces must accept exactly what `file` accepts: every shipped
+    /// campaign and fixture, prefixes of each, and each with one character
+    /// removed at many places, plus the seams between pieces (comments, braces in
+    /// comments, more items than one piece holds).
+    #[test]
+    fn pieces_accept_exactly_what_the_file_rule_accepts() {
+        let mut sources: Vec<String> = vec![
+            "campaign \"a\" {}".into(),
+            "\u{FEFF}// c\ncampaign \"a\" { // }\n stop // }\n}\n// end".into(),
+            "campaign \"a\" {\n trigger contact_added\n stop }  \n".into(),
+            "campaign \"a\" { stop } }".into(),
+            "campaign \"a\" { stop".into(),
+            format!("campaign \"a\" {{\n{}}}", "tag add \"x\"\n".repeat(200)),
+            format!("campaign \"a\" {{\n{}oops\n}}", "note \"n\"\n".repeat(70)),
+        ];
+        for dir in ["examples", "tests/diagnostics"] {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "campaign") {
+                    if let Ok(text) = std::fs::read_to_string(&path) {
+                        if depth::prescan(&text).is_ok() {
+                            sources.push(text);
+                        }
+                    }
+                }
+            }
+        }
+        let mut accepted = 0;
+        for source in &sources {
+            // About 60 cuts per source keeps this quick in debug builds.
+            let stride = source.len() / 60 + 1;
+            let cuts = (0..=source.len()).filter(|&i| source.is_char_boundary(i));
+            for cut in cuts.filter(|i| i % stride == 0) {
+                let prefix = &source[..cut];
+                assert_eq!(whole(prefix), pieces(prefix), "prefix:\n{prefix}");
+                if let Some(c) = source[cut..].chars().next() {
+                    let removed = format!("{prefix}{}", &source[cut + c.len_utf8()..]);
+                    let expected = whole(&removed);
+                    accepted += usize::from(expected.is_some());
+                    assert_eq!(
+                        expected,
+                        pieces(&removed),
+                        "with one byte removed:\n{removed}"
+                    );
+                }
+            }
+        }
+        // The mutations must exercise the success path too, or the test
+        // would pass on a parser that rejects everything.
+        assert!(accepted > 50, "only {accepted} mutated sources parsed");
+    }
 }
