@@ -2,7 +2,8 @@
 //! level (pest issue #1129 overflows the stack near 300 parentheses), so the
 //! depth of `{ [ (` is bounded here; and an unterminated string is reported at
 //! its opening quote instead of after pest has tried every alternative on a
-//! possibly huge tail.
+//! possibly huge tail. On the way it notes seams: places between top-level
+//! steps where a large file can be cut, so its pieces parse in parallel.
 
 use crate::diagnostics::Diagnostic;
 use crate::syntax::span::Span;
@@ -12,50 +13,118 @@ use crate::syntax::span::Span;
 /// (parser, checks, compiler) within a small stack.
 pub const MAX_DEPTH: usize = 64;
 
+/// Seams are at least this far apart: a piece smaller than this parses
+/// faster than a thread starts.
+pub const SEAM_SPACING: usize = 32 * 1024;
+
+/// The words that begin a top-level item.
+const ITEM_KEYWORDS: &[&[u8]] = &[
+    b"webhook", b"tag", b"field", b"note", b"wait", b"if", b"split", b"stop", b"goal", b"trigger",
+];
+
+/// What the pre-scan learnt about a file that is nested within bounds.
+#[derive(Debug, Default)]
+pub struct Layout {
+    /// Offsets of line starts directly inside the campaign's braces (outside
+    /// any string, comment or inner block) whose first word begins a step,
+    /// in order, about [`SEAM_SPACING`] apart. They are only likely seams: a
+    /// condition may continue on a line starting with `tag` (`has` /
+    /// `tag "X"`), so the parser checks each one before relying on it.
+    pub seams: Vec<usize>,
+}
+
 /// Checks nesting depth and string termination in one pass.
-pub fn prescan(source: &str) -> Result<(), Diagnostic> {
+pub fn prescan(source: &str) -> Result<Layout, Diagnostic> {
     let bytes = source.as_bytes();
+    let mut layout = Layout::default();
+    // The open brackets, innermost last: inside `[`, a single-quoted filter
+    // argument may hold brackets that do not count.
+    let mut open = [0u8; MAX_DEPTH];
     let mut depth = 0usize;
+    let mut next_seam = SEAM_SPACING;
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
             b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
+                i += memchr::memchr(b'\n', &bytes[i..]).unwrap_or(bytes.len() - i);
+                continue;
             }
             b'"' => {
                 let start = i;
                 i += 1;
                 loop {
-                    match bytes.get(i) {
-                        None | Some(b'\n') => return Err(unterminated(start, i)),
-                        Some(b'\\') if bytes.get(i + 1).is_some_and(|&b| b != b'\n') => i += 2,
-                        Some(b'"') => break,
-                        Some(_) => i += 1,
+                    match memchr::memchr3(b'"', b'\\', b'\n', &bytes[i..]).map(|n| i + n) {
+                        None => return Err(unterminated(start, bytes.len())),
+                        Some(at) if bytes[at] == b'\n' => return Err(unterminated(start, at)),
+                        Some(at) if bytes[at] == b'\\' => {
+                            i = at + 1;
+                            if bytes.get(i).is_some_and(|&b| b != b'\n') {
+                                i += 1;
+                            }
+                        }
+                        Some(at) => {
+                            i = at;
+                            break;
+                        }
                     }
                 }
             }
+            b'\'' if depth > 0 && open[depth - 1] == b'[' => {
+                if let Some(close) = quoted_end(bytes, i) {
+                    i = close;
+                }
+            }
             b'{' | b'[' | b'(' => {
-                depth += 1;
-                if depth > MAX_DEPTH {
+                if depth == MAX_DEPTH {
                     return Err(Diagnostic::error(
                         "campaign::syntax::too_deep",
                         Span::new(i, i + 1),
                         format!("nesting is deeper than {MAX_DEPTH} levels"),
                     )
-                    .label(format!("level {depth} opens here"))
+                    .label(format!("level {} opens here", depth + 1))
                     .help(
                         "flatten the blocks: `else if` chains and `and`/`or` lists do not nest",
                     ));
                 }
+                open[depth] = bytes[i];
+                depth += 1;
             }
             b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+            b'\n' if depth == 1 && i + 1 >= next_seam && starts_item(&bytes[i + 1..]) => {
+                layout.seams.push(i + 1);
+                next_seam = i + 1 + SEAM_SPACING;
+            }
             _ => {}
         }
         i += 1;
     }
-    Ok(())
+    Ok(layout)
+}
+
+/// Where a single-quoted filter argument opened at `start` closes, if it
+/// does on this line (the grammar reads an unclosed `'` as a character).
+fn quoted_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let mut i = start + 1;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'\'' => return Some(i),
+            b'\n' | b'"' => return None,
+            b'\\' if bytes.get(i + 1).is_some_and(|&b| b != b'\n') => i += 2,
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// Whether a line's first word (after indentation) begins a step.
+fn starts_item(line: &[u8]) -> bool {
+    let word = line.trim_ascii_start();
+    ITEM_KEYWORDS.iter().any(|k| {
+        word.starts_with(k)
+            && !word
+                .get(k.len())
+                .is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_')
+    })
 }
 
 fn unterminated(start: usize, end: usize) -> Diagnostic {

@@ -77,13 +77,13 @@ fn parse_inner(source: &str) -> Result<(Campaign, Vec<Diagnostic>), Vec<Diagnost
         .label("no campaign here")
         .help("a file holds one `campaign \"Name\" { ... }` block")]);
     }
-    depth::prescan(source).map_err(|d| vec![d])?;
+    let layout = depth::prescan(source).map_err(|d| vec![d])?;
     // Generous for real files (a few dozen calls per byte), but it stops a
     // pathological backtracking input in bounded time.
     let limit = source.len().saturating_mul(200).saturating_add(100_000);
     pest::set_call_limit(NonZeroUsize::new(limit));
     let mut builder = Builder::default();
-    match builder.campaign(source) {
+    match builder.campaign(source, &layout.seams) {
         Some(campaign) => Ok((campaign, builder.errors)),
         None => Err(vec![syntax_error_of(source)]),
     }
@@ -106,6 +106,62 @@ fn syntax_error_of(source: &str) -> Diagnostic {
     }
 }
 
+/// Top-level triggers and steps, in source order.
+#[derive(Default)]
+struct Items {
+    triggers: Vec<Spanned<Trigger>>,
+    steps: Vec<Step>,
+}
+
+/// Files whose body is smaller than this per thread are parsed on one.
+const MIN_STRETCH: usize = 64 * 1024;
+
+/// How many threads a parse may use.
+fn parallelism() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+}
+
+/// Where to cut a body running from `start` to `end` into about `threads`
+/// equal stretches: `start`, the first seam past each share, then `end`.
+fn cuts(seams: &[usize], start: usize, end: usize, threads: usize) -> Vec<usize> {
+    let threads = threads.min((end - start) / MIN_STRETCH).max(1);
+    let mut cuts = vec![start];
+    for k in 1..threads {
+        let target = start + (end - start) * k / threads;
+        let at = seams.partition_point(|&s| s < target);
+        match seams.get(at) {
+            Some(&seam) if seam > *cuts.last().unwrap_or(&start) => cuts.push(seam),
+            _ => {}
+        }
+    }
+    cuts.push(end);
+    cuts
+}
+
+/// Where a pair's text really ends. A rule that ends in an optional or
+/// repeated part (`else_if*`, `(kw_or ~ and_chain)*`, a comparison's
+/// operator) keeps the whitespace and comments pest skipped while looking
+/// for that part, so its span would run on to the next token; it ends where
+/// its last inner pair does instead.
+fn tight_end(pair: &Pair<'_, Rule>) -> usize {
+    let loose = match pair.as_rule() {
+        Rule::if_step | Rule::cond | Rule::and_chain | Rule::comparison | Rule::header_value => {
+            true
+        }
+        // `not (a or b)` ends at its parenthesis; `not [A]` at the merge.
+        Rule::negation => pair
+            .clone()
+            .into_inner()
+            .last()
+            .is_some_and(|p| p.as_rule() == Rule::comparison),
+        _ => false,
+    };
+    match pair.clone().into_inner().last() {
+        Some(last) if loose => tight_end(&last),
+        _ => pair.as_span().end(),
+    }
+}
+
 /// Collects errors while building, so one run reports all of them.
 #[derive(Default)]
 struct Builder {
@@ -117,8 +173,10 @@ struct Builder {
 
 impl Builder {
     fn span(&self, pair: &Pair<'_, Rule>) -> Span {
-        let span = pair.as_span();
-        Span::new(self.offset + span.start(), self.offset + span.end())
+        Span::new(
+            self.offset + pair.as_span().start(),
+            self.offset + tight_end(pair),
+        )
     }
 
     /// The text of a string or merge pair between its one-byte delimiters,
@@ -130,38 +188,38 @@ impl Builder {
     }
 
     /// Builds the campaign from its pieces (see `campaign_head` in the
-    /// grammar): pest's token queue then holds one top-level step at a time
-    /// instead of the whole file, which keeps a large file's parse in cache.
-    /// `None` when the syntax is wrong; `file` then says where.
-    fn campaign(&mut self, source: &str) -> Option<Campaign> {
+    /// grammar): pest's token queue then holds up to 64 top-level items at a
+    /// time instead of the whole file, which keeps a large file's parse in
+    /// cache. A large body is also cut at `seams` and its stretches parsed
+    /// on as many threads as the machine has. `None` when the syntax is
+    /// wrong; `file` then says where.
+    fn campaign(&mut self, source: &str, seams: &[usize]) -> Option<Campaign> {
+        self.campaign_cut(source, |start| {
+            cuts(seams, start, source.len(), parallelism())
+        })
+    }
+
+    /// [`Builder::campaign`], with the body cut where `cut` says given
+    /// where the body starts.
+    fn campaign_cut(
+        &mut self,
+        source: &str,
+        cut: impl FnOnce(usize) -> Vec<usize>,
+    ) -> Option<Campaign> {
         let head = Grammar::parse(Rule::campaign_head, source).ok()?.next()?;
         let head_end = head.as_span().end();
         let mut inner = head.into_inner();
         let keyword = self.span(&inner.next()?); // kw_campaign
         let name = self.name(inner.next());
         self.offset = head_end;
-        let mut triggers = Vec::new();
-        let mut steps = Vec::new();
-        loop {
-            let items = Grammar::parse(Rule::campaign_items, &source[self.offset..]).ok()?;
-            let items = items.into_iter().next()?;
-            let end = items.as_span().end();
-            let mut any = false;
-            for piece in items.into_inner() {
-                any = true;
-                if piece.as_rule() == Rule::trigger {
-                    if let Some(t) = self.trigger(piece) {
-                        triggers.push(t);
-                    }
-                } else if let Some(step) = self.step(piece) {
-                    steps.push(step);
-                }
+        let items = match self.items_in_parallel(source, &cut(head_end)) {
+            Some(items) => items,
+            None => {
+                let mut items = Items::default();
+                self.items(source, source.len(), &mut items)?;
+                items
             }
-            self.offset += end;
-            if !any {
-                break;
-            }
-        }
+        };
         let close = Grammar::parse(Rule::campaign_close, &source[self.offset..])
             .ok()?
             .next()?
@@ -171,10 +229,103 @@ impl Builder {
         self.offset = 0;
         Some(Campaign {
             name,
-            triggers,
-            steps,
+            triggers: items.triggers,
+            steps: items.steps,
             span,
         })
+    }
+
+    /// Parses top-level items from `self.offset`, seeing the source only up
+    /// to `end`, and leaves `self.offset` after the last one. Returns how
+    /// many there were.
+    fn items(&mut self, source: &str, end: usize, out: &mut Items) -> Option<usize> {
+        let mut count = 0;
+        loop {
+            let items = Grammar::parse(Rule::campaign_items, &source[self.offset..end]).ok()?;
+            let items = items.into_iter().next()?;
+            let stop = items.as_span().end();
+            let mut any = false;
+            for piece in items.into_inner() {
+                any = true;
+                count += 1;
+                if piece.as_rule() == Rule::trigger {
+                    if let Some(t) = self.trigger(piece) {
+                        out.triggers.push(t);
+                    }
+                } else if let Some(step) = self.step(piece) {
+                    out.steps.push(step);
+                }
+            }
+            self.offset += stop;
+            if !any {
+                return Some(count);
+            }
+        }
+    }
+
+    /// The items between `cuts` (the first is `self.offset`, the last the
+    /// end of the source), each stretch on its own thread. `None` when a cut
+    /// is not provably a seam; the caller then parses in one pass. Proof:
+    /// every inner cut is at a line start (so not inside a string or
+    /// comment), the stretch before it ends in whole items and then only
+    /// whitespace or comments, and the stretch after it starts with an
+    /// item. A step's first word never continues the step before it (only
+    /// `else`, `and`, `or`, `is` and comparisons do), so one pass would have
+    /// cut the items at the same place.
+    fn items_in_parallel(&mut self, source: &str, cuts: &[usize]) -> Option<Items> {
+        if cuts.len() < 3 {
+            return None;
+        }
+        let inner = &cuts[1..cuts.len() - 1];
+        if !inner
+            .iter()
+            .all(|&c| source.as_bytes().get(c.wrapping_sub(1)) == Some(&b'\n'))
+        {
+            return None;
+        }
+        let stretches: Vec<Option<(Builder, Items)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = cuts
+                .windows(2)
+                .enumerate()
+                .map(|(i, w)| {
+                    let (start, end) = (w[0], w[1]);
+                    let last = i == cuts.len() - 2;
+                    let parse = move || {
+                        let mut builder = Builder {
+                            errors: Vec::new(),
+                            offset: start,
+                        };
+                        let mut items = Items::default();
+                        let count = builder.items(source, end, &mut items)?;
+                        let rest = &source[builder.offset..end];
+                        let starts_clean = i == 0 || count > 0;
+                        let ends_clean = last || Grammar::parse(Rule::trivia, rest).is_ok();
+                        (starts_clean && ends_clean).then_some((builder, items))
+                    };
+                    if i == 0 {
+                        Err(parse)
+                    } else {
+                        Ok(scope.spawn(parse))
+                    }
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| match h {
+                    Ok(handle) => handle.join().ok().flatten(),
+                    Err(parse) => parse(),
+                })
+                .collect()
+        });
+        let stretches: Vec<(Builder, Items)> = stretches.into_iter().collect::<Option<_>>()?;
+        let mut all = Items::default();
+        for (builder, items) in stretches {
+            self.errors.extend(builder.errors);
+            self.offset = builder.offset;
+            all.triggers.extend(items.triggers);
+            all.steps.extend(items.steps);
+        }
+        Some(all)
     }
 
     fn trigger(&mut self, pair: Pair<'_, Rule>) -> Option<Spanned<Trigger>> {
@@ -998,15 +1149,11 @@ mod tests {
     }
 
     fn pieces(text: &str) -> Option<Span> {
-        Builder::default().campaign(text).map(|c| c.span)
+        Builder::default().campaign(text, &[]).map(|c| c.span)
     }
 
-    /// The pieces must accept exactly what `file` accepts: every shipped
-    /// campaign and fixture, prefixes of each, and each with one character
-    /// removed at many places, plus the seams between pieces (comments, braces in
-    /// comments, more items than one piece holds).
-    #[test]
-    fn pieces_accept_exactly_what_the_file_rule_accepts() {
+    /// Shipped campaigns, fixtures, and the seams between pieces.
+    fn sources() -> Vec<String> {
         let mut sources: Vec<String> = vec![
             "campaign \"a\" {}".into(),
             "\u{FEFF}// c\ncampaign \"a\" { // }\n stop // }\n}\n// end".into(),
@@ -1015,6 +1162,12 @@ mod tests {
             "campaign \"a\" { stop".into(),
             format!("campaign \"a\" {{\n{}}}", "tag add \"x\"\n".repeat(200)),
             format!("campaign \"a\" {{\n{}oops\n}}", "note \"n\"\n".repeat(70)),
+            // Lines that start with a step's word in the middle of a step.
+            "campaign \"a\" {\n if has\ntag \"x\" { stop }\n goal \"g\" when has\ntag \"y\"\n}"
+                .into(),
+            "campaign \"a\" {\n if [A] == \"1\" { stop } else\nif [B] { note \"n\" }\n}".into(),
+            "campaign \"a\" {\n field set [A] = [B | replace: ']', '['] // ]\n wait 1 day\n}"
+                .into(),
         ];
         for dir in ["examples", "tests/diagnostics"] {
             let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
@@ -1029,6 +1182,23 @@ mod tests {
                 }
             }
         }
+        sources
+    }
+
+    /// Everything a build produces, to compare two of them.
+    fn built(text: &str, cut: impl FnOnce(usize) -> Vec<usize>) -> String {
+        let mut builder = Builder::default();
+        let campaign = builder.campaign_cut(text, cut);
+        format!("{campaign:?}\n{:?}", builder.errors)
+    }
+
+    /// The pieces must accept exactly what `file` accepts: every shipped
+    /// campaign and fixture, prefixes of each, and each with one character
+    /// removed at many places, plus the seams between pieces (comments, braces in
+    /// comments, more items than one piece holds).
+    #[test]
+    fn pieces_accept_exactly_what_the_file_rule_accepts() {
+        let sources = sources();
         let mut accepted = 0;
         for source in &sources {
             // About 60 cuts per source keeps this quick in debug builds.
@@ -1052,5 +1222,79 @@ mod tests {
         // The mutations must exercise the success path too, or the test
         // would pass on a parser that rejects everything.
         assert!(accepted > 50, "only {accepted} mutated sources parsed");
+    }
+
+    /// Cutting the body anywhere (a line start, mid-line, inside a string
+    /// or a step) must give exactly the one-pass result: either the cut lay
+    /// between items, or the check refuses it and one pass runs instead.
+    #[test]
+    fn a_cut_anywhere_gives_the_one_pass_result() {
+        let mut parallel = 0;
+        for source in sources() {
+            let one_pass = built(&source, |start| vec![start, source.len()]);
+            let stride = source.len() / 80 + 1;
+            let cuts = (0..source.len()).filter(|&i| source.is_char_boundary(i));
+            for cut in cuts.filter(|i| i % stride == 0 || source[..*i].ends_with('\n')) {
+                let plan = |start: usize| {
+                    if cut > start {
+                        vec![start, cut, source.len()]
+                    } else {
+                        vec![start, source.len()]
+                    }
+                };
+                assert_eq!(built(&source, plan), one_pass, "cut at {cut} of:\n{source}");
+                let mut builder = Builder::default();
+                if let Some(start) = Grammar::parse(Rule::campaign_head, &source)
+                    .ok()
+                    .and_then(|mut p| p.next())
+                    .map(|head| head.as_span().end())
+                    .filter(|&start| cut > start)
+                {
+                    builder.offset = start;
+                    let cuts = [start, cut, source.len()];
+                    parallel += usize::from(builder.items_in_parallel(&source, &cuts).is_some());
+                }
+            }
+        }
+        // Some cuts must have been taken, or only the fallback was tested.
+        assert!(parallel > 50, "only {parallel} cuts parsed in parallel");
+    }
+
+    #[test]
+    fn spans_end_at_the_last_token_not_at_the_comments_after_it() {
+        let src = "campaign \"a\" {\n if [A] // c\n { stop } // x\n goal \"g\" when not [B] == \"x\" // c\n}";
+        let campaign = Builder::default().campaign(src, &[]).unwrap();
+        let text = |span: Span| &src[span.start as usize..span.end as usize];
+        let StepKind::If(chain) = &campaign.steps[0].kind else {
+            panic!("not an if: {:?}", campaign.steps[0]);
+        };
+        assert_eq!(text(campaign.steps[0].span), "if [A] // c\n { stop }");
+        assert_eq!(text(chain.branches[0].cond.span), "[A]");
+        let StepKind::Goal(goal) = &campaign.steps[1].kind else {
+            panic!("not a goal: {:?}", campaign.steps[1]);
+        };
+        assert_eq!(text(goal.cond.span), "not [B] == \"x\"");
+    }
+
+    #[test]
+    fn seams_fall_between_top_level_steps() {
+        let step = "    webhook \"w\" {\n        url \"https://a.example/[Id]\"\n    }\n";
+        let source = format!("campaign \"a\" {{\n{}}}\n", step.repeat(5000));
+        let seams = depth::prescan(&source).unwrap().seams;
+        assert!(seams.len() > 5, "{} seams", seams.len());
+        for pair in seams.windows(2) {
+            assert!(pair[1] - pair[0] >= depth::SEAM_SPACING);
+        }
+        for &seam in &seams {
+            assert!(source[seam..].starts_with("    webhook"), "{seam}");
+        }
+        let cuts = cuts(&seams, 15, source.len(), 2);
+        assert_eq!(cuts.len(), 3);
+        let mut builder = Builder {
+            errors: Vec::new(),
+            offset: 15,
+        };
+        let items = builder.items_in_parallel(&source, &cuts).unwrap();
+        assert_eq!(items.steps.len(), 5000);
     }
 }
