@@ -20,11 +20,16 @@
 #     100,000 contacts, next to the 1,000,000 figure (it should not grow).
 #  3. `campaign check` speed on generated valid campaigns of 10,000 and
 #     100,000 lines (webhooks, if/else, tags, notes, field sets, merges):
-#     best of 3, lines/s, and the time ratio (about 10 for linear growth).
+#     best of BENCH_CHECK_REPS (5), lines/s, and the time ratio (about 10 for
+#     linear growth); also on one core (taskset -c 0: a large file is parsed
+#     and checked on as many threads as there are cores), and, as the limit,
+#     benches/baseline's pest-only: pest alone parsing the same file with
+#     grammar/campaign.pest, without AST or checks.
 #
 # Usage (from anywhere):  bash benches/run.sh
 # Knobs (environment):    BENCH_CONTACTS=1000000 BENCH_SMALL_CONTACTS=100000
-#                         BENCH_REPS=3 BENCH_CHECK_LINES=100000 BENCH_OUT=bench-out
+#                         BENCH_REPS=3 BENCH_CHECK_LINES=100000 BENCH_CHECK_REPS=5
+#                         BENCH_OUT=bench-out
 #                         CARGO_TARGET_DIR (where the campaign binary is built)
 # Needs: cargo, cmp, and GNU time (/usr/bin/time; the Debian package `time`
 # is installed when missing and the script runs as root).
@@ -62,6 +67,7 @@ cargo build --release --quiet --manifest-path benches/baseline/Cargo.toml \
     --target-dir "$OUT/target"
 BASELINE=$OUT/target/release/baseline
 GEN=$OUT/target/release/gen
+PEST_ONLY=$OUT/target/release/pest-only
 
 # --- inputs -----------------------------------------------------------------
 cat > "$OUT/bench.campaign" <<'CAMPAIGN'
@@ -153,19 +159,32 @@ BS_WALL=$WALL BS_RSS=$RSS
 cmp "$OUT/campaign-$SMALL_N.ndjson" "$OUT/baseline-$SMALL_N.ndjson"
 
 # --- 3. check speed ---------------------------------------------------------
-declare -A CHECK_WALL CHECK_LINES
+# Best of CHECK_REPS wall times, for `campaign check` on all cores, on one core
+# (taskset, when there is one: a large file is parsed and checked in parallel)
+# and for pest alone parsing the same file with the same grammar, one thread,
+# no AST and no checks: the limit to approach.
+CHECK_REPS=${BENCH_CHECK_REPS:-5}
+ONE_CORE=()
+command -v taskset > /dev/null && ONE_CORE=(taskset -c 0)
+declare -A CHECK_WALL CHECK_ONE CHECK_PEST CHECK_LINES
 for lines in "$CHECK_SMALL" "$CHECK_BIG"; do
     file=$OUT/check-$lines.campaign
     CHECK_LINES[$lines]=$(wc -l < "$file")
-    best=""
-    for rep in 1 2 3; do
+    best="" one="" pest=""
+    for rep in $(seq 1 "$CHECK_REPS"); do
         measure "check-$lines" /dev/null "$CAMPAIGN" check "$file"
         grep -q ' 0 errors' "$OUT/check-$lines.stderr" \
             || { echo "check-$lines.campaign is not valid:" >&2; head -40 "$OUT/check-$lines.stderr" >&2; exit 1; }
         best=$(min "$best" "$WALL")
+        if [ ${#ONE_CORE[@]} -gt 0 ]; then
+            measure "check-$lines-one-core" /dev/null "${ONE_CORE[@]}" "$CAMPAIGN" check "$file"
+            one=$(min "$one" "$WALL")
+        fi
+        measure "pest-only-$lines" /dev/null "$PEST_ONLY" "$file"
+        pest=$(min "$pest" "$WALL")
     done
-    CHECK_WALL[$lines]=$best
-    log "check ${CHECK_LINES[$lines]} lines: best ${best}s ($(tail -1 "$OUT/check-$lines.stderr"))"
+    CHECK_WALL[$lines]=$best CHECK_ONE[$lines]=${one:-n/a} CHECK_PEST[$lines]=$pest
+    log "check ${CHECK_LINES[$lines]} lines: best ${best}s, one core ${one:-n/a}s, pest alone ${pest}s"
 done
 
 # --- summary ----------------------------------------------------------------
@@ -190,12 +209,19 @@ mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
     printf '  %-10s %10s MiB %10s MiB\n' baseline "$(mib "$BS_RSS")" "$(mib "$B_RSS")"
     printf '  (%s contacts: campaign %ss, baseline %ss)\n' "$SMALL_N" "$CS_WALL" "$BS_WALL"
     echo
-    echo "campaign check, best of 3"
-    printf '  %-10s %10s %12s\n' lines "wall (s)" "lines/s"
+    echo "campaign check, best of $CHECK_REPS wall times"
+    printf '  %-10s %16s %16s %16s %10s\n' lines "check (s)" "one core (s)" "pest alone (s)" "lines/s"
     for lines in "$CHECK_SMALL" "$CHECK_BIG"; do
-        printf '  %-10s %10s %12s\n' "${CHECK_LINES[$lines]}" "${CHECK_WALL[$lines]}" \
+        printf '  %-10s %16s %16s %16s %10s\n' "${CHECK_LINES[$lines]}" "${CHECK_WALL[$lines]}" \
+            "${CHECK_ONE[$lines]}" "${CHECK_PEST[$lines]}" \
             "$(rate "${CHECK_LINES[$lines]}" "${CHECK_WALL[$lines]}")"
     done
     printf '  time ratio %s/%s lines: %s (10 = linear)\n' "$CHECK_BIG" "$CHECK_SMALL" \
         "$(ratio "${CHECK_WALL[$CHECK_BIG]}" "${CHECK_WALL[$CHECK_SMALL]}")"
+    printf '  ratio check/pest alone at %s lines: %s (all cores)' "$CHECK_BIG" \
+        "$(ratio "${CHECK_WALL[$CHECK_BIG]}" "${CHECK_PEST[$CHECK_BIG]}")"
+    if [ ${#ONE_CORE[@]} -gt 0 ]; then
+        printf ', %s (one core)' "$(ratio "${CHECK_ONE[$CHECK_BIG]}" "${CHECK_PEST[$CHECK_BIG]}")"
+    fi
+    echo
 } | tee "$OUT/summary.txt"
