@@ -161,6 +161,15 @@ mod tests {
     }
 
     #[test]
+    fn brackets_in_quoted_filter_arguments_do_not_count() {
+        let src = format!("[A | replace: '{}', 'x'] ", "[".repeat(100));
+        assert!(prescan(&src).is_ok());
+        // Outside a merge, or unclosed on its line, a quote is a character.
+        assert!(prescan(&format!("'{}'", "(".repeat(100))).is_err());
+        assert!(prescan(&format!("[A '\n{}']", "[".repeat(100))).is_err());
+    }
+
+    #[test]
     fn unterminated_string_points_at_its_quote() {
         let err = prescan("note \"abc\nstop").unwrap_err();
         assert_eq!(err.code, "campaign::syntax::unterminated_string");
