@@ -58,13 +58,35 @@ pub fn diagnose(source: &str, schema: Option<&Schema>) -> Vec<Diagnostic> {
     errors
 }
 
+/// Stack for the threads that parse, check and free a campaign: what the
+/// main thread usually has, as those stages recurse once per nesting level.
+const THREAD_STACK: usize = 8 * 1024 * 1024;
+
+/// Starts `f` on a scoped thread with [`THREAD_STACK`], or `None` if the
+/// system will not start one; the caller then runs it itself.
+pub(crate) fn spawn_scoped<'scope, T, F>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    f: F,
+) -> Option<std::thread::ScopedJoinHandle<'scope, T>>
+where
+    F: FnOnce() -> T + Send + 'scope,
+    T: Send + 'scope,
+{
+    std::thread::Builder::new()
+        .stack_size(THREAD_STACK)
+        .spawn_scoped(scope, f)
+        .ok()
+}
+
 /// Frees a large AST on another thread: a 100,000-line campaign is millions
 /// of small allocations, tens of milliseconds to free, and nothing needs to
 /// wait for that.
 fn drop_in_background(campaign: syntax::ast::Campaign) {
     if campaign.span.len() >= check::PARALLEL_FROM {
         // Should no thread start, the closure and the AST are freed here.
-        let _ = std::thread::Builder::new().spawn(move || drop(campaign));
+        let _ = std::thread::Builder::new()
+            .stack_size(THREAD_STACK)
+            .spawn(move || drop(campaign));
     }
 }
 

@@ -386,6 +386,22 @@ fn deepest_allowed_nesting_fits_a_default_thread_stack() {
     }
 }
 
+/// A file large enough to be parsed and checked on several threads, made of
+/// the deepest nesting allowed: the worker threads have stack enough too.
+#[test]
+fn a_large_file_of_deepest_nestings_checks_on_worker_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let nest = nested_ifs(63, "stop");
+    let body = nest
+        .strip_prefix("campaign \"Deep\" {\n")
+        .and_then(|b| b.strip_suffix("}\n"))
+        .unwrap();
+    let src = format!("campaign \"Deep\" {{\n{}}}\n", body.repeat(300));
+    assert!(src.len() > 512 * 1024, "{} bytes", src.len());
+    let file = write(dir.path(), "deep-and-large.campaign", &src);
+    check_passes(&file);
+}
+
 #[test]
 fn long_words_get_suggestions_in_bounded_time() {
     // did-you-mean on a 200 KB word must not go quadratic (it is linear: 1 MB

@@ -47,19 +47,19 @@ pub fn check(campaign: &Campaign, schema: Option<&Schema>) -> Vec<Diagnostic> {
         && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
     if parallel {
         let found = std::thread::scope(|scope| {
-            let other = scope.spawn(|| {
+            let other = crate::spawn_scoped(scope, || {
                 let mut out = Vec::new();
                 requests(&mut out);
                 out
             });
             steps(&mut out);
-            other.join()
+            other.map(|other| other.join())
         });
         match found {
-            Ok(found) => out.extend(found),
-            // A check that panicked is a bug; run it again here so the
-            // panic surfaces as it would have without the thread.
-            Err(_) => requests(&mut out),
+            Some(Ok(found)) => out.extend(found),
+            // No thread, or a check that panicked (a bug: run here, the
+            // panic surfaces as it would have without the thread).
+            _ => requests(&mut out),
         }
     } else {
         steps(&mut out);

@@ -302,18 +302,17 @@ impl Builder {
                         let ends_clean = last || Grammar::parse(Rule::trivia, rest).is_ok();
                         (starts_clean && ends_clean).then_some((builder, items))
                     };
-                    if i == 0 {
-                        Err(parse)
-                    } else {
-                        Ok(scope.spawn(parse))
-                    }
+                    // The first stretch is this thread's; `parse` is Copy,
+                    // so a thread that does not start is parsed here too.
+                    let handle = (i > 0).then(|| crate::spawn_scoped(scope, parse)).flatten();
+                    (handle, parse)
                 })
                 .collect();
             handles
                 .into_iter()
-                .map(|h| match h {
-                    Ok(handle) => handle.join().ok().flatten(),
-                    Err(parse) => parse(),
+                .map(|(handle, parse)| match handle {
+                    Some(handle) => handle.join().ok().flatten(),
+                    None => parse(),
                 })
                 .collect()
         });
