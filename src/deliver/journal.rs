@@ -296,6 +296,16 @@ pub enum JournalError {
         /// The journal mode SQLite kept.
         mode: String,
     },
+    /// Another process has this journal open for a run. Two runs on one
+    /// journal could each send what the other has not yet recorded.
+    #[error(
+        "journal {} is in use by another `campaign run`; let it finish (or stop it with Ctrl-C), then run again to resume",
+        path.display()
+    )]
+    InUse {
+        /// The journal's path.
+        path: PathBuf,
+    },
     /// SQLite failed (I/O error, disk full, locked by another process...).
     #[error("journal {}: {source}", path.display())]
     Sqlite {
@@ -551,6 +561,10 @@ impl Queue {
 /// without reporting errors: call `close` to learn of them.
 pub struct Journal {
     path: PathBuf,
+    /// An exclusive lock on `<journal>.lock`, held while the journal is
+    /// open; the system releases it when the process ends, however it ends.
+    /// (An `Option` only so that tests can simulate a crash.)
+    _lock: Option<File>,
     run_id: String,
     resumed: bool,
     reader: Mutex<Connection>,
@@ -569,6 +583,36 @@ impl std::fmt::Debug for Journal {
     }
 }
 
+/// Takes the run lock of the journal at `path`: a separate file, because
+/// SQLite's own locks on the journal are per transaction, and an advisory
+/// lock on the database file itself could disturb them.
+fn lock(path: &Path) -> Result<File, JournalError> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&name)
+        .map_err(|e| JournalError::Writer {
+            path: path.to_path_buf(),
+            message: format!(
+                "cannot open its lock file {}: {e}",
+                Path::new(&name).display()
+            ),
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(JournalError::InUse {
+            path: path.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(JournalError::Writer {
+            path: path.to_path_buf(),
+            message: format!("cannot lock {}: {e}", Path::new(&name).display()),
+        }),
+    }
+}
+
 impl Journal {
     /// Opens the journal at `path`, creating it if there is no file (or an
     /// empty one).
@@ -584,13 +628,15 @@ impl Journal {
     /// On a resume, this merges what earlier sessions recorded into the
     /// lookup tables before returning (about 3 µs per recorded contact status,
     /// delivery or wait; a second or two for a 200,000-contact run), so the
-    /// read methods see it. Run one process per journal at a time.
+    /// read methods see it. One process at a time may have a journal open:
+    /// a second gets [`JournalError::InUse`].
     pub fn open(
         path: &Path,
         campaign_digest: &str,
         campaign_name: &str,
     ) -> Result<Journal, JournalError> {
         let err = |e| JournalError::from_sqlite(path, e);
+        let lock = lock(path)?;
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
         // Look before changing anything: never turn someone else's database
@@ -648,6 +694,7 @@ impl Journal {
 
         Ok(Journal {
             path: path.to_path_buf(),
+            _lock: Some(lock),
             run_id,
             resumed,
             reader: Mutex::new(reader),
@@ -827,6 +874,15 @@ impl Journal {
     /// error the writer met.
     pub fn close(mut self) -> Result<(), JournalError> {
         self.shutdown()
+    }
+
+    /// Abandons the journal as a killed process would: nothing flushed, the
+    /// writer left as it is, only the run lock released (by the system, in
+    /// a real crash).
+    #[cfg(test)]
+    fn crash(mut self) {
+        self._lock = None;
+        std::mem::forget(self);
     }
 
     fn shutdown(&mut self) -> Result<(), JournalError> {
@@ -1641,6 +1697,26 @@ mod tests {
     }
 
     #[test]
+    fn one_process_at_a_time_may_have_a_journal_open() {
+        let (_dir, path) = temp();
+        let first = Journal::open(&path, DIGEST, "Welcome").unwrap();
+        // flock locks belong to an open file, so a second open in the same
+        // process is refused just as another process would be.
+        let error = Journal::open(&path, DIGEST, "Welcome").unwrap_err();
+        assert!(matches!(error, JournalError::InUse { .. }), "{error:?}");
+        assert!(error
+            .to_string()
+            .contains("in use by another `campaign run`"));
+        first.close().unwrap();
+        let again = Journal::open(&path, DIGEST, "Welcome").unwrap();
+        assert!(again.is_resume());
+        drop(again);
+        // A run refused for another reason does not keep the lock.
+        assert!(Journal::open(&path, "sha256:bbbb", "Other").is_err());
+        Journal::open(&path, DIGEST, "Welcome").unwrap();
+    }
+
+    #[test]
     fn another_campaign_is_refused() {
         let (_dir, path) = temp();
         Journal::open(&path, DIGEST, "Welcome")
@@ -1717,7 +1793,7 @@ mod tests {
         // This session does not read its own entries back.
         assert_eq!(journal.delivery("c1", 0).unwrap(), None);
         // Flushed means durable: lose the process right after the flush.
-        std::mem::forget(journal);
+        journal.crash();
 
         let journal = Journal::open(&path, DIGEST, "Welcome").unwrap();
         let delivery = journal.delivery("c1", 0).unwrap().unwrap();
@@ -1863,7 +1939,7 @@ mod tests {
         wait_for_commit(&path, 1);
         // No flush, no close: like `kill -9` after the batch commit (the
         // leaked writer thread sits idle, holding no lock).
-        std::mem::forget(journal);
+        journal.crash();
         let crashed = summary(&path).unwrap();
         assert_eq!((crashed.contacts_done, crashed.contacts_waiting), (1, 1));
 

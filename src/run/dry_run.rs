@@ -125,7 +125,7 @@ fn push_key_str(line: &mut String, key: &str, value: &str) {
 }
 
 fn push_seconds(line: &mut String, millis: u64) {
-    if millis % 1000 == 0 {
+    if millis.is_multiple_of(1000) {
         use std::fmt::Write as _;
         let _ = write!(line, "{}", millis / 1000);
     } else {
