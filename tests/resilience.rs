@@ -238,3 +238,48 @@ fn sigint_stops_cleanly_and_says_how_to_resume() {
         "requests finished before SIGINT were journaled, none sent twice"
     );
 }
+
+#[test]
+fn a_second_run_on_a_journal_in_use_is_refused_before_sending() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "c.campaign",
+        &format!(
+            "campaign \"Twice\" {{\n    webhook \"Slow\" {{\n        url \"{}\"\n    }}\n}}\n",
+            server.url("/slow/50")
+        ),
+    );
+    write(dir.path(), "c.csv", &contacts(200));
+    let args = [
+        "run",
+        "c.campaign",
+        "--contacts",
+        "c.csv",
+        "--journal",
+        "j.sqlite",
+        "--concurrency",
+        "4",
+    ];
+    let mut first = command(dir.path(), &args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_requests(&server, 20, &mut first);
+    let second = run(dir.path(), &args);
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert!(err.contains("in use by another `campaign run`"), "{err}");
+    let out = first.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, ok) = per_key(&server);
+    assert_eq!(ok.len(), 200);
+    assert_eq!(server.seen().len(), 200, "the refused run sent nothing");
+}
