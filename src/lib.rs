@@ -72,10 +72,11 @@ where
     F: FnOnce() -> T + Send + 'scope,
     T: Send + 'scope,
 {
-    std::thread::Builder::new()
-        .stack_size(THREAD_STACK)
-        .spawn_scoped(scope, f)
-        .ok()
+    worker().spawn_scoped(scope, f).ok()
+}
+
+fn worker() -> std::thread::Builder {
+    std::thread::Builder::new().stack_size(THREAD_STACK)
 }
 
 /// Frees a large AST on another thread: a 100,000-line campaign is millions
@@ -84,9 +85,7 @@ where
 fn drop_in_background(campaign: syntax::ast::Campaign) {
     if campaign.span.len() >= check::PARALLEL_FROM {
         // Should no thread start, the closure and the AST are freed here.
-        let _ = std::thread::Builder::new()
-            .stack_size(THREAD_STACK)
-            .spawn(move || drop(campaign));
+        let _ = worker().spawn(move || drop(campaign));
     }
 }
 

@@ -144,21 +144,18 @@ fn cuts(seams: &[usize], start: usize, end: usize, threads: usize) -> Vec<usize>
 /// for that part, so its span would run on to the next token; it ends where
 /// its last inner pair does instead.
 fn tight_end(pair: &Pair<'_, Rule>) -> usize {
-    let loose = match pair.as_rule() {
+    let end = pair.as_span().end();
+    let last = || pair.clone().into_inner().last();
+    match pair.as_rule() {
         Rule::if_step | Rule::cond | Rule::and_chain | Rule::comparison | Rule::header_value => {
-            true
+            last().map_or(end, |last| tight_end(&last))
         }
         // `not (a or b)` ends at its parenthesis; `not [A]` at the merge.
-        Rule::negation => pair
-            .clone()
-            .into_inner()
-            .last()
-            .is_some_and(|p| p.as_rule() == Rule::comparison),
-        _ => false,
-    };
-    match pair.clone().into_inner().last() {
-        Some(last) if loose => tight_end(&last),
-        _ => pair.as_span().end(),
+        Rule::negation => match last() {
+            Some(last) if last.as_rule() == Rule::comparison => tight_end(&last),
+            _ => end,
+        },
+        _ => end,
     }
 }
 
@@ -244,9 +241,8 @@ impl Builder {
             let items = Grammar::parse(Rule::campaign_items, &source[self.offset..end]).ok()?;
             let items = items.into_iter().next()?;
             let stop = items.as_span().end();
-            let mut any = false;
+            let before = count;
             for piece in items.into_inner() {
-                any = true;
                 count += 1;
                 if piece.as_rule() == Rule::trigger {
                     if let Some(t) = self.trigger(piece) {
@@ -257,7 +253,7 @@ impl Builder {
                 }
             }
             self.offset += stop;
-            if !any {
+            if count == before {
                 return Some(count);
             }
         }
