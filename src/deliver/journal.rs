@@ -306,6 +306,17 @@ pub enum JournalError {
         /// The journal's path.
         path: PathBuf,
     },
+    /// The run lock file beside the journal could not be opened or locked.
+    #[error("journal {}: cannot lock {}: {source}", path.display(), lock_file.display())]
+    Lock {
+        /// The journal's path.
+        path: PathBuf,
+        /// The lock file, `<journal>.lock`.
+        lock_file: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// SQLite failed (I/O error, disk full, locked by another process...).
     #[error("journal {}: {source}", path.display())]
     Sqlite {
@@ -589,27 +600,24 @@ impl std::fmt::Debug for Journal {
 fn lock(path: &Path) -> Result<File, JournalError> {
     let mut name = path.as_os_str().to_owned();
     name.push(".lock");
+    let lock_file = PathBuf::from(name);
+    let failed = |source| JournalError::Lock {
+        path: path.to_path_buf(),
+        lock_file: lock_file.clone(),
+        source,
+    };
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&name)
-        .map_err(|e| JournalError::Writer {
-            path: path.to_path_buf(),
-            message: format!(
-                "cannot open its lock file {}: {e}",
-                Path::new(&name).display()
-            ),
-        })?;
+        .open(&lock_file)
+        .map_err(failed)?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(JournalError::InUse {
             path: path.to_path_buf(),
         }),
-        Err(std::fs::TryLockError::Error(e)) => Err(JournalError::Writer {
-            path: path.to_path_buf(),
-            message: format!("cannot lock {}: {e}", Path::new(&name).display()),
-        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(failed(e)),
     }
 }
 
@@ -1714,6 +1722,13 @@ mod tests {
         // A run refused for another reason does not keep the lock.
         assert!(Journal::open(&path, "sha256:bbbb", "Other").is_err());
         Journal::open(&path, DIGEST, "Welcome").unwrap();
+
+        // A lock file that cannot be opened is reported as such.
+        let (_dir, other) = temp();
+        std::fs::create_dir(other.with_extension("journal.lock")).unwrap();
+        let error = Journal::open(&other, DIGEST, "Welcome").unwrap_err();
+        assert!(matches!(error, JournalError::Lock { .. }), "{error:?}");
+        assert!(error.to_string().contains("cannot lock"), "{error}");
     }
 
     #[test]
