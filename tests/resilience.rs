@@ -119,19 +119,28 @@ fn wait_for_requests(server: &Server, at_least: usize, child: &mut Child) {
     }
 }
 
-#[test]
-fn kill_9_then_resume_delivers_every_contact_exactly_once() {
-    let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
+/// A journaled run of `n` contacts through one webhook to `path` on the
+/// test server (`extra`: more settings), started in the background and
+/// returned once the server has seen `started` requests, with the arguments
+/// that run the same command again.
+fn start_journaled_run(
+    server: &Server,
+    dir: &Path,
+    path: &str,
+    extra: &str,
+    n: usize,
+    concurrency: &'static str,
+    started: usize,
+) -> (Child, [&'static str; 8]) {
     write(
-        dir.path(),
+        dir,
         "c.campaign",
         &format!(
-            "campaign \"Crash\" {{\n    webhook \"Slow\" {{\n        url \"{}\"\n        post \"email=[Email]\"\n    }}\n}}\n",
-            server.url("/slow/20")
+            "campaign \"Journaled\" {{\n    webhook \"Slow\" {{\n        url \"{}\"\n{extra}    }}\n}}\n",
+            server.url(path)
         ),
     );
-    write(dir.path(), "c.csv", &contacts(400));
+    write(dir, "c.csv", &contacts(n));
     let args = [
         "run",
         "c.campaign",
@@ -140,14 +149,24 @@ fn kill_9_then_resume_delivers_every_contact_exactly_once() {
         "--journal",
         "j.sqlite",
         "--concurrency",
-        "8",
+        concurrency,
     ];
-    let mut child = command(dir.path(), &args)
+    let mut child = command(dir, &args)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for_requests(&server, 100, &mut child);
+    wait_for_requests(server, started, &mut child);
+    (child, args)
+}
+
+#[test]
+fn kill_9_then_resume_delivers_every_contact_exactly_once() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "        post \"email=[Email]\"\n";
+    let (mut child, args) =
+        start_journaled_run(&server, dir.path(), "/slow/20", extra, 400, "8", 100);
     child.kill().unwrap(); // SIGKILL: no chance to flush anything
     child.wait().unwrap();
     let before = server.seen().len();
@@ -184,31 +203,7 @@ fn kill_9_then_resume_delivers_every_contact_exactly_once() {
 fn sigint_stops_cleanly_and_says_how_to_resume() {
     let server = Server::start();
     let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "c.campaign",
-        &format!(
-            "campaign \"Interrupt\" {{\n    webhook \"Slow\" {{\n        url \"{}\"\n    }}\n}}\n",
-            server.url("/slow/50")
-        ),
-    );
-    write(dir.path(), "c.csv", &contacts(300));
-    let args = [
-        "run",
-        "c.campaign",
-        "--contacts",
-        "c.csv",
-        "--journal",
-        "j.sqlite",
-        "--concurrency",
-        "4",
-    ];
-    let mut child = command(dir.path(), &args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_requests(&server, 20, &mut child);
+    let (child, args) = start_journaled_run(&server, dir.path(), "/slow/50", "", 300, "4", 20);
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -243,31 +238,7 @@ fn sigint_stops_cleanly_and_says_how_to_resume() {
 fn a_second_run_on_a_journal_in_use_is_refused_before_sending() {
     let server = Server::start();
     let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "c.campaign",
-        &format!(
-            "campaign \"Twice\" {{\n    webhook \"Slow\" {{\n        url \"{}\"\n    }}\n}}\n",
-            server.url("/slow/50")
-        ),
-    );
-    write(dir.path(), "c.csv", &contacts(200));
-    let args = [
-        "run",
-        "c.campaign",
-        "--contacts",
-        "c.csv",
-        "--journal",
-        "j.sqlite",
-        "--concurrency",
-        "4",
-    ];
-    let mut first = command(dir.path(), &args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_requests(&server, 20, &mut first);
+    let (first, args) = start_journaled_run(&server, dir.path(), "/slow/50", "", 200, "4", 20);
     let second = run(dir.path(), &args);
     let err = String::from_utf8_lossy(&second.stderr);
     assert_eq!(second.status.code(), Some(1), "{err}");
