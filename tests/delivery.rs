@@ -4,26 +4,17 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 use std::time::Duration;
 
-use support::Server;
+use support::{command, write, Server};
 
 const APP_ID: &str = "canary-app-id-1234";
 const API_KEY: &str = "canary/key+with=odd&chars";
 
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 fn campaign(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_campaign"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
+    command(dir, args)
         .env("ONTRAPORT_APP_ID", APP_ID)
         .env("ONTRAPORT_API_KEY", API_KEY)
         .output()

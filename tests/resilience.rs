@@ -5,23 +5,11 @@
 mod support;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::Server;
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn command(dir: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_campaign"));
-    c.args(args).current_dir(dir).env("NO_COLOR", "1");
-    c
-}
+use support::{command, write, Server};
 
 fn run(dir: &Path, args: &[&str]) -> Output {
     command(dir, args).output().unwrap()

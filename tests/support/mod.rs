@@ -13,10 +13,15 @@
 //! - `/things/{id}`: 200
 //!
 //! Connection resets need a raw socket; tests/delivery.rs starts one itself.
+//!
+//! Also the two helpers every delivery test needs: [`write`] an input file,
+//! and a [`command`] running the real binary.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -216,4 +221,18 @@ async fn handle(
     };
     shared.seen.lock().unwrap()[index].status = response.status().as_u16();
     response
+}
+
+/// Writes `text` to `dir/name` and returns its path.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The `campaign` binary with `args`, run in `dir`, without colours.
+pub fn command(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_campaign"));
+    c.args(args).current_dir(dir).env("NO_COLOR", "1");
+    c
 }
