@@ -4,7 +4,7 @@
 use super::walk_webhooks;
 use crate::diagnostics::Diagnostic;
 use crate::syntax::ast::{Campaign, HeaderPiece, Json, JsonKind, Part, Setting};
-use crate::syntax::post::split_pairs;
+use crate::syntax::post::PostPair;
 use crate::syntax::span::Span;
 
 /// Name pieces that mark a credential.
@@ -117,22 +117,8 @@ pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
                         warn(out, &name.node, span, help);
                     }
                 }
-                Setting::Post(post) => {
-                    for pair in split_pairs(post) {
-                        let (Some(label), Some(value)) =
-                            (pair.literal_label(), pair.literal_value())
-                        else {
-                            continue;
-                        };
-                        if is_credential_name(&label) && !value.is_empty() {
-                            let help = format!(
-                                "send it from the environment instead: `header \"{label}\" = secret(\"{}\")` (APIs such as ONTRAPORT's read keys from headers)",
-                                env_name(&label)
-                            );
-                            warn(out, &label, pair.value_span().unwrap_or(pair.span), help);
-                        }
-                    }
-                }
+                // Post data is split once, by the post-data checks, which
+                // call `post_pair` for each pair.
                 Setting::Url(url) => {
                     // Literal query parameters: `?api_key=abc`.
                     for part in &url.parts {
@@ -163,6 +149,21 @@ pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
             }
         }
     });
+}
+
+/// A post-data pair whose label looks like a credential and whose value is
+/// literal text.
+pub(super) fn post_pair(pair: &PostPair, out: &mut Vec<Diagnostic>) {
+    let (Some(label), Some(value)) = (pair.literal_label(), pair.literal_value()) else {
+        return;
+    };
+    if is_credential_name(&label) && !value.is_empty() {
+        let help = format!(
+            "send it from the environment instead: `header \"{label}\" = secret(\"{}\")` (APIs such as ONTRAPORT's read keys from headers)",
+            env_name(&label)
+        );
+        warn(out, &label, pair.value_span().unwrap_or(pair.span), help);
+    }
 }
 
 fn json_members(json: &Json, out: &mut Vec<Diagnostic>) {

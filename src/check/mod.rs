@@ -28,7 +28,8 @@ pub(crate) const PARALLEL_FROM: usize = 256 * 1024;
 /// Runs every check; diagnostics come back in source order.
 pub fn check(campaign: &Campaign, schema: Option<&Schema>) -> Vec<Diagnostic> {
     // Two halves of about equal cost (measured with callgrind): parsing
-    // URLs and splitting post data, then everything else.
+    // URLs and splitting post data (with the credential check on its
+    // pairs), then everything else.
     let requests = |out: &mut Vec<Diagnostic>| {
         urls::check(campaign, out);
         post::check(campaign, out);

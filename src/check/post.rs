@@ -1,4 +1,5 @@
-//! Post data: duplicate labels, pairs without `=`, empty pairs.
+//! Post data: duplicate labels, pairs without `=`, empty pairs, and (through
+//! [`super::credentials::post_pair`]) credentials written as literal values.
 
 use super::walk_webhooks;
 use crate::diagnostics::Diagnostic;
@@ -14,6 +15,7 @@ pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
             let pairs = split_pairs(post);
             let mut labels: Vec<String> = Vec::new();
             for pair in &pairs {
+                super::credentials::post_pair(pair, out);
                 if pair.is_empty() {
                     out.push(
                         Diagnostic::warning(
