@@ -18,6 +18,7 @@ pub mod diagnostics;
 pub mod encode;
 pub mod run;
 pub mod syntax;
+pub mod url_template;
 pub mod vm;
 
 use check::Schema;
