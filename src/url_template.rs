@@ -424,7 +424,8 @@ pub fn analyse(pieces: &[Piece<'_>]) -> Result<Layout, TemplateError> {
     // More merges before the path than tried, if words everywhere parse.
     let all_words = markers.probe(pieces, markers.merges, 0);
     if markers.merges > MAX_BEFORE_PATH
-        && Url::parse(&all_words).is_ok_and(|u| !markers.find(&u[..Position::BeforePath]).is_empty())
+        && Url::parse(&all_words)
+            .is_ok_and(|u| !markers.find(&u[..Position::BeforePath]).is_empty())
     {
         return Err(TemplateError::TooManyBeforePath);
     }
@@ -517,7 +518,9 @@ mod tests {
                 text
             } else {
                 let (merge, rest) = text.split_once('}').unwrap();
-                out.push(Piece::Merge { raw: merge == "raw" });
+                out.push(Piece::Merge {
+                    raw: merge == "raw",
+                });
                 rest
             };
             if !text.is_empty() {
@@ -589,7 +592,9 @@ mod tests {
         );
         assert_eq!(
             analyse(&split("crm.example.com/{}")),
-            Err(TemplateError::Invalid(url::ParseError::RelativeUrlWithoutBase))
+            Err(TemplateError::Invalid(
+                url::ParseError::RelativeUrlWithoutBase
+            ))
         );
         assert_eq!(
             analyse(&split("https://{}{}{}{}{}.example/")),
@@ -668,7 +673,10 @@ mod tests {
             "/a/x/b/y",
             &[t("/a/"), enc.clone(), t("/b/"), enc.clone()]
         ));
-        assert!(!path_matches("/a/b/y", &[t("/a/"), enc.clone(), t("/b/"), enc]));
+        assert!(!path_matches(
+            "/a/b/y",
+            &[t("/a/"), enc.clone(), t("/b/"), enc]
+        ));
         assert!(path_matches("/a/b/c/d", &[t("/a/"), raw.clone(), t("/d")]));
         assert!(!path_matches("/a/d", &[t("/a/"), raw, t("/d")]));
     }

@@ -48,7 +48,17 @@ fn requests_are_byte_exact_with_secrets_and_idempotency_keys() {
         "c.csv",
         "Contact ID,First Name,Source,Score\n7,José & Co,web form,42\n8,Bob,,\n",
     );
-    let o = campaign(dir.path(), &["run", "c.campaign", "--contacts", "c.csv"]);
+    // The test server is on 127.0.0.1 and the URL merges contact data.
+    let o = campaign(
+        dir.path(),
+        &[
+            "run",
+            "c.campaign",
+            "--contacts",
+            "c.csv",
+            "--allow-private",
+        ],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let seen = server.seen();
     assert_eq!(seen.len(), 4);
@@ -283,7 +293,16 @@ fn captures_feed_later_steps() {
         + &hook("Follow", &server.url("/things/[CRM ID]?name=[CRM Name]&at=[Where]"), "");
     write(dir.path(), "c.campaign", &script(&body));
     write(dir.path(), "c.csv", "Contact ID\n1\n");
-    let o = campaign(dir.path(), &["run", "c.campaign", "--contacts", "c.csv"]);
+    let o = campaign(
+        dir.path(),
+        &[
+            "run",
+            "c.campaign",
+            "--contacts",
+            "c.csv",
+            "--allow-private",
+        ],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let seen = server.seen();
     assert_eq!(seen[1].uri, "/things/42?name=Ada&at=%2Fthings%2F42");

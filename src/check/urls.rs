@@ -1,8 +1,13 @@
 //! URLs: valid, http(s), and never a host chosen by contact data.
+//!
+//! Where a merge lands is decided by the URL parser the sender uses
+//! ([`crate::url_template`]), never by scanning the text here.
 
 use super::walk_webhooks;
 use crate::diagnostics::Diagnostic;
 use crate::syntax::ast::{Campaign, Part, Setting, Template};
+use crate::syntax::span::Span;
+use crate::url_template::{self, Component, TemplateError};
 
 pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
     walk_webhooks(campaign, &mut |w| {
@@ -18,75 +23,54 @@ pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
     });
 }
 
-fn check_url(url: &Template, dynamic_host: bool, out: &mut Vec<Diagnostic>) {
-    // The literal text up to the end of the authority decides where the
-    // request goes; a merge before that point lets contact data choose.
-    let mut probe = String::new();
-    let mut authority_done = false;
-    let mut scheme_done = false;
-    for part in &url.parts {
-        match part {
-            Part::Text(t) => {
-                if let Some(bad) = t.node.find(char::is_whitespace) {
-                    let at = if t.span.len() == t.node.len() {
-                        crate::syntax::span::Span::new(
-                            t.span.start as usize + bad,
-                            t.span.start as usize + bad + 1,
-                        )
-                    } else {
-                        t.span
-                    };
-                    out.push(
-                        Diagnostic::error(
-                            "campaign::url::invalid",
-                            at,
-                            "a URL cannot contain spaces",
-                        )
-                        .label("space in the URL")
-                        .help("write a space as `%20`; merged fields are encoded for you"),
-                    );
-                    return;
-                }
-                probe.push_str(&t.node);
-                if !scheme_done {
-                    scheme_done = probe.contains("://");
-                }
-                if scheme_done && !authority_done {
-                    let after = &probe[probe.find("://").map_or(0, |i| i + 3)..];
-                    authority_done = after.contains(['/', '?', '#']);
-                }
-            }
-            Part::Merge(m) => {
-                if !scheme_done {
-                    out.push(
-                        Diagnostic::error(
-                            "campaign::url::merge_in_authority",
-                            m.span,
-                            "contact data cannot choose the URL's scheme",
-                        )
-                        .label("merge field in the scheme")
-                        .help("start the URL with fixed text: `https://host/...`"),
-                    );
-                    return;
-                }
-                if !authority_done && !dynamic_host {
-                    out.push(
-                        Diagnostic::error(
-                            "campaign::url::merge_in_authority",
-                            m.span,
-                            "contact data cannot choose the host or port a request goes to",
-                        )
-                        .label("merge field in the host")
-                        .help("write the host as fixed text and merge fields into the path or query; if the host truly comes from the contact, add `dynamic host` to the webhook"),
-                    );
-                    return;
-                }
-                // A placeholder that is valid in any position after the host.
-                probe.push_str(if authority_done { "x" } else { "example.com" });
-            }
-        }
+/// The exact span of the character at byte `at` of a text part: exact when
+/// the part was written without escapes, or when it is a control character
+/// (the template lexer keeps each of those a part of its own).
+fn char_span(t: &crate::syntax::span::Spanned<String>, at: usize, c: char) -> Span {
+    if t.span.len() == t.node.len() {
+        let start = t.span.start as usize + at;
+        Span::new(start, start + c.len_utf8())
+    } else {
+        t.span
     }
-    if probe.is_empty() {
+}
+
+/// Literal text a URL may not hold: control characters (a NUL, a tab, a
+/// DEL...) and spaces. Reports the first and says whether there was one.
+fn literal_text(url: &Template, out: &mut Vec<Diagnostic>) -> bool {
+    for part in &url.parts {
+        let Part::Text(t) = part else { continue };
+        let Some((at, c)) = t
+            .node
+            .char_indices()
+            .find(|(_, c)| c.is_control() || c.is_whitespace())
+        else {
+            continue;
+        };
+        let span = char_span(t, at, c);
+        out.push(if c.is_control() {
+            Diagnostic::error(
+                "campaign::url::control",
+                span,
+                format!("a URL cannot contain the control character U+{:04X}", u32::from(c)),
+            )
+            .label("control character in the URL")
+            .help("remove it; URL parsers drop or encode control characters, so the request would not go where the text says")
+        } else {
+            Diagnostic::error("campaign::url::invalid", span, "a URL cannot contain spaces")
+                .label("space in the URL")
+                .help("write a space as `%20`; merged fields are encoded for you")
+        });
+        return true;
+    }
+    false
+}
+
+fn check_url(url: &Template, dynamic_host: bool, out: &mut Vec<Diagnostic>) {
+    if literal_text(url, out) {
+        return;
+    }
+    if url.parts.is_empty() {
         out.push(
             Diagnostic::error("campaign::url::invalid", url.span, "the URL is empty")
                 .label("empty URL")
@@ -94,52 +78,111 @@ fn check_url(url: &Template, dynamic_host: bool, out: &mut Vec<Diagnostic>) {
         );
         return;
     }
-    match url::Url::parse(&probe) {
-        Err(e) => out.push(
-            Diagnostic::error(
-                "campaign::url::invalid",
-                url.span,
-                format!("this URL cannot be valid: {e}"),
-            )
-            .label("invalid URL")
-            .help(
-                "write a full address such as `https://crm.example.com/contacts?src=[Lead Source]`",
-            ),
-        ),
-        Ok(parsed) => match parsed.scheme() {
-            "https" => {}
-            "http" => {
-                let start = url.span.start as usize + 1;
-                out.push(
-                    Diagnostic::warning(
-                        "campaign::url::insecure",
-                        crate::syntax::span::Span::new(start, start + 4),
-                        "this webhook is sent over plain http",
-                    )
-                    .label("unencrypted")
-                    .help("contact data and keys travel unencrypted; use `https://` unless the receiver is on your own network"),
-                );
-            }
-            other => out.push(
+    let layout = match url_template::analyse(&url_template::pieces(url)) {
+        Ok(layout) => layout,
+        Err(TemplateError::TooManyBeforePath) => {
+            let first = url.merges().next().map_or(url.span, |m| m.span);
+            out.push(if dynamic_host {
                 Diagnostic::error(
-                    "campaign::url::scheme",
+                    "campaign::url::invalid",
                     url.span,
-                    format!("webhooks are sent over http or https, not `{other}`"),
+                    format!(
+                        "a `dynamic host` URL may merge at most {} fields before its path",
+                        url_template::MAX_BEFORE_PATH
+                    ),
                 )
-                .label("unsupported scheme")
-                .help("start the URL with `https://`"),
-            ),
-        },
-    }
-    if let Ok(parsed) = url::Url::parse(&probe) {
-        if parsed.host_str().is_none_or(str::is_empty)
-            && matches!(parsed.scheme(), "http" | "https")
-        {
+                .label("too many merge fields in the host")
+                .help("merge the whole host from one field, e.g. `https://[Host]/path`")
+            } else {
+                merge_before_path(first, Component::Host, false)
+            });
+            return;
+        }
+        Err(TemplateError::Invalid(e)) => {
             out.push(
-                Diagnostic::error("campaign::url::invalid", url.span, "this URL has no host")
-                    .label("no host")
-                    .help("e.g. `https://crm.example.com/contacts`"),
+                Diagnostic::error(
+                    "campaign::url::invalid",
+                    url.span,
+                    format!("this URL cannot be valid: {e}"),
+                )
+                .label("invalid URL")
+                .help(
+                    "write a full address such as `https://crm.example.com/contacts?src=[Lead Source]`",
+                ),
             );
+            return;
+        }
+    };
+    let mut scheme_merged = false;
+    for (merge, component) in url.merges().zip(&layout.before_path) {
+        scheme_merged |= *component == Component::Scheme;
+        let allowed = dynamic_host && matches!(component, Component::Host | Component::Port);
+        if !allowed {
+            out.push(merge_before_path(merge.span, *component, dynamic_host));
+        }
+    }
+    if scheme_merged {
+        return;
+    }
+    match layout.scheme.as_str() {
+        "https" => {}
+        "http" => {
+            let start = url.span.start as usize + 1;
+            out.push(
+                Diagnostic::warning(
+                    "campaign::url::insecure",
+                    Span::new(start, start + 4),
+                    "this webhook is sent over plain http",
+                )
+                .label("unencrypted")
+                .help("contact data and keys travel unencrypted; use `https://` unless the receiver is on your own network"),
+            );
+        }
+        other => out.push(
+            Diagnostic::error(
+                "campaign::url::scheme",
+                url.span,
+                format!("webhooks are sent over http or https, not `{other}`"),
+            )
+            .label("unsupported scheme")
+            .help("start the URL with `https://`"),
+        ),
+    }
+}
+
+/// A merge the URL parser reads as part of the scheme, user name, host or
+/// port.
+fn merge_before_path(span: Span, component: Component, dynamic_host: bool) -> Diagnostic {
+    let code = "campaign::url::merge_in_authority";
+    match component {
+        Component::Scheme => Diagnostic::error(code, span, "contact data cannot choose the URL's scheme")
+            .label("merge field in the scheme")
+            .help("start the URL with fixed text: `https://host/...`"),
+        Component::Userinfo => Diagnostic::error(
+            code,
+            span,
+            "contact data cannot choose the URL's user name or password",
+        )
+        .label("merge field before `@`: the user name or password")
+        .help("send credentials in a header instead, e.g. `header \"Authorization\" = secret(\"API_TOKEN\")`"),
+        Component::Host | Component::Port => {
+            let (what, label) = if component == Component::Port {
+                ("port", "merge field in the port")
+            } else {
+                ("host", "merge field in the host")
+            };
+            let help = if dynamic_host {
+                "a URL parser reads everything after `scheme:` up to the first `/`, `\\`, `?` or `#` as the host (extra slashes are skipped)".to_string()
+            } else {
+                "a URL parser reads everything after `scheme:` up to the first `/`, `\\`, `?` or `#` as the host (extra slashes are skipped); write the host as fixed text and merge fields into the path or query, or, if the host truly comes from the contact, add `dynamic host` to the webhook".to_string()
+            };
+            Diagnostic::error(
+                code,
+                span,
+                format!("contact data cannot choose the {what} a request goes to"),
+            )
+            .label(label)
+            .help(help)
         }
     }
 }

@@ -134,20 +134,37 @@ fn header(name: &str, span: Span, value: &[HeaderPiece], out: &mut Vec<Diagnosti
         match piece {
             HeaderPiece::Secret(s) => secret_name(&s.node, s.span, out),
             HeaderPiece::Text(t) => {
-                if let Some(text) = t.parts.iter().find_map(|p| match p {
-                    crate::syntax::ast::Part::Text(text)
-                        if text.node.contains(['\r', '\n', '\0']) =>
-                    {
-                        Some(text)
-                    }
+                // What an HTTP header value cannot carry: CR, LF and NUL
+                // would end the header; other control characters (but tab)
+                // make the value unsendable.
+                let bad = t.parts.iter().find_map(|p| match p {
+                    crate::syntax::ast::Part::Text(text) => text
+                        .node
+                        .char_indices()
+                        .find(|&(_, c)| c != '\t' && (c.is_ascii_control()))
+                        .map(|(at, c)| (text, at, c)),
                     _ => None,
-                }) {
-                    out.push(
-                        Diagnostic::error("campaign::header::newline", text.span, "a header value cannot hold a line break")
-                            .label("line break in a header")
-                            .help("remove the `\\n`/`\\r`: it would end the header and let the rest be read as another one"),
-                    );
-                }
+                });
+                let Some((text, at, c)) = bad else { continue };
+                let span = if text.span.len() == text.node.len() {
+                    let start = text.span.start as usize + at;
+                    Span::new(start, start + 1)
+                } else {
+                    text.span
+                };
+                out.push(if matches!(c, '\r' | '\n' | '\0') {
+                    Diagnostic::error("campaign::header::newline", span, "a header value cannot hold a line break")
+                        .label("line break in a header")
+                        .help("remove the `\\n`/`\\r`: it would end the header and let the rest be read as another one")
+                } else {
+                    Diagnostic::error(
+                        "campaign::header::control",
+                        span,
+                        format!("a header value cannot hold the control character U+{:04X}", u32::from(c)),
+                    )
+                    .label("control character in a header")
+                    .help("HTTP header values allow tabs but no other control characters; remove it, or send the text in the body")
+                });
             }
         }
     }

@@ -8,6 +8,7 @@ use crate::encode;
 use crate::syntax::ast::*;
 use crate::syntax::post::split_pairs;
 use crate::syntax::span::Span;
+use crate::url_template::{self, PathPiece, UrlShape};
 use crate::vm::filters::{compile_filter, FilterOp};
 
 /// Webhook defaults, documented in docs/language.md.
@@ -376,20 +377,19 @@ impl Codegen {
             sign: None,
             captures: Vec::new(),
             dynamic_host: false,
-            validate_url: false,
-            url_merges: false,
+            url_shape: None,
         };
+        let dynamic_host = w
+            .settings
+            .iter()
+            .any(|s| matches!(s.node, Setting::DynamicHost));
         let mut user_content_type = false;
         for setting in &w.settings {
             match &setting.node {
                 Setting::Method(m) => info.method = *m,
                 Setting::Url(url) => {
-                    info.validate_url = url
-                        .merges()
-                        .any(|m| m.filters.iter().any(|f| f.name.node == "raw"));
-                    info.url_merges = url.merges().next().is_some();
                     self.emit(Instruction::Begin(Target::Url), url.span);
-                    self.url(url);
+                    info.url_shape = self.url(url, dynamic_host);
                 }
                 Setting::Header { name, value } => {
                     let index = info.headers.len() as u16;
@@ -462,28 +462,35 @@ impl Codegen {
         self.emit(Instruction::Webhook(id), span);
     }
 
-    /// A URL: merges up to the end of the authority are host names (only
-    /// reachable with `dynamic host`, enforced by the checks); the rest are
-    /// URL components.
-    fn url(&mut self, url: &Template) {
-        let mut literal = String::new();
+    /// A URL: merges the URL parser places in the host or port (only there
+    /// with `dynamic host`, enforced by the checks) are host names; the rest
+    /// are URL components. Returns what merged URLs must keep, if it merges.
+    fn url(&mut self, url: &Template, dynamic_host: bool) -> Option<UrlShape> {
+        let layout = url_template::analyse(&url_template::pieces(url)).ok();
+        let in_host = layout.as_ref().map_or(0, |l| l.before_path.len());
+        let mut merges = 0;
         for part in &url.parts {
-            let in_authority = match literal.find("://") {
-                Some(i) => !literal[i + 3..].contains(['/', '?', '#']),
-                None => true,
+            let escape = match part {
+                Part::Merge(_) if merges < in_host => Escape::Host,
+                _ => Escape::Url,
             };
-            if let Part::Text(t) = part {
-                literal.push_str(&t.node);
-            }
-            self.part(
-                part,
-                if in_authority {
-                    Escape::Host
-                } else {
-                    Escape::Url
-                },
-            );
+            merges += usize::from(matches!(part, Part::Merge(_)));
+            self.part(part, escape);
         }
+        if merges == 0 {
+            return None;
+        }
+        // The checks passed, so the template parses; should it not, no
+        // merged URL may pass (an empty shape matches no real URL).
+        Some(layout.map_or_else(
+            || UrlShape {
+                fixed: String::new(),
+                dynamic_host,
+                path: vec![PathPiece::Text(String::new())],
+                last_segment: Vec::new(),
+            },
+            |l| l.shape(dynamic_host),
+        ))
     }
 
     fn secret(&mut self, name: &str) -> u32 {

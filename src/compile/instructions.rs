@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::syntax::ast::{CompareOp, Method, OnFailure};
 use crate::syntax::span::Span;
+use crate::url_template::UrlShape;
 use crate::vm::filters::FilterOp;
 
 /// Index into [`Program::fields`].
@@ -24,8 +25,9 @@ pub enum Escape {
     Form,
     /// Percent-encoded URL component (merges in a `url`).
     Url,
-    /// A host name merged into a `dynamic host` URL's authority: inserted as
-    /// is, but only letters, digits, `.`, `-`, `:` and IPv6 brackets pass.
+    /// A host name merged into a `dynamic host` URL's host or port (as the
+    /// URL parser places it): inserted as is, but only letters, digits, `.`,
+    /// `-`, `:` and IPv6 brackets pass.
     Host,
     /// Inside a JSON string.
     Json,
@@ -169,11 +171,10 @@ pub struct WebhookInfo {
     pub captures: Vec<Capture>,
     /// Whether contact data may choose the host (`dynamic host`).
     pub dynamic_host: bool,
-    /// Whether the URL must be re-validated after merging (a raw merge).
-    pub validate_url: bool,
-    /// Whether the URL merges fields, so its path must be checked for `.`
-    /// and `..` segments that merged text could form.
-    pub url_merges: bool,
+    /// When the URL merges fields: what every merged URL must keep of its
+    /// template (its literal origin and path pieces), checked before it is
+    /// sent. Such requests also go through the private-address guard.
+    pub url_shape: Option<UrlShape>,
 }
 
 /// `capture [F] = json "/ptr"` or `header "Name"`.

@@ -1,13 +1,15 @@
 //! The only module that knows reqwest: one attempt of one request, with a
 //! timeout, no redirects, and a response body read up to a cap whatever the
-//! server streams. Requests whose host came from contact data go through a
-//! resolver that refuses private addresses.
+//! server streams. Requests whose URL merges contact data go through a
+//! resolver that refuses addresses that are not on the public internet.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::url_template::UrlShape;
 
 /// Response bodies are read up to this many bytes; the rest is dropped.
 pub const BODY_CAP: usize = 64 * 1024;
@@ -24,8 +26,10 @@ pub struct Outgoing<'a> {
     pub body: Option<&'a str>,
     /// Per-attempt timeout.
     pub timeout: Duration,
-    /// Whether the host came from contact data.
-    pub dynamic_host: bool,
+    /// What the merged URL must keep of its template, when it merges
+    /// contact data: checked again here on the very URL that is sent, and
+    /// the request then goes through the private-address guard.
+    pub shape: Option<&'a UrlShape>,
     /// Keep the response headers even on success (header captures); they
     /// are always kept on failure, for `Retry-After`.
     pub want_headers: bool,
@@ -48,8 +52,8 @@ pub struct Reply {
     pub elapsed: Duration,
 }
 
-/// Keep-alive clients: one for fixed hosts, one that refuses private
-/// addresses for hosts chosen by contact data.
+/// Keep-alive clients: one for fixed URLs, one that refuses addresses that
+/// are not public for URLs that merge contact data.
 #[derive(Clone)]
 pub struct Http {
     client: reqwest::Client,
@@ -92,17 +96,27 @@ impl Http {
                 return reply;
             }
         };
-        if req.dynamic_host && !self.allow_private {
-            if let Some(ip) = url
-                .host_str()
-                .and_then(|h| h.trim_matches(['[', ']']).parse::<IpAddr>().ok())
-            {
-                if !is_public(ip) {
-                    reply.error = Some(format!(
-                        "refused: the contact's host {ip} is a private, loopback or link-local address (pass --allow-private to allow it)"
-                    ));
-                    return reply;
-                }
+        if let Some(shape) = req.shape {
+            if let Err(violation) = shape.check_parsed(&url, None) {
+                reply.error = Some(format!(
+                    "refused: the merged URL does not keep its template's fixed parts ({violation:?}); nothing was sent"
+                ));
+                return reply;
+            }
+        }
+        if req.shape.is_some() && !self.allow_private {
+            // Names are checked by the resolver; an IP literal never
+            // reaches it.
+            let ip = match url.host() {
+                Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+                Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+                _ => None,
+            };
+            if let Some(ip) = ip.filter(|ip| !is_public(*ip)) {
+                reply.error = Some(format!(
+                    "refused: {ip} is not a public address (private, loopback, link-local, multicast or reserved), and this URL merges contact data (pass --allow-private to allow it)"
+                ));
+                return reply;
             }
         }
         let method = match reqwest::Method::from_bytes(req.method.as_bytes()) {
@@ -123,7 +137,7 @@ impl Http {
             };
             headers.append(n, v);
         }
-        let client = if req.dynamic_host {
+        let client = if req.shape.is_some() {
             &self.guarded
         } else {
             &self.client
@@ -197,30 +211,142 @@ fn describe(e: &reqwest::Error) -> String {
     }
 }
 
-/// Whether an address is on the public internet: not private, loopback,
-/// link-local, unspecified, shared (CGNAT), broadcast or documentation.
+/// Whether an address is on the public internet. Refused: every range the
+/// IANA IPv4 and IPv6 Special-Purpose Address Registries list as not
+/// globally reachable, multicast, and (IPv6) everything outside global
+/// unicast `2000::/3`. Addresses that carry an IPv4 address (IPv4-mapped and
+/// -compatible, NAT64, 6to4, Teredo) are judged by that address. The table
+/// is in docs/delivery.md.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            !(v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || (o[0] == 100 && (o[1] & 0xc0) == 64)
-                || o[0] == 0)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let s = v6.segments();
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || (s[0] & 0xfe00) == 0xfc00
-                || (s[0] & 0xffc0) == 0xfe80)
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => is_public_v6(v6),
+    }
+}
+
+/// IPv4 ranges that are not public: (first address, prefix length).
+const V4_REFUSED: &[(u32, u8)] = &[
+    (0x0000_0000, 8),  // 0.0.0.0/8 "this network"
+    (0x0a00_0000, 8),  // 10.0.0.0/8 private
+    (0x6440_0000, 10), // 100.64.0.0/10 shared address space (CGNAT)
+    (0x7f00_0000, 8),  // 127.0.0.0/8 loopback
+    (0xa9fe_0000, 16), // 169.254.0.0/16 link-local
+    (0xac10_0000, 12), // 172.16.0.0/12 private
+    (0xc000_0000, 24), // 192.0.0.0/24 IETF protocol assignments (whole /24)
+    (0xc000_0200, 24), // 192.0.2.0/24 TEST-NET-1
+    (0xc058_6300, 24), // 192.88.99.0/24 6to4 relay anycast (deprecated)
+    (0xc0a8_0000, 16), // 192.168.0.0/16 private
+    (0xc612_0000, 15), // 198.18.0.0/15 benchmarking
+    (0xc633_6400, 24), // 198.51.100.0/24 TEST-NET-2
+    (0xcb00_7100, 24), // 203.0.113.0/24 TEST-NET-3
+    (0xe000_0000, 4),  // 224.0.0.0/4 multicast
+    (0xf000_0000, 4),  // 240.0.0.0/4 reserved, and 255.255.255.255 broadcast
+];
+
+fn is_public_v4(ip: std::net::Ipv4Addr) -> bool {
+    let bits = u32::from(ip);
+    !V4_REFUSED
+        .iter()
+        .any(|&(first, len)| bits >> (32 - len) == first >> (32 - len))
+}
+
+/// What an IPv6 range means for the guard.
+#[derive(Clone, Copy)]
+enum V6Rule {
+    Refuse,
+    Allow,
+    /// Judged by the IPv4 address in its low 32 bits.
+    Low32,
+    /// 6to4: judged by the IPv4 address in bits 16..48.
+    SixToFour,
+    /// Teredo: the server's IPv4 address (bits 32..64) and the client's
+    /// (the low 32 bits, inverted) must both be public.
+    Teredo,
+}
+
+/// IPv6 ranges, the first that contains an address decides:
+/// (first address, prefix length, rule).
+const V6_RULES: &[(u128, u8, V6Rule)] = &[
+    (0, 128, V6Rule::Refuse), // :: unspecified
+    (1, 128, V6Rule::Refuse), // ::1 loopback
+    (0x0000_0000_0000_0000_0000_ffff_0000_0000, 96, V6Rule::Low32), // ::ffff:0:0/96 IPv4-mapped
+    (0, 96, V6Rule::Low32),   // ::/96 IPv4-compatible
+    (0x0064_ff9b_0000_0000_0000_0000_0000_0000, 96, V6Rule::Low32), // 64:ff9b::/96 NAT64
+    (
+        0x0064_ff9b_0001_0000_0000_0000_0000_0000,
+        48,
+        V6Rule::Refuse,
+    ), // 64:ff9b:1::/48 local-use NAT64
+    (
+        0x0100_0000_0000_0000_0000_0000_0000_0000,
+        64,
+        V6Rule::Refuse,
+    ), // 100::/64 discard-only
+    (
+        0x2001_0000_0000_0000_0000_0000_0000_0000,
+        32,
+        V6Rule::Teredo,
+    ), // 2001::/32 Teredo
+    (
+        0x2001_0001_0000_0000_0000_0000_0000_0001,
+        128,
+        V6Rule::Allow,
+    ), // 2001:1::1 PCP anycast
+    (
+        0x2001_0001_0000_0000_0000_0000_0000_0002,
+        128,
+        V6Rule::Allow,
+    ), // 2001:1::2 TURN anycast
+    (
+        0x2001_0001_0000_0000_0000_0000_0000_0003,
+        128,
+        V6Rule::Allow,
+    ), // 2001:1::3 DNS-SD SRP anycast
+    (0x2001_0003_0000_0000_0000_0000_0000_0000, 32, V6Rule::Allow), // 2001:3::/32 AMT
+    (0x2001_0004_0112_0000_0000_0000_0000_0000, 48, V6Rule::Allow), // 2001:4:112::/48 AS112-v6
+    (0x2001_0020_0000_0000_0000_0000_0000_0000, 28, V6Rule::Allow), // 2001:20::/28 ORCHIDv2
+    (0x2001_0030_0000_0000_0000_0000_0000_0000, 28, V6Rule::Allow), // 2001:30::/28 drone remote ID
+    (
+        0x2001_0000_0000_0000_0000_0000_0000_0000,
+        23,
+        V6Rule::Refuse,
+    ), // 2001::/23 the rest: benchmarking, ORCHID...
+    (
+        0x2001_0db8_0000_0000_0000_0000_0000_0000,
+        32,
+        V6Rule::Refuse,
+    ), // 2001:db8::/32 documentation
+    (
+        0x2002_0000_0000_0000_0000_0000_0000_0000,
+        16,
+        V6Rule::SixToFour,
+    ), // 2002::/16 6to4
+    (
+        0x3fff_0000_0000_0000_0000_0000_0000_0000,
+        20,
+        V6Rule::Refuse,
+    ), // 3fff::/20 documentation
+    (0x2000_0000_0000_0000_0000_0000_0000_0000, 3, V6Rule::Allow), // 2000::/3 global unicast
+                              // Everything else: reserved (::/8 ...), 5f00::/16 SRv6, fc00::/7 unique
+                              // local, fe80::/10 link-local, fec0::/10 site-local, ff00::/8 multicast.
+];
+
+fn is_public_v6(ip: std::net::Ipv6Addr) -> bool {
+    let bits = u128::from(ip);
+    let v4 = |shift: u32| std::net::Ipv4Addr::from((bits >> shift) as u32);
+    let rule = V6_RULES
+        .iter()
+        .find(|&&(first, len, _)| {
+            len == 0 || bits >> (128 - u32::from(len)) == first >> (128 - u32::from(len))
+        })
+        .map_or(V6Rule::Refuse, |&(_, _, rule)| rule);
+    match rule {
+        V6Rule::Refuse => false,
+        V6Rule::Allow => true,
+        V6Rule::Low32 => is_public_v4(v4(0)),
+        V6Rule::SixToFour => is_public_v4(v4(80)),
+        V6Rule::Teredo => {
+            is_public_v4(v4(64)) && is_public_v4(std::net::Ipv4Addr::from(!(bits as u32)))
         }
     }
 }
@@ -238,7 +364,7 @@ impl Resolve for PublicOnly {
             let public: Vec<SocketAddr> = addrs.into_iter().filter(|a| is_public(a.ip())).collect();
             if public.is_empty() {
                 let err: Box<dyn std::error::Error + Send + Sync> = format!(
-                    "refused: {host} resolves only to private, loopback or link-local addresses (pass --allow-private to allow it)"
+                    "refused: {host} resolves only to addresses that are not public (private, loopback, link-local, multicast or reserved), and this URL merges contact data (pass --allow-private to allow it)"
                 )
                 .into();
                 return Err(err);
@@ -252,25 +378,98 @@ impl Resolve for PublicOnly {
 mod tests {
     use super::is_public;
 
+    /// Each refused range: the address before it, its first and last
+    /// address, and the address after it, with what each must be. Written
+    /// out from the IANA registries, not derived from the tables above.
     #[test]
-    fn private_addresses_are_not_public() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "0.0.0.0",
-            "100.64.0.1",
-            "::1",
-            "fe80::1",
-            "fd00::1",
-            "::ffff:127.0.0.1",
-        ] {
-            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+    fn every_range_boundary() {
+        #[rustfmt::skip]
+        let cases: &[(&str, bool)] = &[
+            // 0.0.0.0/8
+            ("0.0.0.0", false), ("0.255.255.255", false), ("1.0.0.0", true),
+            // 10.0.0.0/8
+            ("9.255.255.255", true), ("10.0.0.0", false), ("10.255.255.255", false), ("11.0.0.0", true),
+            // 100.64.0.0/10
+            ("100.63.255.255", true), ("100.64.0.0", false), ("100.127.255.255", false), ("100.128.0.0", true),
+            // 127.0.0.0/8
+            ("126.255.255.255", true), ("127.0.0.0", false), ("127.255.255.255", false), ("128.0.0.0", true),
+            // 169.254.0.0/16
+            ("169.253.255.255", true), ("169.254.0.0", false), ("169.254.255.255", false), ("169.255.0.0", true),
+            // 172.16.0.0/12
+            ("172.15.255.255", true), ("172.16.0.0", false), ("172.31.255.255", false), ("172.32.0.0", true),
+            // 192.0.0.0/24 (192.0.0.9 and .10 too), 192.0.2.0/24
+            ("191.255.255.255", true), ("192.0.0.0", false), ("192.0.0.9", false), ("192.0.0.255", false),
+            ("192.0.1.0", true), ("192.0.1.255", true), ("192.0.2.0", false), ("192.0.2.255", false), ("192.0.3.0", true),
+            // 192.88.99.0/24
+            ("192.88.98.255", true), ("192.88.99.0", false), ("192.88.99.255", false), ("192.88.100.0", true),
+            // 192.168.0.0/16
+            ("192.167.255.255", true), ("192.168.0.0", false), ("192.168.255.255", false), ("192.169.0.0", true),
+            // 198.18.0.0/15
+            ("198.17.255.255", true), ("198.18.0.0", false), ("198.19.255.255", false), ("198.20.0.0", true),
+            // 198.51.100.0/24
+            ("198.51.99.255", true), ("198.51.100.0", false), ("198.51.100.255", false), ("198.51.101.0", true),
+            // 203.0.113.0/24
+            ("203.0.112.255", true), ("203.0.113.0", false), ("203.0.113.255", false), ("203.0.114.0", true),
+            // 224.0.0.0/4 multicast, 240.0.0.0/4 reserved, 255.255.255.255
+            ("223.255.255.255", true), ("224.0.0.0", false), ("239.255.255.255", false),
+            ("240.0.0.0", false), ("255.255.255.254", false), ("255.255.255.255", false),
+            // globally reachable special-purpose ranges stay public
+            ("192.31.196.1", true), ("192.52.193.1", true), ("192.175.48.1", true),
+            ("93.184.216.34", true), ("1.1.1.1", true),
+
+            // ::, ::1
+            ("::", false), ("::1", false),
+            // ::/96 IPv4-compatible and ::ffff:0:0/96 IPv4-mapped: by the IPv4 address
+            ("::2", false), ("::127.0.0.1", false), ("::10.0.0.1", false), ("::1.1.1.1", true),
+            ("::255.255.255.255", false), ("::1:0:0", false),
+            ("::ffff:0.0.0.0", false), ("::ffff:127.0.0.1", false), ("::ffff:169.254.169.254", false),
+            ("::ffff:1.1.1.1", true), ("::ffff:224.0.0.1", false), ("::1:0:0:0", false),
+            // 64:ff9b::/96 NAT64: by the IPv4 address; 64:ff9b:1::/48 local-use: refused
+            ("64:ff9b::127.0.0.1", false), ("64:ff9b::10.1.2.3", false), ("64:ff9b::1.1.1.1", true),
+            ("64:ff9b::1:0:0", false), ("64:ff9a:ffff:ffff:ffff:ffff:ffff:ffff", false),
+            ("64:ff9b:1::", false), ("64:ff9b:1:ffff:ffff:ffff:ffff:ffff", false),
+            // 100::/64 discard-only
+            ("100::", false), ("100::ffff:ffff:ffff:ffff", false), ("100:0:0:1::", false),
+            // 2001::/32 Teredo: server (bits 32..64) and client (low 32 inverted)
+            ("2001:0:4136:e378:8000:63bf:3fff:fdd2", false), // RFC 4380's: client 192.0.2.45 (TEST-NET-1)
+            ("2001:0:0a00:0001::fefe:fefe", false),          // server 10.0.0.1
+            ("2001:0:0101:0101::80ff:fffe", false),          // client 127.0.0.1
+            ("2001:0:0101:0101::fefe:fefe", true),           // server 1.1.1.1, client 1.1.1.1
+            // 2001::/23 not globally reachable, but for its global parts
+            ("2001:1::", false), ("2001:1::1", true), ("2001:1::2", true), ("2001:1::3", true), ("2001:1::4", false),
+            ("2001:2::", false), ("2001:2:0:ffff::", false),
+            ("2001:2:ffff:ffff:ffff:ffff:ffff:ffff", false), ("2001:3::", true),
+            ("2001:3:ffff:ffff:ffff:ffff:ffff:ffff", true), ("2001:4::", false),
+            ("2001:4:111:ffff:ffff:ffff:ffff:ffff", false), ("2001:4:112::", true),
+            ("2001:4:112:ffff:ffff:ffff:ffff:ffff", true), ("2001:4:113::", false),
+            ("2001:10::", false), ("2001:1f:ffff:ffff:ffff:ffff:ffff:ffff", false),
+            ("2001:20::", true), ("2001:2f:ffff:ffff:ffff:ffff:ffff:ffff", true),
+            ("2001:30::", true), ("2001:3f:ffff:ffff:ffff:ffff:ffff:ffff", true),
+            ("2001:40::", false), ("2001:1ff:ffff:ffff:ffff:ffff:ffff:ffff", false), ("2001:200::", true),
+            // 2001:db8::/32 documentation
+            ("2001:db7:ffff:ffff:ffff:ffff:ffff:ffff", true), ("2001:db8::", false),
+            ("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", false), ("2001:db9::", true),
+            // 2002::/16 6to4: by the IPv4 address in bits 16..48
+            ("2002:7f00:1::", false), ("2002:a00:1::", false), ("2002:c0a8:101::1", false),
+            ("2002:101:101::", true), ("2002:e000:1::", false),
+            // 2000::/3 global unicast, 3fff::/20 documentation inside it
+            ("1fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", false), ("2000::", true),
+            ("2606:4700::1111", true), ("3ffe:ffff:ffff:ffff:ffff:ffff:ffff:ffff", true),
+            ("3fff::", false), ("3fff:fff:ffff:ffff:ffff:ffff:ffff:ffff", false), ("3fff:1000::", true),
+            ("3fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", true), ("4000::", false),
+            // outside global unicast: 5f00::/16 SRv6, fc00::/7, fe80::/10, fec0::/10, ff00::/8
+            ("5f00::", false), ("5f00:ffff:ffff:ffff:ffff:ffff:ffff:ffff", false),
+            ("fbff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", false), ("fc00::", false), ("fd00::1", false),
+            ("fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", false), ("fe80::", false), ("fe80::1", false),
+            ("febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff", false), ("fec0::1", false),
+            ("ff00::", false), ("ff02::1", false), ("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", false),
+        ];
+        let mut wrong = Vec::new();
+        for &(ip, public) in cases {
+            if is_public(ip.parse().unwrap()) != public {
+                wrong.push(ip);
+            }
         }
-        for ip in ["93.184.216.34", "1.1.1.1", "2606:4700::1111"] {
-            assert!(is_public(ip.parse().unwrap()), "{ip}");
-        }
+        assert!(wrong.is_empty(), "misjudged: {wrong:?}");
     }
 }

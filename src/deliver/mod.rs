@@ -640,7 +640,7 @@ async fn send(
                 headers: &headers,
                 body: info.has_body.then_some(built.body.as_str()),
                 timeout: Duration::from_millis(info.timeout_ms),
-                dynamic_host: info.dynamic_host,
+                shape: info.url_shape.as_ref(),
                 want_headers: info.captures.iter().any(|c| !c.from_json),
             })
             .await;

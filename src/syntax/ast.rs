@@ -255,7 +255,8 @@ impl Operand {
 /// A string literal, split into literal text and merge fields.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
-    /// Text and merges in order; adjacent text is already joined.
+    /// Text and merges in order; adjacent text is already joined, except
+    /// that each control character is a text part of its own.
     pub parts: Vec<Part>,
     /// The literal including its quotes.
     pub span: Span,

@@ -58,7 +58,27 @@ pub fn parse_template(raw: &str, offset: usize, span: Span) -> Result<Template, 
         let range = lexer.span();
         let at = Span::new(offset + range.start, offset + range.end);
         match token {
-            Ok(TextToken::Text) => push_text(&mut parts, lexer.slice(), at),
+            Ok(TextToken::Text) => {
+                // Control characters are cut out as parts of their own.
+                let slice = lexer.slice();
+                let base = offset + range.start;
+                let mut from = 0;
+                for (i, c) in slice.char_indices().filter(|(_, c)| c.is_control()) {
+                    let end = i + c.len_utf8();
+                    push_text(
+                        &mut parts,
+                        &slice[from..i],
+                        Span::new(base + from, base + i),
+                    );
+                    push_text(&mut parts, &slice[i..end], Span::new(base + i, base + end));
+                    from = end;
+                }
+                push_text(
+                    &mut parts,
+                    &slice[from..],
+                    Span::new(base + from, base + slice.len()),
+                );
+            }
             Ok(TextToken::Escape) => {
                 match unescape_char(lexer.slice().as_bytes()[1] as char, lexer.slice()) {
                     Some(c) => push_text(&mut parts, c.encode_utf8(&mut [0; 4]), at),
@@ -228,9 +248,19 @@ pub fn parse_merge(inner: &str, offset: usize, span: Span) -> Result<Merge, Diag
     })
 }
 
+/// Appends literal text, joined to the text just before it, except that a
+/// control character (written as is or as an escape) stays a part of its
+/// own: checks that refuse one in a URL or header then point at exactly it.
 fn push_text(parts: &mut Vec<Part>, text: &str, at: Span) {
+    if text.is_empty() {
+        return;
+    }
+    let alone = |t: &str| {
+        let mut chars = t.chars();
+        chars.next().is_some_and(char::is_control) && chars.next().is_none()
+    };
     if let Some(Part::Text(last)) = parts.last_mut() {
-        if last.span.end == at.start {
+        if last.span.end == at.start && !alone(text) && !alone(&last.node) {
             last.node.push_str(text);
             last.span = last.span.to(at);
             return;

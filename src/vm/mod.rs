@@ -15,6 +15,7 @@ use crate::compile::instructions::{Constant, Escape, FieldId, Instruction, Progr
 use crate::contacts::Contact;
 use crate::encode;
 use crate::syntax::span::Span;
+use crate::url_template::{PathPiece, UrlShape, Violation};
 use value::{compare, Value};
 
 /// Where one contact stands in the campaign.
@@ -138,6 +139,8 @@ pub struct Vm<'p> {
     tags_field: Option<FieldId>,
     id_field: Option<FieldId>,
     split_salt: u64,
+    /// Bytes each merge added to the URL being built, in order.
+    url_merge_lens: Vec<usize>,
 }
 
 /// Result of running pure instructions.
@@ -168,6 +171,7 @@ impl<'p> Vm<'p> {
             tags_field: program.field_id("Tags"),
             id_field: program.field_id("Contact ID"),
             split_salt: fnv1a(FNV_OFFSET, program.name.as_bytes()),
+            url_merge_lens: Vec::new(),
         }
     }
 
@@ -207,24 +211,22 @@ impl<'p> Vm<'p> {
                     if !info.has_body {
                         self.request.body.clear();
                     }
-                    if info.validate_url && url::Url::parse(&self.request.url).is_err() {
-                        let message =
-                            format!("the URL is not valid after merging: {}", self.request.url);
-                        return self.fail(run, self.error("campaign::run::url", pc, message));
-                    }
-                    if info.dynamic_host && !encode::has_valid_host(&self.request.url) {
-                        let message = format!(
-                            "the merged host is not a valid host name: {}",
-                            self.request.url
-                        );
-                        return self.fail(run, self.error("campaign::run::url", pc, message));
-                    }
-                    if info.url_merges && encode::has_dot_segment(&self.request.url) {
-                        let message = format!(
-                            "a merged field made a `.` or `..` path segment, which would change where the request goes: {}",
-                            self.request.url
-                        );
-                        return self.fail(run, self.error("campaign::run::url", pc, message));
+                    if let Some(shape) = &info.url_shape {
+                        let lens = &self.url_merge_lens;
+                        let len = |i: usize| lens.get(i).copied().unwrap_or(0);
+                        match shape.check(&self.request.url, Some(&len)) {
+                            // Sent as the parser serializes it, so show that.
+                            Ok(url) if url.as_str() != self.request.url => {
+                                self.request.url.clear();
+                                self.request.url.push_str(url.as_str());
+                            }
+                            Ok(_) => {}
+                            Err(violation) => {
+                                let (code, message) =
+                                    describe_violation(&violation, shape, &self.request.url);
+                                return self.fail(run, self.error(code, pc, message));
+                            }
+                        }
                     }
                     return Event::Webhook(&self.request);
                 }
@@ -405,6 +407,9 @@ impl<'p> Vm<'p> {
             Instruction::Begin(target) => {
                 self.target = target;
                 self.buffer().clear();
+                if target == Target::Url {
+                    self.url_merge_lens.clear();
+                }
             }
             Instruction::EmitText(t) => {
                 let program = self.program;
@@ -416,14 +421,20 @@ impl<'p> Vm<'p> {
                 let text = value.to_text();
                 let escape = site.escape;
                 if escape == Escape::Header && !encode::header_value_is_safe(&text) {
-                    return Err(self.error(
-                        "campaign::run::header_newline",
-                        pc,
-                        format!(
-                            "field [{}] holds a line break or NUL, which cannot go in a header; nothing was sent for this contact",
-                            self.program.fields[site.field as usize]
-                        ),
-                    ));
+                    let field = &self.program.fields[site.field as usize];
+                    return Err(if text.contains(['\r', '\n', '\0']) {
+                        self.error(
+                            "campaign::run::header_newline",
+                            pc,
+                            format!("field [{field}] holds a line break or NUL, which cannot go in a header; nothing was sent for this contact"),
+                        )
+                    } else {
+                        self.error(
+                            "campaign::run::header_control",
+                            pc,
+                            format!("field [{field}] holds a control character, which cannot go in a header; nothing was sent for this contact"),
+                        )
+                    });
                 }
                 if escape == Escape::Host && !is_host_text(&text) {
                     return Err(self.error(
@@ -436,7 +447,8 @@ impl<'p> Vm<'p> {
                         ),
                     ));
                 }
-                let out = self.buffer_for(self.target);
+                let out = buffer_of(self.target, &mut self.scratch, &mut self.request);
+                let before = out.len();
                 match escape {
                     Escape::Text | Escape::Raw | Escape::Header | Escape::Host => {
                         out.push_str(&text)
@@ -444,6 +456,10 @@ impl<'p> Vm<'p> {
                     Escape::Form => encode::form_urlencode_into(out, &text),
                     Escape::Url => encode::url_component_into(out, &text),
                     Escape::Json => encode::json_string_into(out, &text),
+                }
+                if self.target == Target::Url {
+                    let added = out.len() - before;
+                    self.url_merge_lens.push(added);
                 }
             }
             Instruction::EmitJsonMerge(m) => {
@@ -608,6 +624,42 @@ pub fn truthy(value: &Value<'_>) -> bool {
                 || t == "0"
                 || t.eq_ignore_ascii_case("no")
                 || t.eq_ignore_ascii_case("off"))
+        }
+    }
+}
+
+/// The code and message for a merged URL that lost what its template fixes.
+#[cold]
+fn describe_violation(
+    violation: &Violation,
+    shape: &UrlShape,
+    url: &str,
+) -> (&'static str, String) {
+    match violation {
+        Violation::Invalid(e) => (
+            "campaign::run::url",
+            format!("the URL is not valid after merging ({e}): {url}"),
+        ),
+        Violation::Origin { expected, got } => (
+            "campaign::run::url_origin",
+            format!("merged fields would move the request from `{expected}` to `{got}`; nothing was sent for this contact"),
+        ),
+        Violation::NoHost => (
+            "campaign::run::url",
+            format!("the merged host is empty: {url}"),
+        ),
+        Violation::Path => {
+            let mut template = String::new();
+            for piece in &shape.path {
+                match piece {
+                    PathPiece::Text(t) => template.push_str(t),
+                    PathPiece::Merge { .. } => template.push_str("[…]"),
+                }
+            }
+            (
+                "campaign::run::url",
+                format!("a merged field changed the fixed part of the path `{template}` (a `.` or `..` segment, or a raw `?` or `#`), which would send the request elsewhere: {url}"),
+            )
         }
     }
 }
