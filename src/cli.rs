@@ -83,7 +83,7 @@ enum Command {
         /// Read secrets from this file (`NAME=value` lines) as well as the environment.
         #[arg(long, value_name = "FILE")]
         env_file: Option<PathBuf>,
-        /// Let `dynamic host` webhooks reach private, loopback and link-local addresses.
+        /// Let webhooks whose URL merges contact data reach private, loopback, link-local and other non-public addresses.
         #[arg(long)]
         allow_private: bool,
     },

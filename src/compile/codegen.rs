@@ -465,7 +465,16 @@ impl Codegen {
     /// A URL: merges the URL parser places in the host or port (only there
     /// with `dynamic host`, enforced by the checks) are host names; the rest
     /// are URL components. Returns what merged URLs must keep, if it merges.
+    /// A URL that merges nothing is emitted as the parser serializes it.
     fn url(&mut self, url: &Template, dynamic_host: bool) -> Option<UrlShape> {
+        if let Some(literal) = url.as_literal() {
+            // Shown as the parser serializes it: what is sent.
+            match url::Url::parse(&literal) {
+                Ok(parsed) => self.text(parsed.as_str(), url.span),
+                Err(_) => self.text(&literal, url.span),
+            }
+            return None;
+        }
         let layout = url_template::analyse(&url_template::pieces(url)).ok();
         let in_host = layout.as_ref().map_or(0, |l| l.before_path.len());
         let mut merges = 0;
