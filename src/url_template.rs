@@ -172,6 +172,19 @@ pub enum Violation {
     Path,
 }
 
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Violation::Invalid(e) => write!(f, "it is not a valid URL ({e})"),
+            Violation::Origin { expected, got } => {
+                write!(f, "it starts `{got}` where the template fixes `{expected}`")
+            }
+            Violation::NoHost => write!(f, "its host is empty"),
+            Violation::Path => write!(f, "its path lost a fixed part of the template's path"),
+        }
+    }
+}
+
 impl UrlShape {
     /// Parses a merged URL and checks it; `merged_len(i)` is the length of
     /// the text merge `i` inserted, when known.

@@ -656,3 +656,56 @@ fn a_raw_dot_segment_never_reaches_the_server() {
         "{out}"
     );
 }
+
+/// The sender's own check, on the URL it is handed, whatever built it.
+#[test]
+fn the_sender_refuses_a_url_that_left_its_template_and_guards_merged_urls() {
+    use campaign::deliver::http::{Http, Outgoing};
+    use campaign::url_template::{analyse, Piece};
+    let server = Server::start();
+    let template = format!("http://127.0.0.1:{}/things/", server.addr.port());
+    let shape = analyse(&[Piece::Text(&template), Piece::Merge { raw: false }])
+        .unwrap()
+        .shape(false);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let send = |http: &Http, url: &str| {
+        runtime.block_on(http.send(&Outgoing {
+            method: "GET",
+            url,
+            headers: &[],
+            body: None,
+            timeout: std::time::Duration::from_secs(5),
+            shape: Some(&shape),
+            want_headers: false,
+        }))
+    };
+    let open = Http::new(1, true).unwrap();
+    let elsewhere = format!("http://localhost:{}/things/1", server.addr.port());
+    let reply = send(&open, &elsewhere);
+    assert!(
+        reply
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("where the template fixes")),
+        "{reply:?}"
+    );
+    let shortened = format!("http://127.0.0.1:{}/x", server.addr.port());
+    assert!(send(&open, &shortened).error.is_some());
+    assert!(server.seen().is_empty(), "nothing was sent");
+    let guarded = Http::new(1, false).unwrap();
+    let fine = format!("{template}1");
+    let reply = send(&guarded, &fine);
+    assert!(
+        reply
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("not a public address")),
+        "{reply:?}"
+    );
+    assert!(server.seen().is_empty(), "the guard sent nothing");
+    assert_eq!(send(&open, &fine).status, Some(200));
+    assert_eq!(server.seen().len(), 1);
+}

@@ -99,7 +99,7 @@ impl Http {
         if let Some(shape) = req.shape {
             if let Err(violation) = shape.check_parsed(&url, None) {
                 reply.error = Some(format!(
-                    "refused: the merged URL does not keep its template's fixed parts ({violation:?}); nothing was sent"
+                    "refused: the merged URL does not keep what its template fixes: {violation}; nothing was sent"
                 ));
                 return reply;
             }
