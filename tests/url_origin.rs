@@ -265,11 +265,11 @@ struct Tally {
     sent: usize,
 }
 
-fn run_property(
-    name: &str,
-    dynamic_host: bool,
-    property: fn(&[Tpl], &str, &[Outcome]) -> Result<(), TestCaseError>,
-) -> Tally {
+/// A property of one case: the template, its campaign source, and what the
+/// dry run did with neutral values, then with the generated ones.
+type Property = fn(&[Tpl], &str, &[Outcome]) -> Result<(), TestCaseError>;
+
+fn run_property(name: &str, dynamic_host: bool, property: Property) -> Tally {
     let tally = std::cell::RefCell::new(Tally::default());
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
         cases: 3000,
