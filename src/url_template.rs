@@ -242,6 +242,28 @@ fn path_matches(path: &str, pattern: &[PathPiece]) -> bool {
             return false;
         }
     }
+    // The usual shapes, without allocating.
+    match pattern {
+        [PathPiece::Text(t)] => path == t,
+        [PathPiece::Text(head), PathPiece::Merge { raw }] => one_merge(path, head, *raw, ""),
+        [PathPiece::Text(head), PathPiece::Merge { raw }, PathPiece::Text(tail)] => {
+            one_merge(path, head, *raw, tail)
+        }
+        _ => reachable(path, pattern),
+    }
+}
+
+/// `path` is `head`, merged text (no `/` unless `raw`), then `tail`.
+fn one_merge(path: &str, head: &str, raw: bool, tail: &str) -> bool {
+    path.len() >= head.len() + tail.len()
+        && path.starts_with(head)
+        && path.ends_with(tail)
+        && (raw || !path[head.len()..path.len() - tail.len()].contains('/'))
+}
+
+/// [`path_matches`] for any pattern: the set of positions reachable after
+/// each piece.
+fn reachable(path: &str, pattern: &[PathPiece]) -> bool {
     let bytes = path.as_bytes();
     let mut reach = vec![false; bytes.len() + 1];
     reach[0] = true;
@@ -669,6 +691,23 @@ mod tests {
             Err(Violation::Origin { .. })
         ));
         assert_eq!(s.check("https://a.example/y/1", None), Err(Violation::Path));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_quick_matches_agree_with_the_general_one(
+            path in "[/ab]{0,8}",
+            pieces in proptest::collection::vec(("[/ab]{0,3}", proptest::option::of(proptest::bool::ANY)), 1..3),
+        ) {
+            let mut pattern = Vec::new();
+            for (text, merge) in pieces {
+                pattern.push(PathPiece::Text(text));
+                if let Some(raw) = merge {
+                    pattern.push(PathPiece::Merge { raw });
+                }
+            }
+            proptest::prop_assert_eq!(path_matches(&path, &pattern), reachable(&path, &pattern));
+        }
     }
 
     #[test]
