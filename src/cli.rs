@@ -236,10 +236,7 @@ fn read_source(path: &Path) -> Option<Source> {
             let d = Diagnostic::error(
                 "campaign::source::too_large",
                 campaign::syntax::span::Span::new(0, 0),
-                format!(
-                    "this file is larger than {}",
-                    campaign::input::Bytes(limit)
-                ),
+                format!("this file is larger than {}", campaign::input::Bytes(limit)),
             )
             .label("file starts here")
             .help("split the campaign into smaller files");
@@ -295,8 +292,12 @@ fn load_schema(
     let is_file = std::fs::metadata(path).is_ok_and(|m| !m.is_dir());
     let fields: Vec<String> = if is_file {
         let bytes = campaign::input::read_limited(path, SCHEMA_LIMIT).map_err(|e| e.to_string())?;
-        let text = String::from_utf8(bytes)
-            .map_err(|e| format!("cannot read {schema}: not UTF-8 (byte {})", e.utf8_error().valid_up_to()))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            format!(
+                "cannot read {schema}: not UTF-8 (byte {})",
+                e.utf8_error().valid_up_to()
+            )
+        })?;
         if text.trim_start().starts_with('[') {
             serde_json::from_str(&text)
                 .map_err(|e| format!("{schema}: expected a JSON array of field names: {e}"))?

@@ -51,7 +51,7 @@ pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, InputError> {
     let meta = file.metadata().map_err(io_error)?;
     // A regular file's size is known: refuse it without reading. Other kinds
     // (pipes, character devices) report no useful size and are read below.
-    let known = meta.is_file().then(|| meta.len());
+    let known = meta.is_file().then_some(meta.len());
     if known.is_some_and(|len| len > limit) {
         return Err(too_large());
     }
@@ -90,7 +90,7 @@ impl fmt::Display for Bytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
         for (size, unit) in UNITS {
-            if self.0 >= size && self.0 % size == 0 {
+            if self.0 >= size && self.0.is_multiple_of(size) {
                 return write!(f, "{} {unit}", self.0 / size);
             }
         }
@@ -110,7 +110,10 @@ mod tests {
         assert_eq!(read_limited(&path, 5).unwrap(), b"12345");
         assert_eq!(read_limited(&path, 100).unwrap(), b"12345");
         let err = read_limited(&path, 4).unwrap_err();
-        assert!(matches!(err, InputError::TooLarge { limit: 4, .. }), "{err}");
+        assert!(
+            matches!(err, InputError::TooLarge { limit: 4, .. }),
+            "{err}"
+        );
         assert_eq!(
             err.to_string(),
             format!("{} is larger than the limit of 4 bytes", path.display())
@@ -144,7 +147,14 @@ mod tests {
             .into();
         assert_eq!(
             shown,
-            ["256 MiB", "1 MiB", "1 KiB", "1 GiB", "1000 bytes", "1536 bytes"]
+            [
+                "256 MiB",
+                "1 MiB",
+                "1 KiB",
+                "1 GiB",
+                "1000 bytes",
+                "1536 bytes"
+            ]
         );
     }
 }
