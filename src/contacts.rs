@@ -83,6 +83,12 @@ const LINEAR_DEDUP_MAX: usize = 32;
 /// by before the reader notices.
 const READ_BUFFER: usize = 64 * 1024;
 
+/// The read buffer for `limits`: no larger than a record needs, so readers
+/// with small limits (the fuzz target's) stay cheap to create.
+fn read_buffer(limits: &Limits) -> usize {
+    READ_BUFFER.min(limits.record_bytes.max(4096))
+}
+
 /// Default [`Limits::record_bytes`]: 16 MiB.
 pub const MAX_RECORD_BYTES: usize = 16 << 20;
 /// Default [`Limits::field_bytes`]: 1 MiB.
@@ -902,7 +908,7 @@ impl SeenIds {
     fn new() -> Self {
         SeenIds {
             runs: Vec::new(),
-            shards: (0..ID_SHARDS).map(|_| HashSet::default()).collect(),
+            shards: Vec::new(),
             hashed: 0,
             keys: RandomState::new(),
         }
@@ -940,8 +946,12 @@ impl SeenIds {
         set.get(&entry).map(|first| first.row())
     }
 
-    /// The shard and table entry of `id` first seen at `row`.
-    fn entry(&self, id: &str, row: u64) -> (usize, IdEntry) {
+    /// The shard and table entry of `id` first seen at `row`; the shards
+    /// are made on first use, as a file of increasing numbers needs none.
+    fn entry(&mut self, id: &str, row: u64) -> (usize, IdEntry) {
+        if self.shards.is_empty() {
+            self.shards = (0..ID_SHARDS).map(|_| HashSet::default()).collect();
+        }
         let high = self.keys.hash_one((0u8, id));
         let low = self.keys.hash_one((1u8, id));
         let key = (u128::from(high) << 24) | u128::from(low >> 40);
@@ -1100,15 +1110,38 @@ struct CsvRecords<R> {
     last: u8,
 }
 
+thread_local! {
+    /// A csv-core reader kept for the next [`CsvRecords`] on this thread:
+    /// building one fills its DFA tables, which costs more than reading a
+    /// small file (many times more under a fuzzer's instrumentation), and a
+    /// built one cannot be cloned.
+    static SPARE_CSV_CORE: std::cell::Cell<Option<csv_core::Reader>> =
+        const { std::cell::Cell::new(None) };
+}
+
+impl<R> Drop for CsvRecords<R> {
+    fn drop(&mut self) {
+        // `Reader::default` has empty tables: cheap, and never used.
+        let mut core = mem::take(&mut self.core);
+        core.reset();
+        let _ = SPARE_CSV_CORE.try_with(|spare| spare.set(Some(core)));
+    }
+}
+
 impl<R: Read> CsvRecords<R> {
     fn new(input: R, limits: Limits) -> Self {
+        let core = SPARE_CSV_CORE
+            .try_with(std::cell::Cell::take)
+            .ok()
+            .flatten()
+            .unwrap_or_else(csv_core::Reader::new);
         CsvRecords {
-            reader: BufReader::with_capacity(READ_BUFFER, input),
-            core: csv_core::Reader::new(),
+            reader: BufReader::with_capacity(read_buffer(&limits), input),
+            core,
             limits,
             buf: Vec::new(),
             ends: Vec::new(),
-            discard: vec![0; READ_BUFFER],
+            discard: Vec::new(),
             byte: 0,
             last: b'\n',
         }
@@ -1186,6 +1219,9 @@ impl<R: Read> CsvRecords<R> {
             let output: &mut [u8] = if to_buf {
                 &mut self.buf[stored..]
             } else {
+                if self.discard.is_empty() {
+                    self.discard.resize(read_buffer(&self.limits), 0);
+                }
                 &mut self.discard[..]
             };
             let to_keep = to_buf && record.kept < keep;
@@ -1503,7 +1539,7 @@ struct JsonArray<R> {
 impl<R: Read> JsonArray<R> {
     fn new(input: R, limit: usize) -> Self {
         JsonArray {
-            reader: BufReader::with_capacity(READ_BUFFER, input),
+            reader: BufReader::with_capacity(READ_BUFFER.min(limit.max(4096)), input),
             buf: Vec::new(),
             limit,
             state: ArrayState::Start,
@@ -1771,7 +1807,7 @@ struct Lines<R> {
 impl<R: Read> Lines<R> {
     fn new(input: R, limit: usize) -> Self {
         Lines {
-            reader: BufReader::with_capacity(READ_BUFFER, input),
+            reader: BufReader::with_capacity(READ_BUFFER.min(limit.max(4096)), input),
             buf: Vec::new(),
             line: 0,
             limit,

@@ -1,5 +1,6 @@
 //! The dry run: every contact through the VM, every effect recorded as it
-//! would happen, nothing sent. Contacts stream through; memory stays flat.
+//! would happen, nothing sent. Contacts stream through; memory stays flat
+//! but for the ids already seen (see [`crate::contacts`]).
 
 use std::io::{Read, Write};
 
