@@ -226,11 +226,24 @@ type Source = Result<SourceFile, (SourceFile, Diagnostic)>;
 /// byte (the source is shown lossily); an unreadable file is reported and
 /// gives `None`.
 fn read_source(path: &Path) -> Option<Source> {
+    use campaign::input::{read_limited, InputError};
+    use campaign::syntax::parser::MAX_SOURCE_BYTES;
+
     let name = path.display().to_string();
-    let bytes = match std::fs::read(path) {
+    let bytes = match read_limited(path, MAX_SOURCE_BYTES as u64) {
         Ok(b) => b,
+        Err(InputError::TooLarge { limit, .. }) => {
+            let d = Diagnostic::error(
+                "campaign::source::too_large",
+                campaign::syntax::span::Span::new(0, 0),
+                format!("this file is larger than {}", campaign::input::Bytes(limit)),
+            )
+            .label("file starts here")
+            .help("split the campaign into smaller files");
+            return Some(Err((SourceFile::new(name, String::new()), d)));
+        }
         Err(e) => {
-            eprintln!("error: cannot read {name}: {e}");
+            eprintln!("error: {e}");
             return None;
         }
     };
@@ -252,6 +265,9 @@ fn read_source(path: &Path) -> Option<Source> {
     })
 }
 
+/// Largest `--schema` file read: far beyond any real list of field names.
+const SCHEMA_LIMIT: u64 = 16 << 20;
+
 fn load_schema(
     contacts: Option<&Path>,
     format: Option<ContactsFormat>,
@@ -271,9 +287,17 @@ fn load_schema(
         return Ok(None);
     };
     let path = Path::new(schema);
-    let fields: Vec<String> = if path.is_file() {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| format!("cannot read {schema}: {e}"))?;
+    // Anything that exists and is not a directory is read as a file, so
+    // `--schema <(...)` and `/dev/stdin` work; a list may contain no file name.
+    let is_file = std::fs::metadata(path).is_ok_and(|m| !m.is_dir());
+    let fields: Vec<String> = if is_file {
+        let bytes = campaign::input::read_limited(path, SCHEMA_LIMIT).map_err(|e| e.to_string())?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            format!(
+                "cannot read {schema}: not UTF-8 (byte {})",
+                e.utf8_error().valid_up_to()
+            )
+        })?;
         if text.trim_start().starts_with('[') {
             serde_json::from_str(&text)
                 .map_err(|e| format!("{schema}: expected a JSON array of field names: {e}"))?
@@ -298,7 +322,7 @@ fn load_schema(
     };
     Ok(Some(Schema {
         fields,
-        origin: if path.is_file() {
+        origin: if is_file {
             format!("the schema ({schema})")
         } else {
             "the schema".into()
@@ -636,10 +660,14 @@ fn deliver(
     }
 }
 
-/// Non-blank lines in a file, for the progress bar's length.
+/// Non-blank lines in a file, for the progress bar's length. Only a regular
+/// file is read twice: a pipe or `/dev/stdin` would lose what was counted.
 fn count_lines(path: &Path) -> Option<u64> {
     use std::io::Read as _;
     let mut file = File::open(path).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
     let mut buf = vec![0u8; 256 * 1024];
     let (mut lines, mut last) = (0u64, b'\n');
     loop {

@@ -26,7 +26,9 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::compile::instructions::{Program, WebhookInfo};
-use crate::contacts::{for_each_contact, Contact, ContactsError, ContactsFormat, Row};
+use crate::contacts::{
+    for_each_contact, Contact, ContactsError, ContactsFormat, Row, RowError, RowErrorKind,
+};
 use crate::syntax::ast::OnFailure;
 use crate::vm::{Event, Run, Secrets, Vm};
 use http::{Http, Outgoing, Reply};
@@ -159,6 +161,9 @@ struct Ctx<'p> {
 enum Ending {
     Done,
     Failed(String),
+    /// Failed without touching the journal: a record whose id belongs to
+    /// an earlier record.
+    Rejected(String),
     Waiting(i64),
     Skipped,
     Interrupted,
@@ -265,7 +270,7 @@ pub async fn deliver<R: Read + Send + 'static>(
     // Contacts are read on their own thread and handed over through a small
     // bounded channel: memory stays flat whatever the file's size.
     let (tx, mut rx) =
-        tokio::sync::mpsc::channel::<Result<Contact, String>>(options.concurrency.max(1) * 2);
+        tokio::sync::mpsc::channel::<Result<Contact, RowError>>(options.concurrency.max(1) * 2);
     let field_names = program.fields.clone();
     let reader_stop = stopping.clone();
     let reader = std::thread::spawn(move || {
@@ -275,12 +280,7 @@ pub async fn deliver<R: Read + Send + 'static>(
             }
             let item = match row {
                 Row::Contact(c) => Ok(c.clone()),
-                Row::Invalid(e) => Err(format!(
-                    "{}\u{0}record {}: {}",
-                    e.id.unwrap_or_else(|| e.row.to_string()),
-                    e.row,
-                    e.message
-                )),
+                Row::Invalid(e) => Err(e),
             };
             tx.blocking_send(item)
                 .map_err(|_| ContactsError::Csv("stopped".into()))
@@ -296,9 +296,15 @@ pub async fn deliver<R: Read + Send + 'static>(
                 match item {
                     Ok(contact) => run_contact(ctx, contact, now_ms).await,
                     Err(invalid) => {
-                        let (id, message) = invalid.split_once('\u{0}').unwrap_or(("?", &invalid));
-                        let ending = Ending::Failed(message.to_string());
-                        finish(ctx, id, 0, &ending, &[]);
+                        let id = invalid.id.unwrap_or_else(|| invalid.row.to_string());
+                        let message = format!("record {}: {}", invalid.row, invalid.message);
+                        // The journal keeps one state per id: the first
+                        // record's, which a duplicate must not overwrite.
+                        let ending = match invalid.kind {
+                            RowErrorKind::DuplicateId => Ending::Rejected(message),
+                            RowErrorKind::Invalid => Ending::Failed(message),
+                        };
+                        finish(ctx, &id, 0, &ending, &[]);
                     }
                 }
             }
@@ -514,7 +520,9 @@ async fn run_contact(ctx: &Ctx<'_>, contact: Contact, now_ms: i64) {
 fn finish(ctx: &Ctx<'_>, id: &str, steps: u32, ending: &Ending, log: &[AttemptLog]) {
     let (status, error) = match ending {
         Ending::Done => ("done", None),
-        Ending::Failed(e) => ("failed", Some(ctx.redactor.redact(e).into_owned())),
+        Ending::Failed(e) | Ending::Rejected(e) => {
+            ("failed", Some(ctx.redactor.redact(e).into_owned()))
+        }
         Ending::Waiting(_) => ("waiting", None),
         Ending::Skipped => ("skipped", None),
         Ending::Interrupted => ("interrupted", None),
@@ -539,7 +547,7 @@ fn finish(ctx: &Ctx<'_>, id: &str, steps: u32, ending: &Ending, log: &[AttemptLo
         let s = &mut stats.summary;
         match ending {
             Ending::Done => s.done += 1,
-            Ending::Failed(_) => s.failed += 1,
+            Ending::Failed(_) | Ending::Rejected(_) => s.failed += 1,
             Ending::Waiting(_) => s.waiting += 1,
             Ending::Skipped => s.skipped += 1,
             Ending::Interrupted => s.interrupted += 1,
@@ -564,7 +572,7 @@ fn finish(ctx: &Ctx<'_>, id: &str, steps: u32, ending: &Ending, log: &[AttemptLo
         }
     }
     let done = ctx.finished.fetch_add(1, Ordering::Relaxed) + 1;
-    let failed = if matches!(ending, Ending::Failed(_)) {
+    let failed = if matches!(ending, Ending::Failed(_) | Ending::Rejected(_)) {
         ctx.failed.fetch_add(1, Ordering::Relaxed) + 1
     } else {
         ctx.failed.load(Ordering::Relaxed)

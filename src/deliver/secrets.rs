@@ -14,6 +14,8 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_S
 use base64::Engine;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
+use crate::input::{read_limited, Bytes, InputError};
+
 /// Why secrets could not be loaded. No variant carries or prints a secret
 /// value (not even part of a malformed line), because these errors are shown
 /// to the user and may be logged.
@@ -36,6 +38,14 @@ pub enum SecretsError {
         path: PathBuf,
         /// The underlying error (never contains file contents).
         source: std::io::Error,
+    },
+    /// The env file is larger than [`ENV_FILE_LIMIT`].
+    #[error("env file {} is larger than the limit of {}", .path.display(), Bytes(*.limit))]
+    TooLarge {
+        /// The env file.
+        path: PathBuf,
+        /// The limit, in bytes.
+        limit: u64,
     },
     /// A line of the env file is not `NAME=value`.
     #[error("{}:{line}: {reason}", .path.display())]
@@ -106,11 +116,25 @@ fn resolve(
     }
 }
 
+/// Largest env file read: a secrets file is a few lines, and a bound keeps
+/// `--env-file /dev/zero` from filling memory.
+pub const ENV_FILE_LIMIT: u64 = 1 << 20;
+
 /// Reads and parses an env file.
 fn parse_env_file(path: &Path) -> Result<Vec<(String, String)>, SecretsError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SecretsError::Read {
+    let bytes = read_limited(path, ENV_FILE_LIMIT).map_err(|e| match e {
+        InputError::Io { source, .. } => SecretsError::Read {
+            path: path.to_path_buf(),
+            source,
+        },
+        InputError::TooLarge { limit, .. } => SecretsError::TooLarge {
+            path: path.to_path_buf(),
+            limit,
+        },
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| SecretsError::Read {
         path: path.to_path_buf(),
-        source,
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not valid UTF-8"),
     })?;
     parse_env(&text).map_err(|(line, reason)| SecretsError::Malformed {
         path: path.to_path_buf(),
@@ -120,8 +144,9 @@ fn parse_env_file(path: &Path) -> Result<Vec<(String, String)>, SecretsError> {
 }
 
 /// Parses env file text into `(name, value)` pairs in file order, or the
-/// 1-based line number and reason of the first malformed line.
-fn parse_env(text: &str) -> Result<Vec<(String, String)>, (usize, &'static str)> {
+/// 1-based line number and reason of the first malformed line. Public for the
+/// fuzz target; [`load`] says what the syntax is.
+pub fn parse_env(text: &str) -> Result<Vec<(String, String)>, (usize, &'static str)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut entries = Vec::new();
     for (index, line) in text.lines().enumerate() {

@@ -1,5 +1,6 @@
 //! The dry run: every contact through the VM, every effect recorded as it
-//! would happen, nothing sent. Contacts stream through; memory stays flat.
+//! would happen, nothing sent. Contacts stream through; memory stays flat
+//! but for the ids already seen (see [`crate::contacts`]).
 
 use std::io::{Read, Write};
 
@@ -64,7 +65,7 @@ pub fn dry_run<R: Read, W: Write>(
                 match output {
                     OutputFormat::Ndjson => {
                         start_line(&mut line, &id, 0, None, "error");
-                        push_key_str(&mut line, "code", "campaign::contacts::invalid_record");
+                        push_key_str(&mut line, "code", e.kind.code());
                         push_key_str(&mut line, "message", &message);
                         line.push_str("}\n");
                     }
@@ -73,7 +74,9 @@ pub fn dry_run<R: Read, W: Write>(
                         line.push_str(&id);
                         line.push_str("\n  +0s      error: ");
                         line.push_str(&message);
-                        line.push_str(" [campaign::contacts::invalid_record]\n\n");
+                        line.push_str(" [");
+                        line.push_str(e.kind.code());
+                        line.push_str("]\n\n");
                     }
                 }
                 summary.effects += 1;

@@ -35,7 +35,7 @@ pub const SETTING_KEYWORDS: &[&str] = &[
 ];
 
 /// Largest source accepted, so byte offsets fit the `u32` spans.
-const MAX_SOURCE_BYTES: usize = 256 * 1024 * 1024;
+pub const MAX_SOURCE_BYTES: usize = 256 * 1024 * 1024;
 
 /// Parses a whole file into a campaign, or reports every problem found.
 pub fn parse(source: &str) -> Result<Campaign, Vec<Diagnostic>> {
