@@ -588,25 +588,29 @@ fn deliver(
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
     let stopping = Arc::new(AtomicBool::new(false));
+    // SIGINT and SIGTERM stop alike; the exit status says which came.
+    let stopped_by = Arc::new(std::sync::atomic::AtomicU8::new(130));
     let result = runtime.block_on(async {
-        let flag = stopping.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                flag.store(true, Ordering::Relaxed);
-                eprintln!("\ninterrupted: finishing requests in flight and saving the journal (Ctrl-C again to quit now)");
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    std::process::exit(130);
-                }
-            }
-        });
-        deliver::deliver(program, input, format, secret_values, options, stopping.clone()).await
+        let signals = deliver::stop::StopSignals::install()
+            .map_err(|e| format!("cannot handle signals: {e}"))?;
+        tokio::spawn(signals.watch(stopping.clone(), stopped_by.clone()));
+        deliver::deliver(
+            program,
+            input,
+            format,
+            secret_values,
+            options,
+            stopping.clone(),
+        )
+        .await
+        .map_err(|e| e.to_string())
     });
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
     let summary = match result {
         Ok(s) => s,
-        Err(e) => return fail(&e.to_string()),
+        Err(e) => return fail(&e),
     };
     print_summary(&summary);
     if summary.stopped_early {
@@ -621,7 +625,7 @@ fn deliver(
                 summary.interrupted
             ),
         }
-        return ExitCode::from(130);
+        return ExitCode::from(stopped_by.load(Ordering::Relaxed));
     }
     if summary.waiting > 0 && real.journal.is_none() {
         eprintln!(

@@ -242,3 +242,40 @@ fn a_second_run_on_a_journal_in_use_is_refused_before_sending() {
     assert_eq!(ok.len(), 200);
     assert_eq!(server.seen().len(), 200, "the refused run sent nothing");
 }
+
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_cleanly_like_sigint() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (child, args) = start_journaled_run(&server, dir.path(), "/slow/50", "", 300, "4", 20);
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "128 + SIGTERM: {err}");
+    assert!(err.contains("terminated (SIGTERM)"), "{err}");
+    assert!(
+        err.contains("run the same command again to resume"),
+        "{err}"
+    );
+    let sent = server.seen().len();
+    assert!(sent < 300);
+    let o = run(dir.path(), &args);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let (_, ok) = per_key(&server);
+    assert_eq!(ok.len(), 300);
+    assert_eq!(
+        server.seen().len(),
+        300,
+        "requests finished before SIGTERM were journaled, none sent twice"
+    );
+}

@@ -14,6 +14,7 @@ pub mod rate;
 pub mod retry;
 pub mod secrets;
 pub mod sign;
+pub mod stop;
 
 use std::collections::HashSet;
 use std::io::{BufWriter, Read, Write};
