@@ -568,6 +568,16 @@ fn deliver(
             }
         }) as Arc<dyn Fn(u64, u64) + Send + Sync>
     });
+    // A resume must be refused before anything is sent if the contacts
+    // changed, so they are fingerprinted in a pass of their own.
+    let mut input = input;
+    let contacts_fingerprint = match &real.journal {
+        Some(_) => match deliver::fingerprint::contacts(&mut input, format) {
+            Ok(f) => f,
+            Err(e) => return fail(&format!("{}: {e}", contacts_path.display())),
+        },
+        None => String::new(),
+    };
     let options = Options {
         concurrency: real.concurrency,
         rate,
@@ -575,6 +585,7 @@ fn deliver(
         journal: real.journal.clone(),
         out: real.out.clone(),
         campaign_digest: digest,
+        contacts_fingerprint,
         progress: callback,
     };
     // One thread drives every contact and connection: measured faster than

@@ -8,6 +8,7 @@
 //! to remember which requests succeeded (and what they captured), which waits
 //! were started, and which contacts finished.
 
+pub mod fingerprint;
 pub mod http;
 pub mod journal;
 pub mod rate;
@@ -31,7 +32,7 @@ use crate::contacts::{for_each_contact, Contact, ContactsError, ContactsFormat, 
 use crate::syntax::ast::OnFailure;
 use crate::vm::{Event, Run, Secrets, Vm};
 use http::{Http, Outgoing, Reply};
-use journal::{ContactStatus, Entry, Journal};
+use journal::{ContactStatus, Entry, Journal, Ticket};
 use rate::{Rate, RateLimiter};
 use retry::Verdict;
 use secrets::Redactor;
@@ -55,6 +56,9 @@ pub struct Options {
     pub out: Option<PathBuf>,
     /// Identifies the compiled campaign in the journal.
     pub campaign_digest: String,
+    /// Identifies the contacts in the journal ([`fingerprint::contacts`]);
+    /// needed with a journal only.
+    pub contacts_fingerprint: String,
     /// Called after each contact with (contacts done, contacts failed).
     pub progress: Option<Arc<dyn Fn(u64, u64) + Send + Sync>>,
 }
@@ -213,8 +217,13 @@ pub async fn deliver<R: Read + Send + 'static>(
     }
     let journal = match &options.journal {
         Some(path) => Some(Arc::new(
-            Journal::open(path, &options.campaign_digest, &program.name)
-                .map_err(|e| DeliverError::Journal(e.to_string()))?,
+            Journal::open(
+                path,
+                &options.campaign_digest,
+                &program.name,
+                &options.contacts_fingerprint,
+            )
+            .map_err(|e| DeliverError::Journal(e.to_string()))?,
         )),
         None => None,
     };
@@ -299,7 +308,8 @@ pub async fn deliver<R: Read + Send + 'static>(
                     Err(invalid) => {
                         let (id, message) = invalid.split_once('\u{0}').unwrap_or(("?", &invalid));
                         let ending = Ending::Failed(message.to_string());
-                        finish(ctx, id, 0, &ending, &[]);
+                        let ticket = finish(ctx, id, 0, &ending, &[]);
+                        settle(ctx, ticket).await;
                     }
                 }
             }
@@ -410,7 +420,8 @@ async fn run_contact(ctx: &Ctx<'_>, contact: Contact, now_ms: i64) {
             }
             Ok(_) => {}
             Err(e) => {
-                finish(ctx, &id, 0, &Ending::Failed(format!("journal: {e}")), &[]);
+                let ticket = finish(ctx, &id, 0, &Ending::Failed(format!("journal: {e}")), &[]);
+                settle(ctx, ticket).await;
                 return;
             }
         }
@@ -420,6 +431,9 @@ async fn run_contact(ctx: &Ctx<'_>, contact: Contact, now_ms: i64) {
     let mut steps = 0u32;
     let mut waits = 0u32;
     let mut log: Vec<AttemptLog> = Vec::new();
+    // The contact's last journal entry: its slot is not free, and its next
+    // request is not sent, until that is committed.
+    let mut unsettled: Option<Ticket> = None;
     let ending = loop {
         let built = match vm.next(&mut run) {
             Event::Done | Event::Stop => break Ending::Done,
@@ -433,11 +447,11 @@ async fn run_contact(ctx: &Ctx<'_>, contact: Contact, now_ms: i64) {
                     _ => {
                         let at = unix_ms() + millis as i64;
                         if let Some(j) = &ctx.journal {
-                            j.record(Entry::Wait {
+                            unsettled = Some(j.record(Entry::Wait {
                                 contact: id.clone(),
                                 index: waits,
                                 resume_at_ms: at,
-                            });
+                            }));
                         }
                         at
                     }
@@ -478,6 +492,11 @@ async fn run_contact(ctx: &Ctx<'_>, contact: Contact, now_ms: i64) {
                 Err(e) => break Ending::Failed(format!("journal: {e}")),
             }
         }
+        // One request per slot is in flight or answered but not yet on
+        // disk, never more: that bounds what a crash makes us send twice.
+        if !settle(ctx, unsettled.take()).await {
+            break Ending::Interrupted;
+        }
         match send(ctx, info, &built, &id, &mut log).await {
             Ok(reply) => {
                 let captures = capture(info, ctx.program, &reply);
@@ -487,16 +506,18 @@ async fn run_contact(ctx: &Ctx<'_>, contact: Contact, now_ms: i64) {
                     }
                 }
                 if let Some(j) = &ctx.journal {
-                    j.record(Entry::Delivered {
-                        contact: id.clone(),
-                        webhook: built.webhook,
-                        key: idempotency_key(&ctx.run_id, &id, built.webhook),
-                        status: reply.status.unwrap_or(0),
-                        captures: captures
-                            .into_iter()
-                            .map(|(f, v)| (f, ctx.redactor.redact(&v).into_owned()))
-                            .collect(),
-                    });
+                    unsettled = Some(
+                        j.record(Entry::Delivered {
+                            contact: id.clone(),
+                            webhook: built.webhook,
+                            key: idempotency_key(&ctx.run_id, &id, built.webhook),
+                            status: reply.status.unwrap_or(0),
+                            captures: captures
+                                .into_iter()
+                                .map(|(f, v)| (f, ctx.redactor.redact(&v).into_owned()))
+                                .collect(),
+                        }),
+                    );
                 }
             }
             Err(SendError::Interrupted) => break Ending::Interrupted,
@@ -508,11 +529,35 @@ async fn run_contact(ctx: &Ctx<'_>, contact: Contact, now_ms: i64) {
             }
         }
     };
-    finish(ctx, &id, steps, &ending, &log);
+    let ticket = finish(ctx, &id, steps, &ending, &log).or(unsettled);
+    settle(ctx, ticket).await;
+}
+
+/// Waits until the journal has committed `ticket`. On a journal that stopped
+/// recording (disk full...), stops the run, since nothing sent from then on
+/// could be known on resume; returns false then.
+async fn settle(ctx: &Ctx<'_>, ticket: Option<Ticket>) -> bool {
+    let (Some(journal), Some(ticket)) = (&ctx.journal, ticket) else {
+        return true;
+    };
+    if journal.committed(ticket).await.is_ok() {
+        return true;
+    }
+    // The error itself is reported by the final flush.
+    ctx.stopping.store(true, Ordering::Relaxed);
+    false
 }
 
 /// Records how a contact ended: journal, results file, counters, progress.
-fn finish(ctx: &Ctx<'_>, id: &str, steps: u32, ending: &Ending, log: &[AttemptLog]) {
+/// Returns the ticket of the journal entry, to wait for before the slot is
+/// given to another contact.
+fn finish(
+    ctx: &Ctx<'_>,
+    id: &str,
+    steps: u32,
+    ending: &Ending,
+    log: &[AttemptLog],
+) -> Option<Ticket> {
     let (status, error) = match ending {
         Ending::Done => ("done", None),
         Ending::Failed(e) => ("failed", Some(ctx.redactor.redact(e).into_owned())),
@@ -520,6 +565,7 @@ fn finish(ctx: &Ctx<'_>, id: &str, steps: u32, ending: &Ending, log: &[AttemptLo
         Ending::Skipped => ("skipped", None),
         Ending::Interrupted => ("interrupted", None),
     };
+    let mut ticket = None;
     if let (Some(j), Some(st)) = (
         &ctx.journal,
         match ending {
@@ -529,12 +575,12 @@ fn finish(ctx: &Ctx<'_>, id: &str, steps: u32, ending: &Ending, log: &[AttemptLo
             _ => None,
         },
     ) {
-        j.record(Entry::Finished {
+        ticket = Some(j.record(Entry::Finished {
             contact: id.to_string(),
             status: st,
             steps,
             error: error.clone(),
-        });
+        }));
     }
     if let Ok(mut stats) = ctx.stats.lock() {
         let s = &mut stats.summary;
@@ -573,6 +619,7 @@ fn finish(ctx: &Ctx<'_>, id: &str, steps: u32, ending: &Ending, log: &[AttemptLo
     if let Some(progress) = &ctx.progress {
         progress(done, failed);
     }
+    ticket
 }
 
 enum SendError {
