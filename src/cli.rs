@@ -587,6 +587,14 @@ fn deliver(
         campaign_digest: digest,
         contacts_fingerprint,
         progress: callback,
+        inputs: [
+            ("the campaign", Some(Path::new(&source.name))),
+            ("the contacts file", Some(contacts_path)),
+            ("the env file", real.env_file.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(what, path)| Some((what, path?.to_path_buf())))
+        .collect(),
     };
     // One thread drives every contact and connection: measured faster than
     // a multi-thread runtime, where each response costs a cross-thread wake.

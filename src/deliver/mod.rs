@@ -11,6 +11,7 @@
 pub mod fingerprint;
 pub mod http;
 pub mod journal;
+pub mod overwrite;
 pub mod rate;
 pub mod retry;
 pub mod secrets;
@@ -61,6 +62,9 @@ pub struct Options {
     pub contacts_fingerprint: String,
     /// Called after each contact with (contacts done, contacts failed).
     pub progress: Option<Arc<dyn Fn(u64, u64) + Send + Sync>>,
+    /// The files the run reads, with what each is (`"the contacts file"`):
+    /// `out` and `journal` may not be one of them.
+    pub inputs: Vec<(&'static str, PathBuf)>,
 }
 
 /// What a run did, for the closing summary.
@@ -106,6 +110,9 @@ pub enum DeliverError {
     /// The results file could not be written.
     #[error("results file: {0}")]
     Output(#[from] std::io::Error),
+    /// An output path is one of the inputs (or another output).
+    #[error("{0}")]
+    Overwrite(String),
     /// The HTTP client could not start.
     #[error("{0}")]
     Http(String),
@@ -202,6 +209,7 @@ pub async fn deliver<R: Read + Send + 'static>(
     options: Options,
     stopping: Arc<AtomicBool>,
 ) -> Result<Summary, DeliverError> {
+    refuse_overwriting(&options).map_err(DeliverError::Overwrite)?;
     // A bad signing key would fail every contact; find out before sending.
     for info in &program.webhooks {
         if let Some(s) = info.sign {
@@ -357,6 +365,41 @@ pub async fn deliver<R: Read + Send + 'static>(
     steps.sort_by_key(|s| std::cmp::Reverse(s.4));
     stats.summary.steps = steps;
     Ok(stats.summary)
+}
+
+/// Checks, before anything is opened for writing, that the results file and
+/// the journal (with the files SQLite keeps beside it) are none of the
+/// inputs and not each other.
+fn refuse_overwriting(options: &Options) -> Result<(), String> {
+    let companions = options
+        .journal
+        .as_deref()
+        .map(overwrite::journal_companions);
+    let mut outputs = Vec::new();
+    if let Some(journal) = &options.journal {
+        outputs.push(overwrite::Role {
+            what: "--journal",
+            path: journal,
+        });
+    }
+    for path in companions.iter().flatten() {
+        outputs.push(overwrite::Role {
+            what: "a file of the journal,",
+            path,
+        });
+    }
+    if let Some(out) = &options.out {
+        outputs.push(overwrite::Role {
+            what: "--out",
+            path: out,
+        });
+    }
+    let inputs: Vec<_> = options
+        .inputs
+        .iter()
+        .map(|(what, path)| overwrite::Role { what, path })
+        .collect();
+    overwrite::check(&outputs, &inputs)
 }
 
 fn percentiles(micros: &mut [u32]) -> Option<(Duration, Duration, Duration)> {
