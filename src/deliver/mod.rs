@@ -744,7 +744,7 @@ async fn send(
         let error = match (&reply.error, reply.status, &verdict) {
             (Some(e), _, _) => Some(ctx.redactor.redact(e).into_owned()),
             (None, Some(s), v) if !matches!(v, Verdict::Success) => {
-                Some(status_error(ctx, s, &reply.body))
+                Some(status_error(&ctx.redactor, s, &reply.body, reply.truncated))
             }
             _ => None,
         };
@@ -819,20 +819,45 @@ async fn send(
     Err(SendError::Failed(format!("gave up after {tries}: {last}")))
 }
 
-fn status_error(ctx: &Ctx<'_>, status: u16, body: &[u8]) -> String {
+/// How much of a response body an error message quotes, in characters.
+const SNIPPET_CHARS: usize = 200;
+
+/// The error recorded for a response that is not a 2xx: status, reason and
+/// the start of the body. Secrets are redacted from the whole body before it
+/// is cut to [`SNIPPET_CHARS`], never after: cutting first would leave the
+/// head of a secret that straddles the cut, which no longer matches. A body
+/// that was itself cut (`truncated`: the 64 KiB cap, or a read that failed
+/// part-way) may end in the head of a secret, so its tail is masked too.
+fn status_error(redactor: &Redactor, status: u16, body: &[u8], truncated: bool) -> String {
     let reason = reqwest::StatusCode::from_u16(status)
         .ok()
         .and_then(|s| s.canonical_reason())
         .unwrap_or("");
+    let body = if truncated { complete_utf8(body) } else { body };
     let text = String::from_utf8_lossy(body);
-    let snippet: String = text.chars().take(200).collect();
+    let text = if truncated {
+        redactor.redact_cut(&text)
+    } else {
+        redactor.redact(&text)
+    };
+    let snippet: String = text.chars().take(SNIPPET_CHARS).collect();
     let snippet = snippet.trim();
     let message = if snippet.is_empty() {
         format!("HTTP {status} {reason}")
     } else {
         format!("HTTP {status} {reason}: {snippet}")
     };
-    ctx.redactor.redact(&message).into_owned()
+    // Joining can make a new match across the prefix and the snippet.
+    redactor.redact(&message).into_owned()
+}
+
+/// `bytes` without a UTF-8 sequence cut short at its end, so that the head
+/// of a cut non-ASCII secret is text (which can be matched), not U+FFFD.
+fn complete_utf8(bytes: &[u8]) -> &[u8] {
+    match std::str::from_utf8(bytes) {
+        Err(e) if e.error_len().is_none() => &bytes[..e.valid_up_to()],
+        _ => bytes,
+    }
 }
 
 fn record_attempt(
@@ -904,4 +929,93 @@ fn capture(info: &WebhookInfo, program: &Program, reply: &Reply) -> Vec<(String,
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Characters of the text around a secret in the tests: none of them
+    /// occurs in any form of a secret drawn from [`SECRET`] (raw,
+    /// form/percent-encoded, JSON-escaped, base64), so every other
+    /// character in a recorded error came from the secret.
+    const FILLER: &str = " #$^|<>{};,";
+    /// Secrets: letters, digits, URL-special and non-ASCII characters.
+    const SECRET: &str = "[A-Za-z0-9/+=&?@_.é🔑-]{4,40}";
+    const PREFIX: &str = "HTTP 500 Internal Server Error";
+
+    fn filler(len: usize, seed: u64) -> String {
+        let chars: Vec<char> = FILLER.chars().collect();
+        let mut rng = fastrand::Rng::with_seed(seed);
+        (0..len).map(|_| chars[rng.usize(..chars.len())]).collect()
+    }
+
+    /// What of `text` could have come from the secret: everything after
+    /// the status line that is neither filler nor the mask.
+    fn leftover(text: &str) -> String {
+        text.strip_prefix(PREFIX)
+            .unwrap_or_else(|| panic!("{text:?} does not start with the status"))
+            .chars()
+            .filter(|&c| !FILLER.contains(c) && c != '*' && c != ':')
+            .collect()
+    }
+
+    proptest! {
+        /// A secret (in any form the redactor knows) anywhere around the
+        /// 200-character cut of an error body leaves nothing of itself in
+        /// the recorded error: not a substring of 4 characters, not one.
+        /// One is the right bound, because redaction happens before the
+        /// cut, so no part of a whole secret can survive it.
+        #[test]
+        fn no_part_of_a_secret_survives_the_snippet_cut(
+            secret in SECRET,
+            which in 0usize..32,
+            before in (SNIPPET_CHARS - 60)..(SNIPPET_CHARS + 10),
+            after in 0usize..80,
+            seed in any::<u64>(),
+        ) {
+            let forms = secrets::forms(&secret);
+            let form = &forms[which % forms.len()];
+            let body = format!("{}{form}{}", filler(before, seed), filler(after, !seed));
+            let redactor = Redactor::new(std::slice::from_ref(&secret));
+            let text = status_error(&redactor, 500, body.as_bytes(), false);
+            prop_assert_eq!(leftover(&text), "", "{:?} in {:?}", form, text);
+        }
+
+        /// The same when the body itself was cut (the 64 KiB cap, a read
+        /// that failed) at any byte, through a secret or not: the head of a
+        /// secret at the end of the cut body does not survive either.
+        #[test]
+        fn no_part_of_a_secret_survives_a_cut_body(
+            secret in SECRET,
+            which in 0usize..32,
+            before in 0usize..(SNIPPET_CHARS + 10),
+            cut in any::<prop::sample::Index>(),
+            seed in any::<u64>(),
+        ) {
+            let forms = secrets::forms(&secret);
+            let form = &forms[which % forms.len()];
+            let body = format!("{}{form}{}", filler(before, seed), filler(20, !seed));
+            let cut = cut.index(body.len() + 1);
+            let redactor = Redactor::new(std::slice::from_ref(&secret));
+            let text = status_error(&redactor, 500, &body.as_bytes()[..cut], true);
+            prop_assert_eq!(leftover(&text), "", "{:?} cut at {} in {:?}", form, cut, text);
+        }
+    }
+
+    #[test]
+    fn the_snippet_keeps_text_that_is_no_secret() {
+        let redactor = Redactor::new(&["sk_live_123456".to_string()]);
+        let body = format!("{}sk_live_123456 tail", "x".repeat(190));
+        let text = status_error(&redactor, 500, body.as_bytes(), false);
+        assert_eq!(text, format!("{PREFIX}: {}*** tail", "x".repeat(190)));
+        // The head of the secret at the end of a cut body is masked.
+        let cut = &body.as_bytes()[..196];
+        let text = status_error(&redactor, 500, cut, true);
+        assert_eq!(text, format!("{PREFIX}: {}***", "x".repeat(190)));
+        // A cut non-ASCII character is dropped, not shown as U+FFFD.
+        assert_eq!(complete_utf8("aé".as_bytes()[..2].as_ref()), b"a");
+        assert_eq!(complete_utf8(b"a\xffb"), b"a\xffb");
+    }
 }
