@@ -1,13 +1,17 @@
 //! What a real run must never do, through the real binary against real
-//! servers on 127.0.0.1: write over its own inputs, or leak part of a secret
-//! that straddles a cut of an error body.
+//! servers on 127.0.0.1: write over its own inputs, leak part of a secret
+//! that straddles a cut of an error body, or send again a request a slow
+//! server has already accepted.
 
 mod support;
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::process::Output;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use axum::body::{Body, Bytes};
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -39,6 +43,10 @@ impl Seen {
 }
 
 /// A server on 127.0.0.1 with answers of its own:
+/// - `/stall/{ms}`: 200 with the first bytes of a JSON body (and a
+///   `Location` header), then nothing for `ms`, then the rest: a slowloris
+///   body after a 2xx;
+/// - `/huge`: 200 with a 100 KiB JSON body;
 /// - `/leak/{n}`: 500 whose body is `n` `#`, the request's `X-Token`
 ///   header, then more `#`: a server that echoes a secret where the error
 ///   text is cut;
@@ -62,6 +70,8 @@ impl Shaped {
             .unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let app = axum::Router::new()
+            .route("/stall/:ms", any(stall))
+            .route("/huge", any(huge))
             .route("/leak/:n", any(leak))
             .fallback(any(ok))
             .layer(axum::middleware::from_fn_with_state(seen.clone(), count))
@@ -95,6 +105,29 @@ async fn ok() -> Response {
     (StatusCode::OK, "ok").into_response()
 }
 
+async fn stall(UrlPath(ms): UrlPath<u64>) -> Response {
+    let chunks = futures_util::stream::unfold(0, move |step| async move {
+        match step {
+            0 => Some((Ok::<_, std::io::Error>(Bytes::from("{\"id\": 4")), 1)),
+            1 => {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Some((Ok(Bytes::from("2}")), 2))
+            }
+            _ => None,
+        }
+    });
+    let mut response = Response::new(Body::from_stream(chunks));
+    response
+        .headers_mut()
+        .insert("location", "/things/42".parse().unwrap());
+    response
+}
+
+async fn huge() -> Response {
+    let body = format!("{{\"id\": 42, \"pad\": \"{}\"}}", "x".repeat(100 * 1024));
+    (StatusCode::OK, body).into_response()
+}
+
 async fn leak(UrlPath(n): UrlPath<usize>, headers: HeaderMap) -> Response {
     let token = headers
         .get("x-token")
@@ -102,6 +135,132 @@ async fn leak(UrlPath(n): UrlPath<usize>, headers: HeaderMap) -> Response {
         .unwrap_or("");
     let body = format!("{}{token}{}", "#".repeat(n), "#".repeat(50));
     (StatusCode::INTERNAL_SERVER_ERROR, body).into_response()
+}
+
+fn results(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("out.ndjson"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A 2xx whose body stalls past the timeout: the receiver accepted the
+/// request, so it is delivered and never sent again; only a `capture ...
+/// = json`, which needs the body, fails its step.
+#[test]
+fn a_slow_body_after_a_2xx_is_delivered_once() {
+    let server = Shaped::start();
+    let dir = tempfile::tempdir().unwrap();
+    let stall = format!("{}/stall/5000", server.url);
+    let slow = "        timeout 300ms\n        retry 3\n        backoff 5ms\n";
+    // No JSON capture: the body is not needed; the contact goes on.
+    let body = hook("Notify", &stall, slow) + &hook("Next", &format!("{}/next", server.url), "");
+    write(dir.path(), "c.campaign", &script(&body));
+    write(dir.path(), "c.csv", "Contact ID\n1\n");
+    let args = [
+        "run",
+        "c.campaign",
+        "--contacts",
+        "c.csv",
+        "--out",
+        "out.ndjson",
+    ];
+    let o = command(dir.path(), &args).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(server.seen.count("/stall/5000"), 1, "not sent again");
+    assert_eq!(server.seen.count("/next"), 1);
+    let line = &results(dir.path())[0];
+    assert_eq!(line["status"], "done", "{line}");
+    assert_eq!(line["attempts"][0]["status"], 200, "{line}");
+    assert!(
+        line["attempts"][0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("timed out")),
+        "the attempt says what happened: {line}"
+    );
+
+    // A JSON capture: the step fails, with the request not sent again,
+    // neither by a retry nor by a resume; a header capture still works.
+    let body = hook(
+        "Create",
+        &stall,
+        &format!("{slow}        capture [CRM ID] = json \"/id\"\n        capture [Where] = header \"Location\"\n"),
+    ) + &hook("Use", &format!("{}/use/[CRM ID]", server.url), "");
+    write(dir.path(), "c.campaign", &script(&body));
+    let journaled = [
+        "run",
+        "c.campaign",
+        "--contacts",
+        "c.csv",
+        "--out",
+        "out.ndjson",
+        "--journal",
+        "j.sqlite",
+    ];
+    let o = command(dir.path(), &journaled).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(server.seen.count("/stall/5000"), 2, "one more: this run's");
+    let line = &results(dir.path())[0];
+    assert_eq!(line["status"], "failed", "{line}");
+    let error = line["error"].as_str().unwrap();
+    assert!(error.contains("did not arrive whole"), "{error}");
+    assert!(error.contains("not sent again"), "{error}");
+    assert_eq!(line["attempts"].as_array().unwrap().len(), 1, "{line}");
+    let o = command(dir.path(), &journaled).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        server.seen.count("/stall/5000"),
+        2,
+        "a resume does not resend it"
+    );
+    assert_eq!(results(dir.path())[0]["status"], "skipped");
+
+    // `on failure continue` goes on, without the captured value.
+    let body = hook(
+        "Create",
+        &stall,
+        &format!("{slow}        capture [CRM ID] = json \"/id\"\n        on failure continue\n"),
+    ) + &hook("Use", &format!("{}/use/x[CRM ID]", server.url), "");
+    write(dir.path(), "c.campaign", &script(&body));
+    let o = command(dir.path(), &args).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(server.seen.count("/stall/5000"), 3);
+    assert_eq!(server.seen.count("/use/x"), 1, "sent without the capture");
+    assert_eq!(server.seen.count("/use/x42"), 0);
+}
+
+/// The same for a body longer than the 64 KiB read: a JSON capture cannot
+/// read it, and the request is not sent again.
+#[test]
+fn a_2xx_body_too_long_to_capture_from_fails_the_step_not_the_delivery() {
+    let server = Shaped::start();
+    let dir = tempfile::tempdir().unwrap();
+    let body = hook(
+        "Create",
+        &format!("{}/huge", server.url),
+        "        retry 3\n        backoff 5ms\n        capture [CRM ID] = json \"/id\"\n",
+    );
+    write(dir.path(), "c.campaign", &script(&body));
+    write(dir.path(), "c.csv", "Contact ID\n1\n");
+    let args = [
+        "run",
+        "c.campaign",
+        "--contacts",
+        "c.csv",
+        "--out",
+        "out.ndjson",
+    ];
+    let o = command(dir.path(), &args).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(server.seen.count("/huge"), 1);
+    let line = &results(dir.path())[0];
+    assert!(
+        line["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("longer than 64 KiB")),
+        "{line}"
+    );
 }
 
 /// A secret echoed by the server across the 200-character cut of the error

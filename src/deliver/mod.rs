@@ -542,6 +542,8 @@ async fn run_contact(ctx: &Ctx<'_>, contact: Contact, now_ms: i64) {
         }
         match send(ctx, info, &built, &id, &mut log).await {
             Ok(reply) => {
+                // Delivered whatever comes next: the receiver accepted it.
+                let unreadable = body_unreadable(info, &reply);
                 let captures = capture(info, ctx.program, &reply);
                 for (field, value) in &captures {
                     if let Some(f) = ctx.program.field_id(field) {
@@ -561,6 +563,13 @@ async fn run_contact(ctx: &Ctx<'_>, contact: Contact, now_ms: i64) {
                                 .collect(),
                         }),
                     );
+                }
+                if let Some(reason) = unreadable {
+                    if info.on_failure == OnFailure::Continue {
+                        continue;
+                    }
+                    let reason = ctx.redactor.redact(&reason).into_owned();
+                    break Ending::Failed(format!("webhook {:?}: {reason}", info.name));
                 }
             }
             Err(SendError::Interrupted) => break Ending::Interrupted,
@@ -901,13 +910,42 @@ fn record_attempt(
     }
 }
 
+/// Why a 2xx's body cannot serve the webhook's `capture ... = json`, if it
+/// did not arrive whole: cut by the timeout or the connection, or longer
+/// than [`http::BODY_CAP`]. The request itself counts as delivered (the
+/// receiver accepted it, so sending it again would duplicate it), but the
+/// step fails, since later steps would run without the captured values.
+/// Header captures, which came with the status, still apply.
+fn body_unreadable(info: &WebhookInfo, reply: &Reply) -> Option<String> {
+    if !reply.truncated || !info.captures.iter().any(|c| c.from_json) {
+        return None;
+    }
+    let status = reply.status.unwrap_or(0);
+    let why = match &reply.error {
+        Some(error) => format!("its response body did not arrive whole ({error})"),
+        None => format!(
+            "its response body is longer than {} KiB",
+            http::BODY_CAP / 1024
+        ),
+    };
+    Some(format!(
+        "HTTP {status} accepted the request, but {why}, so `capture ... = json` could not read it; not sent again, since the receiver has it"
+    ))
+}
+
 /// Values captured from a response: `(field name, value)`.
 fn capture(info: &WebhookInfo, program: &Program, reply: &Reply) -> Vec<(String, String)> {
     let mut out = Vec::new();
     if info.captures.is_empty() {
         return out;
     }
-    let json: Option<serde_json::Value> = serde_json::from_slice(&reply.body).ok();
+    // A body that did not arrive whole is never parsed: a cut one could
+    // still be valid JSON (`12` of `123`) with the wrong values.
+    let json: Option<serde_json::Value> = if reply.truncated {
+        None
+    } else {
+        serde_json::from_slice(&reply.body).ok()
+    };
     for c in &info.captures {
         let value = if c.from_json {
             json.as_ref()
