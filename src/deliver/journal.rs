@@ -21,23 +21,28 @@
 //! # Durability model
 //!
 //! [`Journal::record`] never waits for the disk: it hands the entry to a
-//! background writer thread and returns a [`Ticket`]. The writer commits
-//! continuously (group commit): as soon as anything is queued it takes
-//! everything queued, applies it in one transaction and commits, then takes
-//! whatever arrived meanwhile, with no timer in between. Under load a commit
-//! covers many entries, so its cost is shared; when idle, an entry is
-//! committed at once. The file is in WAL mode with `synchronous=NORMAL`: a
-//! commit is a `write` to the log, not an fsync, so a killed process loses
-//! nothing committed (a power cut may lose the last commits).
+//! background writer thread and returns a [`Ticket`], and
+//! [`Journal::committed`] resolves once the ticket's entry is committed. The
+//! engine waits on it before it sends a contact's next request, before a
+//! retry's backoff, and before it gives the contact's concurrency slot to
+//! another contact, so a request counts as in flight until its outcome is on
+//! disk: after `kill -9`, at most one answered-but-unrecorded request per
+//! slot (`--concurrency` in all) is sent again on resume, with the same
+//! idempotency key (derived from [`Journal::run_id`]).
 //!
-//! [`Journal::committed`] resolves once a ticket's entry is committed. The
-//! engine waits on it before it sends a contact's next request and before it
-//! gives the contact's concurrency slot to another contact, so a request
-//! counts as in flight until its outcome is on disk: after `kill -9`, at most
-//! one answered-but-unrecorded request per slot (`--concurrency` in all) is
-//! sent again on resume, with the same idempotency key (derived from
-//! [`Journal::run_id`]). [`Journal::flush`] waits for everything recorded so
-//! far, for synchronous callers.
+//! The writer commits continuously (group commit), with no timer: as soon
+//! as a task waits for a ticket, or [`Journal::flush`] is called, it takes
+//! everything queued, applies it in one transaction and commits, then goes
+//! straight on with whatever was queued meanwhile, until the queue is empty.
+//! A waiting task first lets the other tasks that are ready at that moment
+//! run (it yields once), so the contacts whose responses arrived together
+//! record their outcomes before the commit that covers them all starts:
+//! starting the writer at the first entry of such a burst instead measured
+//! five times as many commits, each with a fixed cost in system calls, and
+//! cost a fifth of the throughput on a busy two-core machine. The file is in
+//! WAL mode with `synchronous=NORMAL`: a commit is a `write` to the log, not
+//! an fsync, so a killed process loses nothing committed (a power cut may
+//! lose the last commits).
 //!
 //! # What reads see: earlier sessions
 //!
@@ -579,7 +584,7 @@ pub struct Delivery {
 /// a second on a two-core machine.
 struct Queue {
     state: Mutex<QueueState>,
-    /// Wakes the writer: a first entry after it went idle, a producer
+    /// Wakes an idle writer: a task waits for a ticket, a flush, a producer
     /// blocked on a full queue, or the journal is closing.
     work: Condvar,
     /// Wakes producers blocked on a full queue.
@@ -1006,7 +1011,10 @@ impl Journal {
     /// Queues an entry for the writer thread and returns its ticket. It
     /// does not wait for the disk; it blocks only if [`QUEUE_CAPACITY`]
     /// entries are already waiting (back-pressure instead of unbounded
-    /// memory).
+    /// memory). The entry is committed by the next commit, which starts when
+    /// a task waits for this ticket or a later one ([`Journal::committed`]),
+    /// or on [`Journal::flush`] or [`Journal::close`], if the writer is not
+    /// already at work.
     ///
     /// Errors are not reported here but by [`Journal::committed`],
     /// [`Journal::check`], [`Journal::flush`] and [`Journal::close`]; after
@@ -1025,25 +1033,20 @@ impl Journal {
         }
         state.entries.push(entry);
         state.recorded += 1;
-        let ticket = Ticket(state.recorded);
-        // A busy writer takes this entry after its current commit by itself;
-        // only an idle one needs waking.
-        let wake = state.writer_idle && state.entries.len() == 1;
-        drop(state);
-        if wake {
-            queue.work.notify_one();
-        }
-        ticket
+        Ticket(state.recorded)
     }
 
     /// Resolves once the entry of `ticket` (and so every entry recorded
     /// before it) is committed to the file, or with the writer's error if
-    /// it stopped first. Waiting costs no thread: the writer wakes the task
-    /// with the commit that covers the ticket.
+    /// it stopped first. Waiting starts the writer if it is idle, after
+    /// letting the other ready tasks run once (see the module docs), and
+    /// costs no thread: the writer wakes the task with the commit that
+    /// covers the ticket.
     pub fn committed(&self, ticket: Ticket) -> Committed<'_> {
         Committed {
             journal: self,
             ticket,
+            yielded: false,
         }
     }
 
@@ -1058,13 +1061,13 @@ impl Journal {
     }
 
     /// Blocks until everything recorded before this call is committed to the
-    /// file. The writer commits continuously, so this takes about one
-    /// commit. Used at the end of a run. From async code, prefer
-    /// [`Journal::committed`].
+    /// file: about one commit. Used at the end of a run. From async code,
+    /// wait with [`Journal::committed`] instead.
     pub fn flush(&self) -> Result<(), JournalError> {
         let queue = &*self.queue;
         let mut state = queue.lock();
         let target = state.recorded;
+        queue.work.notify_one();
         while state.committed < target && state.failure.is_none() && self.writer.is_some() {
             state = queue.wait(&queue.flushed, state);
         }
@@ -1140,13 +1143,16 @@ impl Drop for Journal {
 pub struct Committed<'a> {
     journal: &'a Journal,
     ticket: Ticket,
+    /// Whether the task has let the other ready tasks run once.
+    yielded: bool,
 }
 
 impl Future for Committed<'_> {
     type Output = Result<(), JournalError>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut state = self.journal.queue.lock();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let queue = &*self.journal.queue;
+        let mut state = queue.lock();
         if let Some(message) = &state.failure {
             let message = message.clone();
             drop(state);
@@ -1155,7 +1161,21 @@ impl Future for Committed<'_> {
         if state.committed >= self.ticket.0 {
             return Poll::Ready(Ok(()));
         }
+        if !self.yielded {
+            // Let the tasks that are ready now record their entries too, so
+            // that one commit covers them all.
+            drop(state);
+            self.yielded = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
         state.waiters.push((self.ticket.0, cx.waker().clone()));
+        // A busy writer takes the entry after its current commit by itself.
+        let start = state.writer_idle && !state.entries.is_empty();
+        drop(state);
+        if start {
+            queue.work.notify_one();
+        }
         Poll::Pending
     }
 }
@@ -1510,10 +1530,11 @@ impl<'conn> Statements<'conn> {
     }
 }
 
-/// The writer thread: waits for a first entry, takes everything queued,
-/// applies it in one transaction and commits, and goes straight on with
-/// whatever was queued meanwhile (group commit, no timer). Returns once the
-/// journal is closing and the queue is drained.
+/// The writer thread: waits to be started (see [`Queue::work`]), takes
+/// everything queued, applies it in one transaction and commits, and goes
+/// straight on with whatever was queued meanwhile (group commit, no timer)
+/// until the queue is empty. Returns once the journal is closing and the
+/// queue is drained.
 fn write_loop(conn: &Connection, queue: &Queue, session: i64) -> rusqlite::Result<()> {
     let mut statements = Statements::prepare(conn, session)?;
     // Swapped with the queue's vector, so both keep their allocation.
@@ -2376,16 +2397,6 @@ mod tests {
         assert_eq!(after.sessions, 4);
     }
 
-    /// Polls the file (from another connection, as `campaign report` would)
-    /// until the run shows `done` finished contacts.
-    fn wait_for_commit(path: &Path, done: u64) {
-        let start = Instant::now();
-        while summary(path).unwrap().contacts_done < done {
-            assert!(start.elapsed() < Duration::from_secs(5), "never committed");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
     fn block_on<F: Future>(future: F) -> F::Output {
         tokio::runtime::Builder::new_current_thread()
             .build()
@@ -2394,16 +2405,43 @@ mod tests {
     }
 
     #[test]
-    fn entries_are_committed_without_flush() {
+    fn waiting_for_a_ticket_commits_everything_recorded_before_it() {
         let (_dir, path) = temp();
         let journal = Journal::open(&path, DIGEST, "Welcome", CONTACTS).unwrap();
-        journal.record(Entry::Finished {
-            contact: "c1".to_string(),
+        for i in 0..10 {
+            journal.record(attempt(&format!("c{i}"), 0, "Create", 1, Some(500), 10));
+        }
+        let ticket = journal.record(Entry::Finished {
+            contact: "c9".to_string(),
             status: ContactStatus::Done,
             steps: 1,
             error: None,
         });
-        wait_for_commit(&path, 1);
+        let later = journal.record(attempt("c10", 0, "Create", 1, Some(500), 10));
+        assert!(later > ticket);
+        block_on(journal.committed(ticket)).unwrap();
+        let seen = summary(&path).unwrap();
+        assert_eq!(seen.contacts_done, 1);
+        assert!(seen.attempts >= 10, "{}", seen.attempts);
+        // Many tasks waiting at once: every one is woken by the commit
+        // that covers its ticket.
+        let tickets: Vec<Ticket> = (0..200)
+            .map(|i| {
+                journal.record(Entry::Finished {
+                    contact: format!("w{i}"),
+                    status: ContactStatus::Done,
+                    steps: 1,
+                    error: None,
+                })
+            })
+            .collect();
+        block_on(async {
+            let waits = tickets.iter().map(|t| journal.committed(*t));
+            for result in futures_util::future::join_all(waits).await {
+                result.unwrap();
+            }
+        });
+        assert_eq!(summary(&path).unwrap().contacts_done, 201);
     }
 
     #[test]
@@ -2422,6 +2460,7 @@ mod tests {
         let mut pending = Box::pin(journal.committed(ticket));
         let waker = std::task::Waker::noop();
         let mut cx = Context::from_waker(waker);
+        // The first poll yields, the second starts the writer.
         for _ in 0..20 {
             assert!(pending.as_mut().poll(&mut cx).is_pending());
             std::thread::sleep(Duration::from_millis(5));
@@ -2459,15 +2498,15 @@ mod tests {
             steps: 1,
             error: None,
         });
-        journal.record(Entry::Finished {
+        let last = journal.record(Entry::Finished {
             contact: "c2".to_string(),
             status: ContactStatus::Done,
             steps: 2,
             error: None,
         });
-        wait_for_commit(&path, 1);
-        // No flush, no close: like `kill -9` after the batch commit (the
-        // leaked writer thread sits idle, holding no lock).
+        block_on(journal.committed(last)).unwrap();
+        // No flush, no close: like `kill -9` after the commit (the leaked
+        // writer thread sits idle, holding no lock).
         journal.crash();
         let crashed = summary(&path).unwrap();
         assert_eq!((crashed.contacts_done, crashed.contacts_waiting), (1, 1));

@@ -759,7 +759,7 @@ async fn send(
         };
         let micros = reply.elapsed.as_micros() as u64;
         record_attempt(ctx, info, built.webhook, attempt, &reply, &verdict);
-        if let Some(j) = &ctx.journal {
+        let recorded = ctx.journal.as_ref().map(|j| {
             j.record(Entry::Attempt {
                 contact: contact.to_string(),
                 webhook: built.webhook,
@@ -770,8 +770,8 @@ async fn send(
                 error: error.clone(),
                 started_ms,
                 duration_us: micros,
-            });
-        }
+            })
+        });
         if ctx.log_attempts {
             log.push(AttemptLog {
                 step: info.name.clone(),
@@ -796,6 +796,10 @@ async fn send(
                 last = error.unwrap_or_default();
                 if attempt == attempts {
                     break;
+                }
+                // What happened is on disk before the pause, as before any.
+                if !settle(ctx, recorded).await {
+                    return Err(SendError::Interrupted);
                 }
                 let hinted = reply
                     .headers
