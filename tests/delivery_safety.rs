@@ -152,8 +152,8 @@ fn results(dir: &Path) -> Vec<serde_json::Value> {
 fn a_slow_body_after_a_2xx_is_delivered_once() {
     let server = Shaped::start();
     let dir = tempfile::tempdir().unwrap();
-    let stall = format!("{}/stall/5000", server.url);
-    let slow = "        timeout 300ms\n        retry 3\n        backoff 5ms\n";
+    let stall = format!("{}/stall/8000", server.url);
+    let slow = "        timeout 1s\n        retry 3\n        backoff 5ms\n";
     // No JSON capture: the body is not needed; the contact goes on.
     let body = hook("Notify", &stall, slow) + &hook("Next", &format!("{}/next", server.url), "");
     write(dir.path(), "c.campaign", &script(&body));
@@ -168,7 +168,7 @@ fn a_slow_body_after_a_2xx_is_delivered_once() {
     ];
     let o = command(dir.path(), &args).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(server.seen.count("/stall/5000"), 1, "not sent again");
+    assert_eq!(server.seen.count("/stall/8000"), 1, "not sent again");
     assert_eq!(server.seen.count("/next"), 1);
     let line = &results(dir.path())[0];
     assert_eq!(line["status"], "done", "{line}");
@@ -200,7 +200,7 @@ fn a_slow_body_after_a_2xx_is_delivered_once() {
     ];
     let o = command(dir.path(), &journaled).output().unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert_eq!(server.seen.count("/stall/5000"), 2, "one more: this run's");
+    assert_eq!(server.seen.count("/stall/8000"), 2, "one more: this run's");
     let line = &results(dir.path())[0];
     assert_eq!(line["status"], "failed", "{line}");
     let error = line["error"].as_str().unwrap();
@@ -210,7 +210,7 @@ fn a_slow_body_after_a_2xx_is_delivered_once() {
     let o = command(dir.path(), &journaled).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(
-        server.seen.count("/stall/5000"),
+        server.seen.count("/stall/8000"),
         2,
         "a resume does not resend it"
     );
@@ -225,7 +225,7 @@ fn a_slow_body_after_a_2xx_is_delivered_once() {
     write(dir.path(), "c.campaign", &script(&body));
     let o = command(dir.path(), &args).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(server.seen.count("/stall/5000"), 3);
+    assert_eq!(server.seen.count("/stall/8000"), 3);
     assert_eq!(server.seen.count("/use/x"), 1, "sent without the capture");
     assert_eq!(server.seen.count("/use/x42"), 0);
 }
