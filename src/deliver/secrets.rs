@@ -690,6 +690,21 @@ mod tests {
     }
 
     #[test]
+    fn a_cut_text_loses_a_tail_that_starts_a_secret() {
+        let redactor = Redactor::new(&strings(&["sk_live_9xQ", "é/🔑"]));
+        // The head of a secret, of any length, at the end: masked.
+        assert_eq!(redactor.redact_cut("error: sk_live_9"), "error: ***");
+        assert_eq!(redactor.redact_cut("error: s"), "error: ***");
+        // In an encoded form too (form-encoded `é/` is `%C3%A9%2F`).
+        assert_eq!(redactor.redact_cut("x=%C3%A9%2"), "x=***");
+        // Whole secrets are masked as by `redact`, and other text stays.
+        assert_eq!(redactor.redact_cut("a sk_live_9xQ b"), "a *** b");
+        assert_eq!(redactor.redact_cut("nothing here"), "nothing here");
+        // A text that is not cut keeps its tail with `redact`.
+        assert_eq!(redactor.redact("error: sk_live_9"), "error: sk_live_9");
+    }
+
+    #[test]
     fn debug_hides_patterns() {
         let redactor = Redactor::new(&strings(&["hunter22"]));
         let shown = format!("{redactor:?}");
