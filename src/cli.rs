@@ -592,6 +592,16 @@ fn deliver(
             }
         }) as Arc<dyn Fn(u64, u64) + Send + Sync>
     });
+    // A resume must be refused before anything is sent if the contacts
+    // changed, so they are fingerprinted in a pass of their own.
+    let mut input = input;
+    let contacts_fingerprint = match &real.journal {
+        Some(_) => match deliver::fingerprint::contacts(&mut input, format) {
+            Ok(f) => f,
+            Err(e) => return fail(&format!("{}: {e}", contacts_path.display())),
+        },
+        None => String::new(),
+    };
     let options = Options {
         concurrency: real.concurrency,
         rate,
@@ -599,7 +609,16 @@ fn deliver(
         journal: real.journal.clone(),
         out: real.out.clone(),
         campaign_digest: digest,
+        contacts_fingerprint,
         progress: callback,
+        inputs: [
+            ("the campaign", Some(Path::new(&source.name))),
+            ("the contacts file", Some(contacts_path)),
+            ("the env file", real.env_file.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(what, path)| Some((what, path?.to_path_buf())))
+        .collect(),
     };
     // One thread drives every contact and connection: measured faster than
     // a multi-thread runtime, where each response costs a cross-thread wake.
@@ -612,25 +631,29 @@ fn deliver(
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
     let stopping = Arc::new(AtomicBool::new(false));
+    // SIGINT and SIGTERM stop alike; the exit status says which came.
+    let stopped_by = Arc::new(std::sync::atomic::AtomicU8::new(130));
     let result = runtime.block_on(async {
-        let flag = stopping.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                flag.store(true, Ordering::Relaxed);
-                eprintln!("\ninterrupted: finishing requests in flight and saving the journal (Ctrl-C again to quit now)");
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    std::process::exit(130);
-                }
-            }
-        });
-        deliver::deliver(program, input, format, secret_values, options, stopping.clone()).await
+        let signals = deliver::stop::StopSignals::install()
+            .map_err(|e| format!("cannot handle signals: {e}"))?;
+        tokio::spawn(signals.watch(stopping.clone(), stopped_by.clone()));
+        deliver::deliver(
+            program,
+            input,
+            format,
+            secret_values,
+            options,
+            stopping.clone(),
+        )
+        .await
+        .map_err(|e| e.to_string())
     });
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
     let summary = match result {
         Ok(s) => s,
-        Err(e) => return fail(&e.to_string()),
+        Err(e) => return fail(&e),
     };
     print_summary(&summary);
     if summary.stopped_early {
@@ -645,7 +668,7 @@ fn deliver(
                 summary.interrupted
             ),
         }
-        return ExitCode::from(130);
+        return ExitCode::from(stopped_by.load(Ordering::Relaxed));
     }
     if summary.waiting > 0 && real.journal.is_none() {
         eprintln!(

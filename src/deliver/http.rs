@@ -46,6 +46,9 @@ pub struct Reply {
     pub transient: bool,
     /// The response body, capped at [`BODY_CAP`].
     pub body: Vec<u8>,
+    /// Whether `body` is not the whole body the server sent: longer than
+    /// [`BODY_CAP`], or its reading failed (see `error`) part-way.
+    pub truncated: bool,
     /// Response headers.
     pub headers: HeaderMap,
     /// Time from sending to the end of the body.
@@ -172,7 +175,8 @@ impl Http {
                     reply
                         .body
                         .extend_from_slice(&chunk[..chunk.len().min(room)]);
-                    if reply.body.len() >= BODY_CAP {
+                    if chunk.len() > room {
+                        reply.truncated = true;
                         break;
                     }
                 }
@@ -180,6 +184,7 @@ impl Http {
                 Err(e) => {
                     reply.error = Some(format!("reading the response: {}", describe(&e)));
                     reply.transient = true;
+                    reply.truncated = true;
                     break;
                 }
             }

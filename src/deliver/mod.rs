@@ -8,12 +8,15 @@
 //! to remember which requests succeeded (and what they captured), which waits
 //! were started, and which contacts finished.
 
+pub mod fingerprint;
 pub mod http;
 pub mod journal;
+pub mod overwrite;
 pub mod rate;
 pub mod retry;
 pub mod secrets;
 pub mod sign;
+pub mod stop;
 
 use std::collections::HashSet;
 use std::io::{BufWriter, Read, Write};
@@ -32,7 +35,7 @@ use crate::contacts::{
 use crate::syntax::ast::OnFailure;
 use crate::vm::{Event, Run, Secrets, Vm};
 use http::{Http, Outgoing, Reply};
-use journal::{ContactStatus, Entry, Journal};
+use journal::{ContactStatus, Entry, Journal, Ticket};
 use rate::{Rate, RateLimiter};
 use retry::Verdict;
 use secrets::Redactor;
@@ -56,8 +59,14 @@ pub struct Options {
     pub out: Option<PathBuf>,
     /// Identifies the compiled campaign in the journal.
     pub campaign_digest: String,
+    /// Identifies the contacts in the journal ([`fingerprint::contacts`]);
+    /// needed with a journal only.
+    pub contacts_fingerprint: String,
     /// Called after each contact with (contacts done, contacts failed).
     pub progress: Option<Arc<dyn Fn(u64, u64) + Send + Sync>>,
+    /// The files the run reads, with what each is (`"the contacts file"`):
+    /// `out` and `journal` may not be one of them.
+    pub inputs: Vec<(&'static str, PathBuf)>,
 }
 
 /// What a run did, for the closing summary.
@@ -103,6 +112,9 @@ pub enum DeliverError {
     /// The results file could not be written.
     #[error("results file: {0}")]
     Output(#[from] std::io::Error),
+    /// An output path is one of the inputs (or another output).
+    #[error("{0}")]
+    Overwrite(String),
     /// The HTTP client could not start.
     #[error("{0}")]
     Http(String),
@@ -202,6 +214,7 @@ pub async fn deliver<R: Read + Send + 'static>(
     options: Options,
     stopping: Arc<AtomicBool>,
 ) -> Result<Summary, DeliverError> {
+    refuse_overwriting(&options).map_err(DeliverError::Overwrite)?;
     // A bad signing key would fail every contact; find out before sending.
     for info in &program.webhooks {
         if let Some(s) = info.sign {
@@ -217,8 +230,13 @@ pub async fn deliver<R: Read + Send + 'static>(
     }
     let journal = match &options.journal {
         Some(path) => Some(Arc::new(
-            Journal::open(path, &options.campaign_digest, &program.name)
-                .map_err(|e| DeliverError::Journal(e.to_string()))?,
+            Journal::open(
+                path,
+                &options.campaign_digest,
+                &program.name,
+                &options.contacts_fingerprint,
+            )
+            .map_err(|e| DeliverError::Journal(e.to_string()))?,
         )),
         None => None,
     };
@@ -304,7 +322,8 @@ pub async fn deliver<R: Read + Send + 'static>(
                             RowErrorKind::DuplicateId => Ending::Rejected(message),
                             RowErrorKind::Invalid => Ending::Failed(message),
                         };
-                        finish(ctx, &id, 0, &ending, &[]);
+                        let ticket = finish(ctx, &id, 0, &ending, &[]);
+                        settle(ctx, ticket).await;
                     }
                 }
             }
@@ -352,6 +371,41 @@ pub async fn deliver<R: Read + Send + 'static>(
     steps.sort_by_key(|s| std::cmp::Reverse(s.4));
     stats.summary.steps = steps;
     Ok(stats.summary)
+}
+
+/// Checks, before anything is opened for writing, that the results file and
+/// the journal (with the files SQLite keeps beside it) are none of the
+/// inputs and not each other.
+fn refuse_overwriting(options: &Options) -> Result<(), String> {
+    let companions = options
+        .journal
+        .as_deref()
+        .map(overwrite::journal_companions);
+    let mut outputs = Vec::new();
+    if let Some(journal) = &options.journal {
+        outputs.push(overwrite::Role {
+            what: "--journal",
+            path: journal,
+        });
+    }
+    for path in companions.iter().flatten() {
+        outputs.push(overwrite::Role {
+            what: "a file of the journal,",
+            path,
+        });
+    }
+    if let Some(out) = &options.out {
+        outputs.push(overwrite::Role {
+            what: "--out",
+            path: out,
+        });
+    }
+    let inputs: Vec<_> = options
+        .inputs
+        .iter()
+        .map(|(what, path)| overwrite::Role { what, path })
+        .collect();
+    overwrite::check(&outputs, &inputs)
 }
 
 fn percentiles(micros: &mut [u32]) -> Option<(Duration, Duration, Duration)> {
@@ -415,7 +469,8 @@ async fn run_contact(ctx: &Ctx<'_>, contact: Contact, now_ms: i64) {
             }
             Ok(_) => {}
             Err(e) => {
-                finish(ctx, &id, 0, &Ending::Failed(format!("journal: {e}")), &[]);
+                let ticket = finish(ctx, &id, 0, &Ending::Failed(format!("journal: {e}")), &[]);
+                settle(ctx, ticket).await;
                 return;
             }
         }
@@ -425,6 +480,9 @@ async fn run_contact(ctx: &Ctx<'_>, contact: Contact, now_ms: i64) {
     let mut steps = 0u32;
     let mut waits = 0u32;
     let mut log: Vec<AttemptLog> = Vec::new();
+    // The contact's last journal entry: its slot is not free, and its next
+    // request is not sent, until that is committed.
+    let mut unsettled: Option<Ticket> = None;
     let ending = loop {
         let built = match vm.next(&mut run) {
             Event::Done | Event::Stop => break Ending::Done,
@@ -438,11 +496,11 @@ async fn run_contact(ctx: &Ctx<'_>, contact: Contact, now_ms: i64) {
                     _ => {
                         let at = unix_ms() + millis as i64;
                         if let Some(j) = &ctx.journal {
-                            j.record(Entry::Wait {
+                            unsettled = Some(j.record(Entry::Wait {
                                 contact: id.clone(),
                                 index: waits,
                                 resume_at_ms: at,
-                            });
+                            }));
                         }
                         at
                     }
@@ -483,8 +541,15 @@ async fn run_contact(ctx: &Ctx<'_>, contact: Contact, now_ms: i64) {
                 Err(e) => break Ending::Failed(format!("journal: {e}")),
             }
         }
+        // One request per slot is in flight or answered but not yet on
+        // disk, never more: that bounds what a crash makes us send twice.
+        if !settle(ctx, unsettled.take()).await {
+            break Ending::Interrupted;
+        }
         match send(ctx, info, &built, &id, &mut log).await {
             Ok(reply) => {
+                // Delivered whatever comes next: the receiver accepted it.
+                let unreadable = body_unreadable(info, &reply);
                 let captures = capture(info, ctx.program, &reply);
                 for (field, value) in &captures {
                     if let Some(f) = ctx.program.field_id(field) {
@@ -492,16 +557,25 @@ async fn run_contact(ctx: &Ctx<'_>, contact: Contact, now_ms: i64) {
                     }
                 }
                 if let Some(j) = &ctx.journal {
-                    j.record(Entry::Delivered {
-                        contact: id.clone(),
-                        webhook: built.webhook,
-                        key: idempotency_key(&ctx.run_id, &id, built.webhook),
-                        status: reply.status.unwrap_or(0),
-                        captures: captures
-                            .into_iter()
-                            .map(|(f, v)| (f, ctx.redactor.redact(&v).into_owned()))
-                            .collect(),
-                    });
+                    unsettled = Some(
+                        j.record(Entry::Delivered {
+                            contact: id.clone(),
+                            webhook: built.webhook,
+                            key: idempotency_key(&ctx.run_id, &id, built.webhook),
+                            status: reply.status.unwrap_or(0),
+                            captures: captures
+                                .into_iter()
+                                .map(|(f, v)| (f, ctx.redactor.redact(&v).into_owned()))
+                                .collect(),
+                        }),
+                    );
+                }
+                if let Some(reason) = unreadable {
+                    if info.on_failure == OnFailure::Continue {
+                        continue;
+                    }
+                    let reason = ctx.redactor.redact(&reason).into_owned();
+                    break Ending::Failed(format!("webhook {:?}: {reason}", info.name));
                 }
             }
             Err(SendError::Interrupted) => break Ending::Interrupted,
@@ -513,11 +587,35 @@ async fn run_contact(ctx: &Ctx<'_>, contact: Contact, now_ms: i64) {
             }
         }
     };
-    finish(ctx, &id, steps, &ending, &log);
+    let ticket = finish(ctx, &id, steps, &ending, &log).or(unsettled);
+    settle(ctx, ticket).await;
+}
+
+/// Waits until the journal has committed `ticket`. On a journal that stopped
+/// recording (disk full...), stops the run, since nothing sent from then on
+/// could be known on resume; returns false then.
+async fn settle(ctx: &Ctx<'_>, ticket: Option<Ticket>) -> bool {
+    let (Some(journal), Some(ticket)) = (&ctx.journal, ticket) else {
+        return true;
+    };
+    if journal.committed(ticket).await.is_ok() {
+        return true;
+    }
+    // The error itself is reported by the final flush.
+    ctx.stopping.store(true, Ordering::Relaxed);
+    false
 }
 
 /// Records how a contact ended: journal, results file, counters, progress.
-fn finish(ctx: &Ctx<'_>, id: &str, steps: u32, ending: &Ending, log: &[AttemptLog]) {
+/// Returns the ticket of the journal entry, to wait for before the slot is
+/// given to another contact.
+fn finish(
+    ctx: &Ctx<'_>,
+    id: &str,
+    steps: u32,
+    ending: &Ending,
+    log: &[AttemptLog],
+) -> Option<Ticket> {
     let (status, error) = match ending {
         Ending::Done => ("done", None),
         Ending::Failed(e) | Ending::Rejected(e) => {
@@ -527,6 +625,7 @@ fn finish(ctx: &Ctx<'_>, id: &str, steps: u32, ending: &Ending, log: &[AttemptLo
         Ending::Skipped => ("skipped", None),
         Ending::Interrupted => ("interrupted", None),
     };
+    let mut ticket = None;
     if let (Some(j), Some(st)) = (
         &ctx.journal,
         match ending {
@@ -536,12 +635,12 @@ fn finish(ctx: &Ctx<'_>, id: &str, steps: u32, ending: &Ending, log: &[AttemptLo
             _ => None,
         },
     ) {
-        j.record(Entry::Finished {
+        ticket = Some(j.record(Entry::Finished {
             contact: id.to_string(),
             status: st,
             steps,
             error: error.clone(),
-        });
+        }));
     }
     if let Ok(mut stats) = ctx.stats.lock() {
         let s = &mut stats.summary;
@@ -580,6 +679,7 @@ fn finish(ctx: &Ctx<'_>, id: &str, steps: u32, ending: &Ending, log: &[AttemptLo
     if let Some(progress) = &ctx.progress {
         progress(done, failed);
     }
+    ticket
 }
 
 enum SendError {
@@ -661,13 +761,13 @@ async fn send(
         let error = match (&reply.error, reply.status, &verdict) {
             (Some(e), _, _) => Some(ctx.redactor.redact(e).into_owned()),
             (None, Some(s), v) if !matches!(v, Verdict::Success) => {
-                Some(status_error(ctx, s, &reply.body))
+                Some(status_error(&ctx.redactor, s, &reply.body, reply.truncated))
             }
             _ => None,
         };
         let micros = reply.elapsed.as_micros() as u64;
         record_attempt(ctx, info, built.webhook, attempt, &reply, &verdict);
-        if let Some(j) = &ctx.journal {
+        let recorded = ctx.journal.as_ref().map(|j| {
             j.record(Entry::Attempt {
                 contact: contact.to_string(),
                 webhook: built.webhook,
@@ -678,8 +778,8 @@ async fn send(
                 error: error.clone(),
                 started_ms,
                 duration_us: micros,
-            });
-        }
+            })
+        });
         if ctx.log_attempts {
             log.push(AttemptLog {
                 step: info.name.clone(),
@@ -704,6 +804,10 @@ async fn send(
                 last = error.unwrap_or_default();
                 if attempt == attempts {
                     break;
+                }
+                // What happened is on disk before the pause, as before any.
+                if !settle(ctx, recorded).await {
+                    return Err(SendError::Interrupted);
                 }
                 let hinted = reply
                     .headers
@@ -736,20 +840,45 @@ async fn send(
     Err(SendError::Failed(format!("gave up after {tries}: {last}")))
 }
 
-fn status_error(ctx: &Ctx<'_>, status: u16, body: &[u8]) -> String {
+/// How much of a response body an error message quotes, in characters.
+const SNIPPET_CHARS: usize = 200;
+
+/// The error recorded for a response that is not a 2xx: status, reason and
+/// the start of the body. Secrets are redacted from the whole body before it
+/// is cut to [`SNIPPET_CHARS`], never after: cutting first would leave the
+/// head of a secret that straddles the cut, which no longer matches. A body
+/// that was itself cut (`truncated`: the 64 KiB cap, or a read that failed
+/// part-way) may end in the head of a secret, so its tail is masked too.
+fn status_error(redactor: &Redactor, status: u16, body: &[u8], truncated: bool) -> String {
     let reason = reqwest::StatusCode::from_u16(status)
         .ok()
         .and_then(|s| s.canonical_reason())
         .unwrap_or("");
+    let body = if truncated { complete_utf8(body) } else { body };
     let text = String::from_utf8_lossy(body);
-    let snippet: String = text.chars().take(200).collect();
+    let text = if truncated {
+        redactor.redact_cut(&text)
+    } else {
+        redactor.redact(&text)
+    };
+    let snippet: String = text.chars().take(SNIPPET_CHARS).collect();
     let snippet = snippet.trim();
     let message = if snippet.is_empty() {
         format!("HTTP {status} {reason}")
     } else {
         format!("HTTP {status} {reason}: {snippet}")
     };
-    ctx.redactor.redact(&message).into_owned()
+    // Joining can make a new match across the prefix and the snippet.
+    redactor.redact(&message).into_owned()
+}
+
+/// `bytes` without a UTF-8 sequence cut short at its end, so that the head
+/// of a cut non-ASCII secret is text (which can be matched), not U+FFFD.
+fn complete_utf8(bytes: &[u8]) -> &[u8] {
+    match std::str::from_utf8(bytes) {
+        Err(e) if e.error_len().is_none() => &bytes[..e.valid_up_to()],
+        _ => bytes,
+    }
 }
 
 fn record_attempt(
@@ -793,13 +922,42 @@ fn record_attempt(
     }
 }
 
+/// Why a 2xx's body cannot serve the webhook's `capture ... = json`, if it
+/// did not arrive whole: cut by the timeout or the connection, or longer
+/// than [`http::BODY_CAP`]. The request itself counts as delivered (the
+/// receiver accepted it, so sending it again would duplicate it), but the
+/// step fails, since later steps would run without the captured values.
+/// Header captures, which came with the status, still apply.
+fn body_unreadable(info: &WebhookInfo, reply: &Reply) -> Option<String> {
+    if !reply.truncated || !info.captures.iter().any(|c| c.from_json) {
+        return None;
+    }
+    let status = reply.status.unwrap_or(0);
+    let why = match &reply.error {
+        Some(error) => format!("its response body did not arrive whole ({error})"),
+        None => format!(
+            "its response body is longer than {} KiB",
+            http::BODY_CAP / 1024
+        ),
+    };
+    Some(format!(
+        "HTTP {status} accepted the request, but {why}, so `capture ... = json` could not read it; not sent again, since the receiver has it"
+    ))
+}
+
 /// Values captured from a response: `(field name, value)`.
 fn capture(info: &WebhookInfo, program: &Program, reply: &Reply) -> Vec<(String, String)> {
     let mut out = Vec::new();
     if info.captures.is_empty() {
         return out;
     }
-    let json: Option<serde_json::Value> = serde_json::from_slice(&reply.body).ok();
+    // A body that did not arrive whole is never parsed: a cut one could
+    // still be valid JSON (`12` of `123`) with the wrong values.
+    let json: Option<serde_json::Value> = if reply.truncated {
+        None
+    } else {
+        serde_json::from_slice(&reply.body).ok()
+    };
     for c in &info.captures {
         let value = if c.from_json {
             json.as_ref()
@@ -821,4 +979,93 @@ fn capture(info: &WebhookInfo, program: &Program, reply: &Reply) -> Vec<(String,
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Characters of the text around a secret in the tests: none of them
+    /// occurs in any form of a secret drawn from [`SECRET`] (raw,
+    /// form/percent-encoded, JSON-escaped, base64), so every other
+    /// character in a recorded error came from the secret.
+    const FILLER: &str = " #$^|<>{};,";
+    /// Secrets: letters, digits, URL-special and non-ASCII characters.
+    const SECRET: &str = "[A-Za-z0-9/+=&?@_.é🔑-]{4,40}";
+    const PREFIX: &str = "HTTP 500 Internal Server Error";
+
+    fn filler(len: usize, seed: u64) -> String {
+        let chars: Vec<char> = FILLER.chars().collect();
+        let mut rng = fastrand::Rng::with_seed(seed);
+        (0..len).map(|_| chars[rng.usize(..chars.len())]).collect()
+    }
+
+    /// What of `text` could have come from the secret: everything after
+    /// the status line that is neither filler nor the mask.
+    fn leftover(text: &str) -> String {
+        text.strip_prefix(PREFIX)
+            .unwrap_or_else(|| panic!("{text:?} does not start with the status"))
+            .chars()
+            .filter(|&c| !FILLER.contains(c) && c != '*' && c != ':')
+            .collect()
+    }
+
+    proptest! {
+        /// A secret (in any form the redactor knows) anywhere around the
+        /// 200-character cut of an error body leaves nothing of itself in
+        /// the recorded error: not a substring of 4 characters, not one.
+        /// One is the right bound, because redaction happens before the
+        /// cut, so no part of a whole secret can survive it.
+        #[test]
+        fn no_part_of_a_secret_survives_the_snippet_cut(
+            secret in SECRET,
+            which in 0usize..32,
+            before in (SNIPPET_CHARS - 60)..(SNIPPET_CHARS + 10),
+            after in 0usize..80,
+            seed in any::<u64>(),
+        ) {
+            let forms = secrets::forms(&secret);
+            let form = &forms[which % forms.len()];
+            let body = format!("{}{form}{}", filler(before, seed), filler(after, !seed));
+            let redactor = Redactor::new(std::slice::from_ref(&secret));
+            let text = status_error(&redactor, 500, body.as_bytes(), false);
+            prop_assert_eq!(leftover(&text), "", "{:?} in {:?}", form, text);
+        }
+
+        /// The same when the body itself was cut (the 64 KiB cap, a read
+        /// that failed) at any byte, through a secret or not: the head of a
+        /// secret at the end of the cut body does not survive either.
+        #[test]
+        fn no_part_of_a_secret_survives_a_cut_body(
+            secret in SECRET,
+            which in 0usize..32,
+            before in 0usize..(SNIPPET_CHARS + 10),
+            cut in any::<prop::sample::Index>(),
+            seed in any::<u64>(),
+        ) {
+            let forms = secrets::forms(&secret);
+            let form = &forms[which % forms.len()];
+            let body = format!("{}{form}{}", filler(before, seed), filler(20, !seed));
+            let cut = cut.index(body.len() + 1);
+            let redactor = Redactor::new(std::slice::from_ref(&secret));
+            let text = status_error(&redactor, 500, &body.as_bytes()[..cut], true);
+            prop_assert_eq!(leftover(&text), "", "{:?} cut at {} in {:?}", form, cut, text);
+        }
+    }
+
+    #[test]
+    fn the_snippet_keeps_text_that_is_no_secret() {
+        let redactor = Redactor::new(&["sk_live_123456".to_string()]);
+        let body = format!("{}sk_live_123456 tail", "x".repeat(190));
+        let text = status_error(&redactor, 500, body.as_bytes(), false);
+        assert_eq!(text, format!("{PREFIX}: {}*** tail", "x".repeat(190)));
+        // The head of the secret at the end of a cut body is masked.
+        let cut = &body.as_bytes()[..196];
+        let text = status_error(&redactor, 500, cut, true);
+        assert_eq!(text, format!("{PREFIX}: {}***", "x".repeat(190)));
+        // A cut non-ASCII character is dropped, not shown as U+FFFD.
+        assert_eq!(complete_utf8("aé".as_bytes()[..2].as_ref()), b"a");
+        assert_eq!(complete_utf8(b"a\xffb"), b"a\xffb");
+    }
 }

@@ -286,6 +286,36 @@ impl Redactor {
         Cow::Owned(redacted)
     }
 
+    /// [`Redactor::redact`] for text that was cut short at its end (a body
+    /// read up to a cap, or until a read failed): the text may end in the
+    /// first characters of a secret, which match no whole form, so a tail
+    /// that is the start of any form is masked as well. Any length counts,
+    /// down to one character, because nothing tells a secret's first
+    /// character from other text; masking a few harmless characters at the
+    /// end of a text that was cut anyway costs nothing.
+    pub fn redact_cut<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let redacted = self.redact(text);
+        let tail = self
+            .patterns
+            .iter()
+            .filter_map(|pattern| {
+                pattern
+                    .char_indices()
+                    .skip(1)
+                    .map(|(at, _)| at)
+                    .filter(|&at| redacted.ends_with(&pattern[..at]))
+                    .max()
+            })
+            .max();
+        match tail {
+            Some(len) => {
+                let keep = redacted.len() - len;
+                Cow::Owned(format!("{}{MASK}", &redacted[..keep]))
+            }
+            None => redacted,
+        }
+    }
+
     /// One masking pass over `text`, or `None` when nothing matches.
     fn redact_once(&self, text: &str) -> Option<String> {
         let first = self
@@ -333,8 +363,9 @@ fn collect_matches(text: &str, pattern: &str, spans: &mut Vec<(usize, usize)>) {
     }
 }
 
-/// The forms of one secret value to look for.
-fn forms(secret: &str) -> Vec<String> {
+/// The forms of one secret value to look for: raw, form- and
+/// percent-encoded, JSON-escaped and base64.
+pub(crate) fn forms(secret: &str) -> Vec<String> {
     let mut out = vec![secret.to_string()];
     let form: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
     let component = utf8_percent_encode(secret, URI_COMPONENT).to_string();
@@ -681,6 +712,21 @@ mod tests {
         }
         let stars = Redactor::new(&strings(&["**"]));
         assert_eq!(stars.redact("a**b"), "a***b");
+    }
+
+    #[test]
+    fn a_cut_text_loses_a_tail_that_starts_a_secret() {
+        let redactor = Redactor::new(&strings(&["sk_live_9xQ", "é/🔑"]));
+        // The head of a secret, of any length, at the end: masked.
+        assert_eq!(redactor.redact_cut("error: sk_live_9"), "error: ***");
+        assert_eq!(redactor.redact_cut("error: s"), "error: ***");
+        // In an encoded form too (form-encoded `é/` is `%C3%A9%2F`).
+        assert_eq!(redactor.redact_cut("x=%C3%A9%2"), "x=***");
+        // Whole secrets are masked as by `redact`, and other text stays.
+        assert_eq!(redactor.redact_cut("a sk_live_9xQ b"), "a *** b");
+        assert_eq!(redactor.redact_cut("nothing here"), "nothing here");
+        // A text that is not cut keeps its tail with `redact`.
+        assert_eq!(redactor.redact("error: sk_live_9"), "error: sk_live_9");
     }
 
     #[test]
