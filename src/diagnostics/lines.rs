@@ -16,7 +16,28 @@ pub(crate) struct LineIndex {
 
 /// Characters starting in `bytes` (UTF-8 bytes that are not continuations).
 fn count_chars(bytes: &[u8]) -> usize {
+    scanned(bytes.len());
     bytes.iter().filter(|&&b| (b & 0xC0) != 0x80).count()
+}
+
+/// Newlines in `bytes`.
+fn count_newlines(bytes: &[u8]) -> usize {
+    scanned(bytes.len());
+    memchr::memchr_iter(b'\n', bytes).count()
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Bytes of text looked at by lookups (after the index is built).
+    static SCANNED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts work for the test that proves a lookup's cost does not grow
+/// with the file; nothing outside tests.
+#[inline]
+fn scanned(_bytes: usize) {
+    #[cfg(test)]
+    SCANNED.with(|s| s.set(s.get() + _bytes));
 }
 
 impl LineIndex {
@@ -30,7 +51,7 @@ impl LineIndex {
         newlines.push(0);
         chars.push(0);
         for block in bytes.chunks(BLOCK) {
-            n += memchr::memchr_iter(b'\n', block).count();
+            n += count_newlines(block);
             c += count_chars(block);
             if block.len() == BLOCK {
                 newlines.push(n);
@@ -44,7 +65,7 @@ impl LineIndex {
     pub(crate) fn line_of(&self, text: &str, offset: usize) -> usize {
         let offset = offset.min(text.len());
         let k = offset / BLOCK;
-        self.newlines[k] + memchr::memchr_iter(b'\n', &text.as_bytes()[k * BLOCK..offset]).count()
+        self.newlines[k] + count_newlines(&text.as_bytes()[k * BLOCK..offset])
     }
 
     /// Characters in `text[..offset]` (clamped to the text).
@@ -62,9 +83,11 @@ impl LineIndex {
             .partition_point(|&n| n < nth)
             .saturating_sub(1);
         let from = k * BLOCK;
-        memchr::memchr_iter(b'\n', &text.as_bytes()[from..])
+        let found = memchr::memchr_iter(b'\n', &text.as_bytes()[from..])
             .nth(nth - self.newlines[k] - 1)
-            .map(|i| from + i)
+            .map(|i| from + i);
+        scanned(found.unwrap_or(text.len()) - from);
+        found
     }
 
     /// Byte offset where 0-based `line` starts; the text's length past the
@@ -108,6 +131,7 @@ impl LineIndex {
             seen = self.chars_before(text, from);
         }
         for (i, &b) in text.as_bytes()[from..end].iter().enumerate() {
+            scanned(1);
             if (b & 0xC0) != 0x80 {
                 if seen == target {
                     return from + i;
@@ -122,6 +146,34 @@ impl LineIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A lookup looks at a few blocks of text at most, however large the
+    /// file and wherever the offset: counted, not timed. Every line of a
+    /// file 8x larger costs the same per lookup.
+    #[test]
+    fn lookups_do_not_grow_with_the_file() {
+        let per_lookup = |copies: usize| {
+            let text =
+                format!("{}{}\n", "é日 ab\n".repeat(3000), "x".repeat(50_000)).repeat(copies);
+            let index = LineIndex::new(&text);
+            SCANNED.with(|s| s.set(0));
+            let lines = index.line_of(&text, text.len());
+            let mut lookups = 0;
+            for line in (0..lines).step_by(7) {
+                let start = index.line_start(&text, line);
+                let end = index.line_end(&text, line);
+                let mid = index.offset_of_column(&text, start, end, (end - start) / 3);
+                let _ = index.line_of(&text, mid) + index.chars_before(&text, mid);
+                lookups += 1;
+            }
+            SCANNED.with(|s| s.get()) / lookups
+        };
+        let (small, large) = (per_lookup(1), per_lookup(8));
+        assert!(
+            small <= 8 * BLOCK && large <= 8 * BLOCK,
+            "{small} and {large} bytes per lookup"
+        );
+    }
 
     /// The index against a plain scan, at every offset of texts that cross
     /// block boundaries with long lines, short lines, CRLF and multi-byte
