@@ -279,3 +279,14 @@ fn the_binary_fails_only_the_contact_that_grows() {
     assert_eq!(lines[2]["tag"], "ok");
     assert_eq!(o.status.code(), Some(1));
 }
+
+/// chrono builds a formatted date in a String of its own: a format of
+/// 400,000 `%A` is formatted piece by piece and stops at the limit.
+#[test]
+fn a_huge_date_format_stops_at_the_limit() {
+    let op = FilterOp::Date("%A ".repeat(400_000));
+    let value = Value::Text(Cow::Borrowed("1795771800"));
+    let (out, largest) = largest_allocation(|| apply(&op, value));
+    assert_eq!(out, Err(FilterError::TooLarge(MAX_VALUE_BYTES + 1)));
+    assert!(largest <= MAX_FILTER_ALLOCATION, "{largest}");
+}
