@@ -14,10 +14,12 @@ use campaign::diagnostics::{Diagnostic, Report, Severity, SourceFile};
 use campaign::run::dry_run::{dry_run, DryRunError, OutputFormat};
 
 /// Every `eprintln!` in this file goes through [`write_stderr`], which
-/// cannot panic on a closed or full stderr (`2>&1 | head`) as std's does.
+/// cannot panic on a closed or full stderr (`2>&1 | head`) as std's does,
+/// with what a terminal would act on escaped: these lines quote paths,
+/// contact ids and server replies.
 macro_rules! eprintln {
     ($($arg:tt)*) => {{
-        let mut line = format!($($arg)*);
+        let mut line = campaign::terminal::escape_keep_lines(&format!($($arg)*)).into_owned();
         line.push('\n');
         write_stderr(&line);
     }};
@@ -159,7 +161,8 @@ pub fn main() -> ExitCode {
             match campaign::compile(&source.text, None) {
                 Ok(compiled) => {
                     render(&source, &compiled.warnings);
-                    if print_stdout(&compiled.program.listing()) {
+                    let listing = compiled.program.listing();
+                    if print_stdout(&campaign::terminal::escape_keep_lines(&listing)) {
                         ExitCode::SUCCESS
                     } else {
                         ExitCode::FAILURE
@@ -829,8 +832,10 @@ fn render_journal_summary(s: &campaign::deliver::journal::Summary) -> String {
         || s.started_ms.to_string(),
         |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     );
+    // Contact ids and errors come from the contacts file and the servers.
+    let shown = |text: &str| campaign::terminal::escape(text).into_owned();
     let mut out = String::new();
-    let _ = writeln!(out, "run {} of campaign {:?}", s.run_id, s.campaign);
+    let _ = writeln!(out, "run {} of campaign {:?}", shown(&s.run_id), s.campaign);
     let _ = writeln!(out, "started {started}, {} session(s)", s.sessions);
     let _ = writeln!(
         out,
@@ -871,8 +876,8 @@ fn render_journal_summary(s: &campaign::deliver::journal::Summary) -> String {
             let _ = writeln!(
                 out,
                 "  {}: {}",
-                c.contact,
-                c.error.as_deref().unwrap_or("failed")
+                shown(&c.contact),
+                shown(c.error.as_deref().unwrap_or("failed"))
             );
         }
     }
@@ -885,12 +890,12 @@ fn render_journal_summary(s: &campaign::deliver::journal::Summary) -> String {
             let _ = writeln!(
                 out,
                 "  contact {} step {:?} attempt {}: {status}{}",
-                a.contact,
+                shown(&a.contact),
                 a.step,
                 a.attempt,
                 a.error
                     .as_deref()
-                    .map(|e| format!(" ({e})"))
+                    .map(|e| format!(" ({})", shown(e)))
                     .unwrap_or_default()
             );
         }
