@@ -118,23 +118,34 @@ fn a_long_span_says_where_it_ends() {
 }
 
 /// Long lines are cut around the span, rustc-style, with `...` on the
-/// sides that were left out, and the span still points at its text.
+/// sides that were left out, and the span still points at its text:
+/// long in characters, or only in bytes.
 #[test]
 fn a_long_line_is_cut_around_the_span() {
-    let text = format!("{}[A | uper]{}", "x".repeat(5000), "y".repeat(5000));
-    let file = SourceFile::new("x.campaign", text.as_str());
-    let d = Diagnostic::error("campaign::filter::unknown", Span::new(5005, 5009), "m")
-        .label("not a filter");
-    let out = render(&file, &d);
-    let line = out
-        .lines()
-        .find(|l| l.contains("[A | uper]"))
-        .expect("{out}");
-    assert!(line.contains(" ...x") && line.ends_with("y..."), "{out}");
-    let under = out.lines().find(|l| l.contains('┬')).unwrap();
-    let column = |l: &str, s: &str| l[..l.find(s).unwrap()].chars().count();
-    assert_eq!(column(under, "┬"), column(line, "uper") + 2, "{out}");
-    assert!(out.contains("[x.campaign:1:5006]"), "{out}");
+    for (filler, count) in [("x", 5000), ("y", 5000), ("é", 100), ("😀", 90)] {
+        let text = format!("{}[A | uper]{}", filler.repeat(count), filler.repeat(count));
+        let at = text.find("uper").unwrap();
+        let file = SourceFile::new("x.campaign", text.as_str());
+        let d = Diagnostic::error("campaign::filter::unknown", Span::new(at, at + 4), "m")
+            .label("not a filter");
+        let out = render(&file, &d);
+        let line = out.lines().find(|l| l.contains("[A | uper]")).expect(&out);
+        assert!(line.contains(&format!(" ...{filler}")), "{out}");
+        assert!(line.ends_with(&format!("{filler}...")), "{out}");
+        let under = out.lines().find(|l| l.contains('┬')).unwrap();
+        // Display columns: an emoji takes two.
+        let column = |l: &str, s: &str| {
+            l[..l.find(s).unwrap()]
+                .chars()
+                .map(|c| if c == '😀' { 2 } else { 1 })
+                .sum::<usize>()
+        };
+        assert_eq!(column(under, "┬"), column(line, "uper") + 2, "{out}");
+        assert!(
+            out.contains(&format!("[x.campaign:1:{}]", count + 6)),
+            "{out}"
+        );
+    }
 }
 
 fn campaign(args: &[&str]) -> std::process::Output {

@@ -20,7 +20,7 @@ use super::lines::LineIndex;
 const CONTEXT_LINES: usize = 1;
 /// Lines of a long span shown; the label says where the rest ends.
 pub(crate) const SPAN_LINES: usize = 3;
-/// Lines up to this many characters are shown whole.
+/// Lines up to this many characters (and [`LINE_BYTES`]) are shown whole.
 const LINE_CHARS: usize = 120;
 /// Characters of each line shown once a line is too long.
 const WINDOW: usize = 100;
@@ -83,7 +83,8 @@ impl Excerpt {
             |(s, e): (usize, usize)| index.chars_before(text, e) - index.chars_before(text, s);
         let (s0, e0) = bounds[start_line - first];
         let start_column = index.chars_before(text, start) - index.chars_before(text, s0);
-        let window = if bounds.iter().all(|&b| width(b) <= LINE_CHARS) {
+        let fits = |(s, e): (usize, usize)| width((s, e)) <= LINE_CHARS && e - s <= LINE_BYTES;
+        let window = if bounds.iter().all(|&b| fits(b)) {
             (0, usize::MAX)
         } else {
             let end_column = if end_line == start_line {
