@@ -121,3 +121,34 @@ pub fn compile(source: &str, schema: Option<&Schema>) -> Result<Compiled, Vec<Di
         warnings: diagnostics,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use syntax::span::Span;
+
+    proptest! {
+        /// The sorted, prefix-maximum overlap test answers as the plain
+        /// pairwise one did, zero-width spans included.
+        #[test]
+        fn overlap_test_is_the_pairwise_test(
+            errors in proptest::collection::vec((0u32..200, 0u32..20), 0..30),
+            probes in proptest::collection::vec((0u32..220, 0u32..20), 1..30),
+        ) {
+            let diagnostic = |(start, len): (u32, u32)| {
+                Diagnostic::error("campaign::test::x", Span::new(start as usize, (start + len) as usize), "x")
+            };
+            let mut errors: Vec<Diagnostic> = errors.into_iter().map(diagnostic).collect();
+            errors.sort_by_key(|e| e.span.start);
+            let fast = overlap_test(&errors);
+            for d in probes.into_iter().map(diagnostic) {
+                let pairwise = errors.iter().any(|e| {
+                    e.span.start < d.span.end.max(d.span.start + 1)
+                        && d.span.start < e.span.end.max(e.span.start + 1)
+                });
+                prop_assert_eq!(fast(&d), pairwise, "{:?}", d.span);
+            }
+        }
+    }
+}

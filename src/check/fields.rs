@@ -64,3 +64,41 @@ pub(super) fn check(campaign: &Campaign, schema: &Schema, out: &mut Vec<Diagnost
         );
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Thousands of distinct typos among thousands of fields: the first get
+    /// a did-you-mean, then the budget runs out and the help lists the
+    /// schema instead, so the work stays bounded (linear in the merges).
+    #[test]
+    fn did_you_mean_has_a_budget() {
+        let n = 2_000;
+        let fields: Vec<String> = (0..n).map(|i| format!("Field {i:05}")).collect();
+        let notes: String = (0..n)
+            .map(|i| format!("note \"[FieId {i:05}]\"\n"))
+            .collect();
+        let source = format!("campaign \"B\" {{\n{notes}}}\n");
+        let campaign = crate::syntax::parser::parse(&source).unwrap();
+        let schema = Schema {
+            fields,
+            origin: "the schema".into(),
+        };
+        let mut out = Vec::new();
+        check(&campaign, &schema, &mut out);
+        assert_eq!(out.len(), n);
+        let suggested = out
+            .iter()
+            .filter(|d| d.help.as_deref().unwrap_or("").starts_with("did you mean"))
+            .count();
+        let per_name = n + BUILT_IN.len();
+        assert_eq!(suggested, SUGGESTION_BUDGET / per_name);
+        assert!(out[0].help.as_deref() == Some("did you mean `[Field 00000]`?"));
+        assert!(out[n - 1]
+            .help
+            .as_deref()
+            .unwrap()
+            .starts_with("the schema has: Field 00000"));
+    }
+}
