@@ -13,6 +13,18 @@ use campaign::contacts::{field_names, ContactsFormat};
 use campaign::diagnostics::{Diagnostic, Report, Severity, SourceFile};
 use campaign::run::dry_run::{dry_run, DryRunError, OutputFormat};
 
+/// Every `eprintln!` in this file goes through [`write_stderr`], which
+/// cannot panic on a closed or full stderr (`2>&1 | head`) as std's does,
+/// with what a terminal would act on escaped: these lines quote paths,
+/// contact ids and server replies.
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        let mut line = campaign::terminal::escape_keep_lines(&format!($($arg)*)).into_owned();
+        line.push('\n');
+        write_stderr(&line);
+    }};
+}
+
 /// Compile, check and run `.campaign` scripts: marketing-automation steps as text.
 #[derive(Parser)]
 #[command(name = "campaign", version, about, long_about = None)]
@@ -149,8 +161,12 @@ pub fn main() -> ExitCode {
             match campaign::compile(&source.text, None) {
                 Ok(compiled) => {
                     render(&source, &compiled.warnings);
-                    print_stdout(&compiled.program.listing());
-                    ExitCode::SUCCESS
+                    let listing = compiled.program.listing();
+                    if print_stdout(&campaign::terminal::escape_keep_lines(&listing)) {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
                 }
                 Err(diagnostics) => {
                     render(&source, &diagnostics);
@@ -204,10 +220,85 @@ struct RealRun {
     allow_private: bool,
 }
 
-/// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.
-fn print_stdout(text: &str) {
+/// Writes to stdout; false if that failed for another reason than a
+/// reader that went away (see [`stdout_went_away`]).
+fn print_stdout(text: &str) -> bool {
     let mut out = io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => true,
+        Err(e) => stdout_went_away(&e),
+    }
+}
+
+/// What a failed write to stdout means. A reader that went away
+/// (`| head`: a broken pipe) ends the output quietly, and the command keeps
+/// the exit status it had; true then. Any other error (a full disk, a
+/// closed descriptor) is reported, and false: the command fails.
+fn stdout_went_away(e: &io::Error) -> bool {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        return true;
+    }
+    eprintln!("error: writing output: {e}");
+    false
+}
+
+/// A JSON array written element by element, byte for byte as
+/// `serde_json::to_string_pretty` writes a whole one, so memory does not
+/// grow with the number of diagnostics. The first write error stops it.
+struct JsonArray<W: Write> {
+    out: W,
+    count: usize,
+    error: Option<io::Error>,
+}
+
+impl<W: Write> JsonArray<W> {
+    fn new(out: W) -> Self {
+        JsonArray {
+            out,
+            count: 0,
+            error: None,
+        }
+    }
+
+    fn push(&mut self, value: &serde_json::Value) {
+        if self.error.is_some() {
+            return;
+        }
+        let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into());
+        let mut chunk = String::with_capacity(text.len() + 64);
+        chunk.push_str(if self.count == 0 { "[\n" } else { ",\n" });
+        // Pretty JSON escapes line breaks inside strings: every line is structure.
+        for (i, line) in text.lines().enumerate() {
+            if i > 0 {
+                chunk.push('\n');
+            }
+            chunk.push_str("  ");
+            chunk.push_str(line);
+        }
+        self.count += 1;
+        if let Err(e) = self.out.write_all(chunk.as_bytes()) {
+            self.error = Some(e);
+        }
+    }
+
+    fn finish(mut self) -> io::Result<()> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let end = if self.count == 0 { "[]\n" } else { "\n]\n" };
+        self.out.write_all(end.as_bytes())?;
+        self.out.flush()
+    }
+}
+
+/// Writes to stderr, and says whether it could: a closed or full stderr
+/// loses the text but never stops the command, whose exit status still
+/// tells. std's `eprintln!` panics there instead.
+fn write_stderr(text: &str) -> bool {
+    let mut err = io::stderr().lock();
+    err.write_all(text.as_bytes())
+        .and_then(|()| err.flush())
+        .is_ok()
 }
 
 /// `1 file`, `2 files`.
@@ -348,7 +439,8 @@ fn check(
     let mut errors = 0;
     let mut warnings = 0;
     let mut unreadable = false;
-    let mut json = Vec::new();
+    let mut json = JsonArray::new(io::BufWriter::new(io::stdout().lock()));
+    let (mut shown, mut hidden) = (0, 0);
     for path in files {
         let Some(source) = read_source(path) else {
             unreadable = true;
@@ -364,18 +456,24 @@ fn check(
         errors += diagnostics.iter().filter(|d| d.is_error()).count();
         warnings += diagnostics.iter().filter(|d| !d.is_error()).count();
         match format {
-            CheckFormat::Human => render(&source, &diagnostics),
+            CheckFormat::Human => hidden += render_capped(&source, &diagnostics, &mut shown),
             CheckFormat::Json => {
-                json.extend(diagnostics.iter().map(|d| diagnostic_json(&source, d)))
+                for d in &diagnostics {
+                    json.push(&diagnostic_json(&source, d));
+                }
             }
         }
     }
     match format {
         CheckFormat::Json => {
-            let text = serde_json::to_string_pretty(&json).unwrap_or_else(|_| "[]".into());
-            print_stdout(&format!("{text}\n"));
+            if let Err(e) = json.finish() {
+                if !stdout_went_away(&e) {
+                    return ExitCode::FAILURE;
+                }
+            }
         }
         CheckFormat::Human => {
+            note_hidden(hidden);
             eprintln!(
                 "checked {}: {}, {}",
                 plural(files.len() as u64, "file"),
@@ -391,30 +489,47 @@ fn check(
     }
 }
 
+/// Longest `message`, `label` or `help` in JSON output, in bytes.
+const JSON_TEXT_BYTES: usize = 1024;
+
 fn diagnostic_json(source: &SourceFile, d: &Diagnostic) -> serde_json::Value {
+    use campaign::diagnostics::clip;
     let (line, column) = source.line_col(d.span.start);
     let (end_line, end_column) = source.line_col(d.span.end);
     serde_json::json!({
         "file": source.name,
         "severity": d.severity,
         "code": d.code,
-        "message": d.message,
+        "message": clip(&d.message, JSON_TEXT_BYTES),
         "span": { "start": d.span.start, "end": d.span.end },
         "line": line,
         "column": column,
         "end_line": end_line,
         "end_column": end_column,
-        "label": d.label,
-        "help": d.help,
+        "label": clip(&d.label, JSON_TEXT_BYTES),
+        "help": d.help.as_deref().map(|h| clip(h, JSON_TEXT_BYTES)),
     })
 }
 
-/// Renders diagnostics to stderr with miette; colour only on a terminal
-/// and when NO_COLOR is unset.
+/// Diagnostics rendered per command: the first ones explain the rest, and
+/// thousands would bury the summary. `--format json` lists them all.
+const SHOWN_DIAGNOSTICS: usize = 200;
+
+/// Renders diagnostics to stderr with miette (at most
+/// [`SHOWN_DIAGNOSTICS`], then a count of the rest); colour only on a
+/// terminal and when NO_COLOR is unset.
 fn render(source: &SourceFile, diagnostics: &[Diagnostic]) {
-    if diagnostics.is_empty() {
-        return;
-    }
+    let mut shown = 0;
+    let hidden = render_capped(source, diagnostics, &mut shown);
+    note_hidden(hidden);
+}
+
+/// Renders while `shown` is under the cap, counting what it renders;
+/// returns how many it left out.
+fn render_capped(source: &SourceFile, diagnostics: &[Diagnostic], shown: &mut usize) -> usize {
+    let room = SHOWN_DIAGNOSTICS
+        .saturating_sub(*shown)
+        .min(diagnostics.len());
     let color = io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let theme = if color {
         GraphicalTheme::unicode()
@@ -422,20 +537,36 @@ fn render(source: &SourceFile, diagnostics: &[Diagnostic]) {
         GraphicalTheme::unicode_nocolor()
     };
     let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
-    let mut out = String::new();
-    for d in diagnostics {
+    for d in &diagnostics[..room] {
+        *shown += 1;
+        let mut out = String::new();
         let report = Report::new(d.clone(), source);
         if handler.render_report(&mut out, &report).is_err() {
+            out.clear();
             out.push_str(&format!(
                 "{}: {} [{}]\n",
                 severity_word(d.severity),
-                d.message,
+                campaign::diagnostics::clip_for_terminal(&d.message, 512),
                 d.code
             ));
         }
         out.push('\n');
+        // Nobody is reading: the exit status still tells.
+        if !write_stderr(&out) {
+            break;
+        }
     }
-    let _ = io::stderr().write_all(out.as_bytes());
+    diagnostics.len() - room
+}
+
+/// The line that says how many diagnostics were left out.
+fn note_hidden(hidden: usize) {
+    if hidden > 0 {
+        eprintln!(
+            "note: {} not shown (the first {SHOWN_DIAGNOSTICS} are); `--format json` lists them all",
+            plural(hidden as u64, "more diagnostic")
+        );
+    }
 }
 
 fn severity_word(s: Severity) -> &'static str {
@@ -735,8 +866,11 @@ fn print_summary(s: &campaign::deliver::Summary) {
 fn report(path: &Path) -> ExitCode {
     match campaign::deliver::journal::summary(path) {
         Ok(summary) => {
-            print_stdout(&render_journal_summary(&summary));
-            ExitCode::SUCCESS
+            if print_stdout(&render_journal_summary(&summary)) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Err(e) => fail(&e.to_string()),
     }
@@ -749,8 +883,10 @@ fn render_journal_summary(s: &campaign::deliver::journal::Summary) -> String {
         || s.started_ms.to_string(),
         |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     );
+    // Contact ids and errors come from the contacts file and the servers.
+    let shown = |text: &str| campaign::terminal::escape(text).into_owned();
     let mut out = String::new();
-    let _ = writeln!(out, "run {} of campaign {:?}", s.run_id, s.campaign);
+    let _ = writeln!(out, "run {} of campaign {:?}", shown(&s.run_id), s.campaign);
     let _ = writeln!(out, "started {started}, {} session(s)", s.sessions);
     let _ = writeln!(
         out,
@@ -791,8 +927,8 @@ fn render_journal_summary(s: &campaign::deliver::journal::Summary) -> String {
             let _ = writeln!(
                 out,
                 "  {}: {}",
-                c.contact,
-                c.error.as_deref().unwrap_or("failed")
+                shown(&c.contact),
+                shown(c.error.as_deref().unwrap_or("failed"))
             );
         }
     }
@@ -805,12 +941,12 @@ fn render_journal_summary(s: &campaign::deliver::journal::Summary) -> String {
             let _ = writeln!(
                 out,
                 "  contact {} step {:?} attempt {}: {status}{}",
-                a.contact,
+                shown(&a.contact),
                 a.step,
                 a.attempt,
                 a.error
                     .as_deref()
-                    .map(|e| format!(" ({e})"))
+                    .map(|e| format!(" ({})", shown(e)))
                     .unwrap_or_default()
             );
         }

@@ -1,13 +1,19 @@
 //! Diagnostics as data: every stage returns these, and only the CLI renders
 //! them. Each carries a stable code, the exact span, a label and a help line.
 
-use std::fmt;
-use std::sync::Arc;
+mod excerpt;
+mod lines;
 
-use miette::{LabeledSpan, NamedSource, SourceCode};
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use miette::{LabeledSpan, SourceCode};
 use serde::Serialize;
 
 use crate::syntax::span::Span;
+use excerpt::Excerpt;
+use lines::LineIndex;
 
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -81,11 +87,20 @@ pub fn did_you_mean<'a>(
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
     let lower = word.to_lowercase();
+    let len = lower.chars().count();
     candidates
         .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_lowercase()), c))
-        .filter(|(d, c)| {
-            *d <= (c.chars().count().max(3) / 3).max(1) + usize::from(c.to_lowercase() == lower)
+        .filter_map(|c| {
+            let c_lower = c.to_lowercase();
+            let c_len = c_lower.chars().count();
+            let limit = (c.chars().count().max(3) / 3).max(1) + usize::from(c_lower == lower);
+            // The distance is at least the difference in length: most
+            // candidates are out of reach without computing it.
+            if len.abs_diff(c_len) > limit {
+                return None;
+            }
+            let d = strsim::damerau_levenshtein(&lower, &c_lower);
+            (d <= limit).then_some((d, c))
         })
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
@@ -98,6 +113,8 @@ pub struct SourceFile {
     pub name: String,
     /// The text; invalid UTF-8 was replaced before it got here.
     pub text: Arc<str>,
+    /// Built on the first lookup, so a clean file never pays for it.
+    lines: Arc<OnceLock<LineIndex>>,
 }
 
 impl SourceFile {
@@ -106,46 +123,85 @@ impl SourceFile {
         SourceFile {
             name: name.into(),
             text: text.into(),
+            lines: Arc::default(),
         }
     }
 
-    /// 1-based line and column (in characters) of a byte offset.
+    fn index(&self) -> &LineIndex {
+        self.lines.get_or_init(|| LineIndex::new(&self.text))
+    }
+
+    /// 1-based line and column (in characters) of a byte offset, in time
+    /// independent of the offset and of the number of lookups.
     pub fn line_col(&self, offset: u32) -> (usize, usize) {
-        let offset = (offset as usize).min(self.text.len());
-        let before = &self.text.as_bytes()[..offset];
-        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-        let line_start = before
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |p| p + 1);
-        let column = String::from_utf8_lossy(&before[line_start..])
-            .chars()
-            .count()
-            + 1;
-        (line, column)
+        let (text, index) = (&*self.text, self.index());
+        let offset = (offset as usize).min(text.len());
+        let line = index.line_of(text, offset);
+        let start = index.line_start(text, line);
+        let column = index.chars_before(text, offset) - index.chars_before(text, start);
+        (line + 1, column + 1)
+    }
+}
+
+/// Longest message or help line a rendered report shows, in bytes.
+const MESSAGE_BYTES: usize = 512;
+/// Longest label or file name a rendered report shows, in bytes.
+const LABEL_BYTES: usize = 160;
+
+/// `text` cut to at most `max` bytes, ending in `…` when cut: diagnostics
+/// quote the script, and a quote must not make a report huge.
+pub fn clip(text: &str, max: usize) -> Cow<'_, str> {
+    if text.len() <= max {
+        return Cow::Borrowed(text);
+    }
+    let mut cut = max.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    Cow::Owned(format!("{}…", &text[..cut]))
+}
+
+/// [`clip`], with the characters a terminal would act on escaped first:
+/// what a rendered report prints of a message.
+pub fn clip_for_terminal(text: &str, max: usize) -> Cow<'_, str> {
+    match crate::terminal::escape_keep_lines(text) {
+        Cow::Borrowed(text) => clip(text, max),
+        Cow::Owned(text) => Cow::Owned(clip(&text, max).into_owned()),
     }
 }
 
 /// A diagnostic bound to its source, ready for miette to render.
+///
+/// It carries only an [`Excerpt`] of the source: a few lines around the
+/// span, long lines cut around it; and its texts are cut to a few hundred
+/// bytes. So a rendered report is a few KiB at most, and takes the same
+/// time anywhere in any file.
 #[derive(Debug)]
 pub struct Report {
     diagnostic: Diagnostic,
-    source: NamedSource<Arc<str>>,
+    excerpt: Excerpt,
 }
 
 impl Report {
     /// Binds a diagnostic to the file it is about.
     pub fn new(diagnostic: Diagnostic, file: &SourceFile) -> Self {
+        let excerpt = Excerpt::new(
+            clip_for_terminal(&file.name, LABEL_BYTES).into_owned(),
+            &file.text,
+            file.index(),
+            diagnostic.span.start as usize,
+            diagnostic.span.end as usize,
+        );
         Report {
             diagnostic,
-            source: NamedSource::new(file.name.clone(), file.text.clone()),
+            excerpt,
         }
     }
 }
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.diagnostic.message)
+        f.write_str(&clip_for_terminal(&self.diagnostic.message, MESSAGE_BYTES))
     }
 }
 
@@ -166,19 +222,27 @@ impl miette::Diagnostic for Report {
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         self.diagnostic
             .help
-            .as_ref()
-            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+            .as_deref()
+            .map(|h| Box::new(clip_for_terminal(h, MESSAGE_BYTES)) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
-        Some(&self.source)
+        Some(&self.excerpt)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let d = &self.diagnostic;
-        let label = (!d.label.is_empty()).then(|| d.label.clone());
+        let mut label = clip_for_terminal(&d.label, LABEL_BYTES).into_owned();
+        if let Some(line) = self.excerpt.continues_to() {
+            if !label.is_empty() {
+                label.push(' ');
+            }
+            label.push_str(&format!("(to line {line})"));
+        }
+        let label = (!label.is_empty()).then_some(label);
         Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
-            label, d.span,
+            label,
+            self.excerpt.span(),
         ))))
     }
 }

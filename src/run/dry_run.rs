@@ -71,12 +71,14 @@ pub fn dry_run<R: Read, W: Write>(
                     }
                     OutputFormat::Human => {
                         line.push_str("contact ");
-                        line.push_str(&id);
+                        line.push_str(&visible(&id));
                         line.push_str("\n  +0s      error: ");
-                        line.push_str(&message);
+                        line.push_str(&visible(&message));
                         line.push_str(" [");
                         line.push_str(e.kind.code());
-                        line.push_str("]\n\n");
+                        line.push_str("]
+
+");
                     }
                 }
                 summary.effects += 1;
@@ -85,7 +87,7 @@ pub fn dry_run<R: Read, W: Write>(
                 run.restart(contact, now);
                 if output == OutputFormat::Human {
                     line.push_str("contact ");
-                    line.push_str(&contact.id);
+                    line.push_str(&visible(&contact.id));
                     line.push('\n');
                 }
                 loop {
@@ -219,22 +221,11 @@ fn ndjson(line: &mut String, program: &Program, contact: &str, at: u64, event: &
     line.push_str("}\n");
 }
 
-/// Text as printed in the timeline: control characters escaped so one
-/// body stays on one line; everything else as sent.
+/// Text as printed in the timeline: what a terminal would act on (control
+/// characters, bidi overrides) escaped, so one body stays on one line and
+/// contact data cannot drive the terminal; everything else as sent.
 fn visible(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.contains(char::is_control) {
-        return text.into();
-    }
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect::<String>()
-        .into()
+    crate::terminal::escape(text)
 }
 
 /// `2d 3h`, `90s` -> `1m 30s`, `500ms`.
@@ -268,12 +259,13 @@ fn human(line: &mut String, program: &Program, at: u64, event: &Event<'_>) {
         Event::Webhook(request) => {
             let info = &program.webhooks[request.webhook as usize];
             let _ = writeln!(line, "webhook {:?}", info.name);
-            let _ = writeln!(line, "{indent}{} {}", info.method.as_str(), request.url);
+            let url = visible(&request.url);
+            let _ = writeln!(line, "{indent}{} {url}", info.method.as_str());
             for (name, value) in info.headers.iter().zip(&request.header_values) {
-                let _ = writeln!(line, "{indent}{name}: {value}");
+                let _ = writeln!(line, "{indent}{}: {}", visible(name), visible(value));
             }
             if let Some(ct) = &info.content_type {
-                let _ = writeln!(line, "{indent}Content-Type: {ct}");
+                let _ = writeln!(line, "{indent}Content-Type: {}", visible(ct));
             }
             if info.has_body {
                 let _ = writeln!(line, "{indent}{}", visible(&request.body));
@@ -286,7 +278,7 @@ fn human(line: &mut String, program: &Program, at: u64, event: &Event<'_>) {
             let _ = writeln!(line, "tag remove {tag:?}");
         }
         Event::FieldSet { field, value } => {
-            let _ = writeln!(line, "field set [{field}] = {value:?}");
+            let _ = writeln!(line, "field set [{}] = {value:?}", visible(field));
         }
         Event::Note(text) => {
             let _ = writeln!(line, "note {text:?}");
@@ -299,7 +291,7 @@ fn human(line: &mut String, program: &Program, at: u64, event: &Event<'_>) {
         }
         Event::Stop => line.push_str("stop\n"),
         Event::Error(e) => {
-            let _ = writeln!(line, "error: {} [{}]", e.message, e.code);
+            let _ = writeln!(line, "error: {} [{}]", visible(&e.message), e.code);
         }
         Event::Done => {}
     }

@@ -4,6 +4,14 @@
 
 use super::span::{Span, Spanned};
 
+/// `v` without spare capacity. Lists built by pushing keep up to half their
+/// room empty, and a large campaign is millions of short lists: fitting
+/// each as it is finished keeps the tree near the size of what it holds.
+pub(crate) fn fitted<T>(mut v: Vec<T>) -> Vec<T> {
+    v.shrink_to_fit();
+    v
+}
+
 /// One `campaign "name" { ... }` block.
 #[derive(Debug, Clone)]
 pub struct Campaign {
@@ -68,8 +76,9 @@ pub enum StepKind {
     Split(Split),
     /// `stop`
     Stop,
-    /// `goal "name" when cond`
-    Goal(Goal),
+    /// `goal "name" when cond`; boxed, as the largest and rarest variant
+    /// would make every step its size.
+    Goal(Box<Goal>),
 }
 
 /// Tag operation.
@@ -475,4 +484,17 @@ pub enum JsonKind {
     Bool(bool),
     /// `null`
     Null,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A large campaign is mostly these: growing them grows `check`'s
+    /// memory on every file.
+    #[test]
+    fn node_sizes() {
+        assert!(std::mem::size_of::<Step>() <= 128);
+        assert!(std::mem::size_of::<Part>() <= 64);
+    }
 }

@@ -214,6 +214,7 @@ impl Builder {
             None => {
                 let mut items = Items::default();
                 self.items(source, source.len(), &mut items)?;
+                items.steps.shrink_to_fit();
                 items
             }
         };
@@ -293,6 +294,9 @@ impl Builder {
                         };
                         let mut items = Items::default();
                         let count = builder.items(source, end, &mut items)?;
+                        // Giving back the spare room here keeps it out of the
+                        // peak while the stretches are joined.
+                        items.steps.shrink_to_fit();
                         let rest = &source[builder.offset..end];
                         let starts_clean = i == 0 || count > 0;
                         let ends_clean = last || Grammar::parse(Rule::trivia, rest).is_ok();
@@ -313,12 +317,24 @@ impl Builder {
                 .collect()
         });
         let stretches: Vec<(Builder, Items)> = stretches.into_iter().collect::<Option<_>>()?;
+        // The steps are most of the tree: the first stretch's list grows to
+        // hold them all at once, and each other stretch's is freed as soon
+        // as it is moved in.
+        let total = stretches
+            .iter()
+            .map(|(_, items)| items.steps.len())
+            .sum::<usize>();
         let mut all = Items::default();
         for (builder, items) in stretches {
             self.errors.extend(builder.errors);
             self.offset = builder.offset;
             all.triggers.extend(items.triggers);
-            all.steps.extend(items.steps);
+            if all.steps.is_empty() {
+                all.steps = items.steps;
+                all.steps.reserve_exact(total - all.steps.len());
+            } else {
+                all.steps.extend(items.steps);
+            }
         }
         Some(all)
     }
@@ -404,7 +420,7 @@ impl Builder {
 
     fn block(&mut self, pair: Pair<'_, Rule>) -> Block {
         let span = self.span(&pair);
-        let steps = pair.into_inner().filter_map(|p| self.step(p)).collect();
+        let steps = fitted(pair.into_inner().filter_map(|p| self.step(p)).collect());
         Block { steps, span }
     }
 
@@ -417,7 +433,7 @@ impl Builder {
         let kind = match rule {
             Rule::webhook => {
                 let name = self.name(inner.next());
-                let settings = inner.filter_map(|s| self.setting(s)).collect();
+                let settings = fitted(inner.filter_map(|s| self.setting(s)).collect());
                 StepKind::Webhook(Box::new(Webhook { name, settings }))
             }
             Rule::tag_step => {
@@ -465,7 +481,7 @@ impl Builder {
                     }
                 }
                 StepKind::If(If {
-                    branches,
+                    branches: fitted(branches),
                     otherwise,
                 })
             }
@@ -483,7 +499,7 @@ impl Builder {
             Rule::goal => {
                 let name = self.name(inner.next());
                 let cond = self.cond(inner.nth(1)?);
-                StepKind::Goal(Goal { name, cond })
+                StepKind::Goal(Box::new(Goal { name, cond }))
             }
             _ => return None,
         };
@@ -584,6 +600,7 @@ impl Builder {
                         span,
                     });
                 }
+                let items = fitted(items);
                 if is_or {
                     CondKind::Or(items)
                 } else {
@@ -706,6 +723,7 @@ impl Builder {
                         }
                     })
                     .collect();
+                let value = fitted(value);
                 Setting::Header { name, value }
             }
             Rule::post_setting => Setting::Post(self.template(inner.next()?)),
@@ -803,7 +821,7 @@ impl Builder {
     fn json(&mut self, pair: Pair<'_, Rule>) -> Json {
         let span = self.span(&pair);
         let kind = match pair.as_rule() {
-            Rule::json_object => JsonKind::Object(
+            Rule::json_object => JsonKind::Object(fitted(
                 pair.into_inner()
                     .filter_map(|member| {
                         let mut kv = member.into_inner();
@@ -812,8 +830,10 @@ impl Builder {
                         Some((key, value))
                     })
                     .collect(),
-            ),
-            Rule::json_array => JsonKind::Array(pair.into_inner().map(|v| self.json(v)).collect()),
+            )),
+            Rule::json_array => {
+                JsonKind::Array(fitted(pair.into_inner().map(|v| self.json(v)).collect()))
+            }
             Rule::string => JsonKind::Str(self.template(pair)),
             Rule::merge => match self.merge(pair) {
                 // `[1, 2]` that failed to be an array is not a field named "1, 2".

@@ -5,7 +5,7 @@
 use logos::Logos;
 
 use crate::diagnostics::Diagnostic;
-use crate::syntax::ast::{Filter, FilterArg, Merge, Part, Template};
+use crate::syntax::ast::{fitted, Filter, FilterArg, Merge, Part, Template};
 use crate::syntax::span::{Span, Spanned};
 
 /// Tokens of template text.
@@ -134,7 +134,15 @@ pub fn parse_template(raw: &str, offset: usize, span: Span) -> Result<Template, 
         }
     }
     if errors.is_empty() {
-        Ok(Template { parts, span })
+        for part in &mut parts {
+            if let Part::Text(text) = part {
+                text.node.shrink_to_fit();
+            }
+        }
+        Ok(Template {
+            parts: fitted(parts),
+            span,
+        })
     } else {
         Err(errors)
     }
@@ -237,13 +245,13 @@ pub fn parse_merge(inner: &str, offset: usize, span: Span) -> Result<Merge, Diag
         }
         filters.push(Filter {
             name: Spanned::new(name.to_string(), at(name_range.clone())),
-            args,
+            args: fitted(args),
             span: at(name_range.start..end),
         });
     }
     Ok(Merge {
         field: Spanned::new(name.to_string(), name_span),
-        filters,
+        filters: fitted(filters),
         span,
     })
 }

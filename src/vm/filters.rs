@@ -15,6 +15,36 @@ use crate::syntax::ast::{Filter, FilterArg};
 use crate::syntax::span::{Span, Spanned};
 use crate::vm::value::{parse_number, Value};
 
+/// The most bytes a merge may produce, after every filter: larger values
+/// fail the contact with `campaign::run::too_large` instead of growing
+/// (`replace: 'a', 'aa'` sixty times would want an exabyte). The VM holds
+/// each merged text (a URL, header, body, note, tag or field value) to the
+/// same limit.
+pub const MAX_VALUE_BYTES: usize = 1 << 20;
+
+/// Why a filter gave no value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FilterError {
+    /// The value cannot be read as the filter needs (`| number`,
+    /// `| date`); the message says why.
+    Unreadable(String),
+    /// The result would be this many bytes, past [`MAX_VALUE_BYTES`];
+    /// nothing that large was allocated.
+    TooLarge(usize),
+}
+
+impl std::fmt::Display for FilterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FilterError::Unreadable(message) => f.write_str(message),
+            FilterError::TooLarge(bytes) => write!(
+                f,
+                "the value would be {bytes} bytes, over the limit of {MAX_VALUE_BYTES} (1 MiB)"
+            ),
+        }
+    }
+}
+
 /// Every filter name, in the order the docs list them.
 pub const FILTER_NAMES: &[&str] = &[
     "default", "upper", "lower", "trim", "title", "truncate", "replace", "number", "date", "raw",
@@ -299,19 +329,99 @@ fn bad_code(format: &str, broken: impl Fn(&str) -> bool) -> Option<&str> {
 /// The text filters work on the value's text form and return text: a number
 /// becomes its shown form (`50`, `2.5`), a bool `true`/`false`. Unchanged
 /// borrowed text stays borrowed.
-pub fn apply<'a>(op: &FilterOp, value: Value<'a>) -> Result<Value<'a>, String> {
+///
+/// A result longer than [`MAX_VALUE_BYTES`] is [`FilterError::TooLarge`]:
+/// the filters that can grow a value (`default`, `upper`, `lower`,
+/// `title`, `replace`, `date`) work out the result's length before
+/// allocating it.
+pub fn apply<'a>(op: &FilterOp, value: Value<'a>) -> Result<Value<'a>, FilterError> {
+    let fits = |bytes: usize| {
+        if bytes > MAX_VALUE_BYTES {
+            Err(FilterError::TooLarge(bytes))
+        } else {
+            Ok(())
+        }
+    };
     Ok(match op {
-        FilterOp::Default(text) if value.is_empty() => Value::Text(Cow::Owned(text.clone())),
+        FilterOp::Default(text) if value.is_empty() => {
+            fits(text.len())?;
+            Value::Text(Cow::Owned(text.clone()))
+        }
         FilterOp::Default(_) | FilterOp::Raw => value,
-        FilterOp::Upper => Value::Text(upper(value.into_text())),
-        FilterOp::Lower => Value::Text(lower(value.into_text())),
+        FilterOp::Upper => {
+            let text = value.into_text();
+            fits(mapped_len(&text, char::to_uppercase))?;
+            Value::Text(upper(text))
+        }
+        FilterOp::Lower => {
+            let text = value.into_text();
+            fits(mapped_len(&text, char::to_lowercase))?;
+            Value::Text(lower(text))
+        }
         FilterOp::Trim => Value::Text(trim(value.into_text())),
-        FilterOp::Title => Value::Text(title(value.into_text())),
+        FilterOp::Title => {
+            let text = value.into_text();
+            fits(title_len(&text))?;
+            Value::Text(title(text))
+        }
         FilterOp::Truncate(n) => Value::Text(truncate(value.into_text(), *n)),
-        FilterOp::Replace(from, to) => Value::Text(replace(value.into_text(), from, to)),
-        FilterOp::Number => to_number(value)?,
+        FilterOp::Replace(from, to) => {
+            let text = value.into_text();
+            if !from.is_empty() {
+                let count = text.matches(from.as_str()).count();
+                fits(
+                    (text.len() - count * from.len())
+                        .saturating_add(count.saturating_mul(to.len())),
+                )?;
+            }
+            Value::Text(replace(text, from, to))
+        }
+        FilterOp::Number => to_number(value).map_err(FilterError::Unreadable)?,
         FilterOp::Date(format) => to_date(value, format)?,
     })
+}
+
+/// Bytes of `text` with every character mapped: `str::to_uppercase` and
+/// `to_lowercase` map character by character (the one context rule, final
+/// sigma, picks between two letters of the same length).
+fn mapped_len<I: Iterator<Item = char>>(text: &str, map: impl Fn(char) -> I) -> usize {
+    text.chars()
+        .map(|c| map(c).map(char::len_utf8).sum::<usize>())
+        .sum()
+}
+
+/// Bytes of `title(text)`, which cases each character by where it is.
+fn title_len(text: &str) -> usize {
+    let mut word_start = true;
+    text.chars()
+        .map(|c| {
+            let start = std::mem::replace(&mut word_start, c.is_whitespace());
+            if start {
+                c.to_uppercase().map(char::len_utf8).sum::<usize>()
+            } else {
+                c.to_lowercase().map(char::len_utf8).sum::<usize>()
+            }
+        })
+        .sum()
+}
+
+/// A `String` that refuses to grow past [`MAX_VALUE_BYTES`], for output
+/// whose length is only known once written (`| date`).
+#[derive(Default)]
+struct Capped {
+    out: String,
+    over: bool,
+}
+
+impl std::fmt::Write for Capped {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if self.out.len() + s.len() > MAX_VALUE_BYTES {
+            self.over = true;
+            return Err(std::fmt::Error);
+        }
+        self.out.push_str(s);
+        Ok(())
+    }
 }
 
 fn maps_to_itself(c: char, mut mapped: impl Iterator<Item = char>) -> bool {
@@ -411,7 +521,7 @@ fn to_number(value: Value<'_>) -> Result<Value<'_>, String> {
     }
 }
 
-fn to_date<'a>(value: Value<'a>, format: &str) -> Result<Value<'a>, String> {
+fn to_date<'a>(value: Value<'a>, format: &str) -> Result<Value<'a>, FilterError> {
     if value.is_empty() {
         return Ok(Value::Empty);
     }
@@ -420,20 +530,30 @@ fn to_date<'a>(value: Value<'a>, format: &str) -> Result<Value<'a>, String> {
         _ => parse_date(&value.to_text()),
     };
     let Some(when) = seconds.and_then(|s| DateTime::<Utc>::from_timestamp(s, 0)) else {
-        return Err(format!(
+        return Err(FilterError::Unreadable(format!(
             "`| date` cannot read {} as a date; use 2026-11-27, 2026-11-27 09:30:00, \
              2026-11-27T09:30:00Z (RFC 3339, any offset) or Unix seconds like 1795771800",
             quoted(&value.to_text())
-        ));
+        )));
     };
-    let mut out = String::new();
-    write!(
-        out,
-        "{}",
-        when.format_with_items(StrftimeItems::new(format))
-    )
-    .map_err(|_| format!("`| date` cannot use the format {}", quoted(format)))?;
-    Ok(Value::Text(Cow::Owned(out)))
+    // Item by item: chrono builds each formatted piece in a String of its
+    // own, so a whole format at once could be any size before `Capped`
+    // saw it.
+    let mut out = Capped::default();
+    if StrftimeItems::new(format)
+        .try_for_each(|item| write!(out, "{}", when.format_with_items(std::iter::once(item))))
+        .is_err()
+    {
+        return Err(match out.over {
+            // Its length is unknown; it is at least this.
+            true => FilterError::TooLarge(MAX_VALUE_BYTES + 1),
+            false => FilterError::Unreadable(format!(
+                "`| date` cannot use the format {}",
+                quoted(format)
+            )),
+        });
+    }
+    Ok(Value::Text(Cow::Owned(out.out)))
 }
 
 /// A whole number of seconds that fits an `i64`.
@@ -793,23 +913,27 @@ mod tests {
         );
         assert_eq!(
             apply(&FilterOp::Number, text("abc")),
-            Err("`| number` cannot read \"abc\" as a number".to_owned())
+            Err(FilterError::Unreadable(
+                "`| number` cannot read \"abc\" as a number".to_owned()
+            ))
         );
         assert_eq!(
             apply(&FilterOp::Number, Value::Bool(true)),
-            Err("`| number` cannot read \"true\" as a number".to_owned())
+            Err(FilterError::Unreadable(
+                "`| number` cannot read \"true\" as a number".to_owned()
+            ))
         );
         let long = "x".repeat(100);
         let err = apply(&FilterOp::Number, text(&long))
-            .err()
-            .unwrap_or_default();
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             format!("`| number` cannot read \"{}\"… as a number", "x".repeat(40))
         );
         let err = apply(&FilterOp::Number, text("1\n2"))
-            .err()
-            .unwrap_or_default();
+            .unwrap_err()
+            .to_string();
         assert_eq!(err, "`| number` cannot read \"1\\n2\" as a number");
     }
 
@@ -850,7 +974,7 @@ mod tests {
         assert_eq!(run(&op, Value::Empty), Value::Empty);
         let op = FilterOp::Date("%B %-d, %Y at %H:%M %Z".into());
         assert_eq!(shown(&op, "1795771800"), "November 27, 2026 at 09:30 UTC");
-        let err = apply(&op, text("soon")).err().unwrap_or_default();
+        let err = apply(&op, text("soon")).unwrap_err().to_string();
         assert!(
             err.starts_with("`| date` cannot read \"soon\" as a date; use 2026-11-27,"),
             "{err}"

@@ -7,6 +7,7 @@
 //! it; the [`Vm`] only holds reusable buffers.
 
 pub mod filters;
+pub mod tags;
 pub mod value;
 
 use std::borrow::Cow;
@@ -16,13 +17,19 @@ use crate::contacts::Contact;
 use crate::encode;
 use crate::syntax::span::Span;
 use crate::url_template::{PathPiece, UrlShape, Violation};
+use filters::{FilterError, MAX_VALUE_BYTES};
+use tags::Tags;
 use value::{compare, Value};
 
 /// Where one contact stands in the campaign.
 #[derive(Debug, Clone, Default)]
 pub struct Run {
-    /// The contact's data; `field set`, tags and captures change it.
+    /// The contact's data; `field set` and captures change it. Its `tags`
+    /// are not used: the run's tags are in [`Run::tags`].
     pub contact: Contact,
+    /// The contact's tags as the run goes: `tag add`/`tag remove` and
+    /// `field set [Tags]` change them.
+    pub tags: Tags,
     /// The next instruction.
     pub pc: u32,
     /// Virtual milliseconds since the contact entered.
@@ -37,9 +44,11 @@ pub struct Run {
 
 impl Run {
     /// A run at the start of the campaign.
-    pub fn new(contact: Contact, entered_at: i64) -> Run {
+    pub fn new(mut contact: Contact, entered_at: i64) -> Run {
+        let tags = Tags::from_list(std::mem::take(&mut contact.tags));
         Run {
             contact,
+            tags,
             entered_at,
             ..Run::default()
         }
@@ -52,7 +61,7 @@ impl Run {
         self.contact.id.clone_from(&contact.id);
         self.contact.row = contact.row;
         self.contact.fields.clone_from(&contact.fields);
-        self.contact.tags.clone_from(&contact.tags);
+        self.tags.reset_from(&contact.tags);
         self.pc = 0;
         self.clock_ms = 0;
         self.entered_at = entered_at;
@@ -240,17 +249,11 @@ impl<'p> Vm<'p> {
                         return self.fail(run, e);
                     }
                     let tag = self.scratch.trim();
-                    let tags = &mut run.contact.tags;
-                    let existing = tags.iter().position(|t| t == tag);
                     if ins == Instruction::TagAdd {
-                        if existing.is_none() {
-                            tags.push(tag.to_string());
-                        }
+                        run.tags.insert(tag);
                         return Event::TagAdd(tag);
                     }
-                    if let Some(i) = existing {
-                        tags.remove(i);
-                    }
+                    run.tags.remove(tag);
                     return Event::TagRemove(tag);
                 }
                 Instruction::FieldSet(field) => {
@@ -258,12 +261,7 @@ impl<'p> Vm<'p> {
                     if Some(field) == self.tags_field {
                         // `Tags` is the tag list: setting it replaces the tags.
                         let text = value.to_text();
-                        run.contact.tags.clear();
-                        for tag in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-                            if !run.contact.tags.iter().any(|t| t == tag) {
-                                run.contact.tags.push(tag.to_string());
-                            }
-                        }
+                        run.tags.reset_to(text.split(',').map(str::trim));
                     }
                     let slot = &mut run.contact.fields[field as usize];
                     let text = slot.get_or_insert_with(String::new);
@@ -414,6 +412,7 @@ impl<'p> Vm<'p> {
             Instruction::EmitText(t) => {
                 let program = self.program;
                 self.buffer().push_str(&program.texts[t as usize]);
+                self.check_size(pc, 0)?;
             }
             Instruction::EmitMerge(m) => {
                 let site = &self.program.merges[m as usize];
@@ -447,6 +446,9 @@ impl<'p> Vm<'p> {
                         ),
                     ));
                 }
+                // Every escape writes at least a byte per byte: most texts
+                // too large for the buffer are caught before they are copied.
+                self.check_size(pc, text.len())?;
                 let out = buffer_of(self.target, &mut self.scratch, &mut self.request);
                 let before = out.len();
                 match escape {
@@ -461,6 +463,7 @@ impl<'p> Vm<'p> {
                     let added = out.len() - before;
                     self.url_merge_lens.push(added);
                 }
+                self.check_size(pc, 0)?;
             }
             Instruction::EmitJsonMerge(m) => {
                 let raw = self.program.merges[m as usize].escape == Escape::Raw;
@@ -477,6 +480,7 @@ impl<'p> Vm<'p> {
                         out.push('"');
                     }
                 }
+                self.check_size(pc, 0)?;
             }
             Instruction::EmitSecret(s) => {
                 let secret = match &self.secrets {
@@ -484,6 +488,7 @@ impl<'p> Vm<'p> {
                     Secrets::Values(values) => values.get(s as usize).map_or("", String::as_str),
                 };
                 buffer_of(self.target, &mut self.scratch, &mut self.request).push_str(secret);
+                self.check_size(pc, 0)?;
             }
             Instruction::PushText => {
                 let text = self.scratch.clone();
@@ -519,7 +524,7 @@ impl<'p> Vm<'p> {
                 let tag = self.pop();
                 let tag = tag.to_text();
                 let tag = tag.trim();
-                let has = run.contact.tags.iter().any(|t| t == tag);
+                let has = run.tags.contains(tag);
                 self.stack.push(Value::Bool(has));
             }
             Instruction::Not => {
@@ -556,19 +561,77 @@ impl<'p> Vm<'p> {
     /// A merge site's value for this contact, filters applied.
     fn merge<'r>(&self, run: &'r Run, m: u32, pc: usize) -> Result<Value<'r>, RuntimeError> {
         let site = &self.program.merges[m as usize];
+        let field = &self.program.fields[site.field as usize];
+        let too_large = |bytes: usize| {
+            self.error(
+                "campaign::run::too_large",
+                pc,
+                format!("[{field}]: the merged value would be {bytes} bytes, over the 1 MiB limit"),
+            )
+        };
+        // Measured before the tags are joined into one text.
+        let bytes = self.field_len(run, site.field);
+        if bytes > MAX_VALUE_BYTES {
+            return Err(too_large(bytes));
+        }
         let mut value = Value::Text(self.field_text(run, site.field));
         for filter in &site.filters {
-            value = filters::apply(filter, value).map_err(|message| {
-                let field = &self.program.fields[site.field as usize];
-                self.error("campaign::run::filter", pc, format!("[{field}]: {message}"))
+            value = filters::apply(filter, value).map_err(|e| match e {
+                FilterError::TooLarge(bytes) => too_large(bytes),
+                FilterError::Unreadable(message) => {
+                    self.error("campaign::run::filter", pc, format!("[{field}]: {message}"))
+                }
             })?;
         }
         Ok(value)
     }
 
+    /// Bytes of [`Vm::field_text`], without building it.
+    fn field_len(&self, run: &Run, field: FieldId) -> usize {
+        if Some(field) == self.tags_field {
+            return run
+                .tags
+                .iter()
+                .map(|t| t.len() + 1)
+                .sum::<usize>()
+                .saturating_sub(1);
+        }
+        if Some(field) == self.id_field {
+            return run.contact.id.len();
+        }
+        match run.contact.fields.get(field as usize) {
+            Some(Some(text)) => text.len(),
+            _ => 0,
+        }
+    }
+
+    /// Fails if the text being built for the current target, with
+    /// `adding` more bytes, would be past [`MAX_VALUE_BYTES`]; its buffer is
+    /// then emptied and given back.
+    fn check_size(&mut self, pc: usize, adding: usize) -> Result<(), RuntimeError> {
+        let target = self.target;
+        let buffer = self.buffer_for(target);
+        let bytes = buffer.len().saturating_add(adding);
+        if bytes <= MAX_VALUE_BYTES {
+            return Ok(());
+        }
+        *buffer = String::new();
+        let what = match target {
+            Target::Scratch => "the text",
+            Target::Url => "the URL",
+            Target::Body => "the body",
+            Target::Header(_) => "a header value",
+        };
+        Err(self.error(
+            "campaign::run::too_large",
+            pc,
+            format!("{what} would be over the 1 MiB limit after merging ({bytes} bytes or more)"),
+        ))
+    }
+
     fn field_text<'r>(&self, run: &'r Run, field: FieldId) -> Cow<'r, str> {
         if Some(field) == self.tags_field {
-            return Cow::Owned(run.contact.tags.join(","));
+            return Cow::Owned(run.tags.joined());
         }
         if Some(field) == self.id_field {
             // The id the run reports: the trimmed `Contact ID`, else the row number.
