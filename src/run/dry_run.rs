@@ -76,9 +76,7 @@ pub fn dry_run<R: Read, W: Write>(
                         line.push_str(&visible(&message));
                         line.push_str(" [");
                         line.push_str(e.kind.code());
-                        line.push_str("]
-
-");
+                        line.push_str("]\n\n");
                     }
                 }
                 summary.effects += 1;
