@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use miette::{LabeledSpan, SourceCode};
 use serde::Serialize;
 
-use crate::syntax::span::Span;
+use crate::span::Span;
 use excerpt::Excerpt;
 use lines::LineIndex;
 

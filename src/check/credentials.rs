@@ -5,7 +5,7 @@ use super::walk_webhooks;
 use crate::diagnostics::Diagnostic;
 use crate::syntax::ast::{Campaign, HeaderPiece, Json, JsonKind, Part, Setting};
 use crate::syntax::post::PostPair;
-use crate::syntax::span::Span;
+use crate::span::Span;
 
 /// Name pieces that mark a credential.
 const WORDS: &[&str] = &[

@@ -4,7 +4,7 @@
 use super::walk_webhooks;
 use crate::diagnostics::Diagnostic;
 use crate::syntax::ast::{Campaign, CaptureSource, HeaderPiece, Method, Setting, Webhook};
-use crate::syntax::span::Span;
+use crate::span::Span;
 
 pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
     walk_webhooks(campaign, &mut |w| webhook(w, out));

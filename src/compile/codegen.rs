@@ -7,7 +7,7 @@ use crate::compile::instructions::*;
 use crate::encode;
 use crate::syntax::ast::*;
 use crate::syntax::post::split_pairs;
-use crate::syntax::span::Span;
+use crate::span::Span;
 use crate::url_template::{self, PathPiece, UrlShape};
 use crate::vm::filters::{compile_filter, FilterOp};
 

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::syntax::ast::{CompareOp, Method, OnFailure};
-use crate::syntax::span::Span;
+use crate::span::Span;
 use crate::url_template::UrlShape;
 use crate::vm::filters::FilterOp;
 

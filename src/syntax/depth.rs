@@ -6,7 +6,7 @@
 //! steps where a large file can be cut, so its pieces parse in parallel.
 
 use crate::diagnostics::Diagnostic;
-use crate::syntax::span::Span;
+use crate::span::Span;
 
 /// Deepest nesting of braces, brackets and parentheses a file may use.
 /// Real campaigns stay far below; the bound keeps every recursive stage

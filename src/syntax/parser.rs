@@ -7,7 +7,7 @@ use std::num::NonZeroUsize;
 use crate::diagnostics::{did_you_mean, Diagnostic};
 use crate::syntax::ast::*;
 use crate::syntax::depth;
-use crate::syntax::span::{Span, Spanned};
+use crate::span::{Span, Spanned};
 use crate::syntax::template::{parse_merge, parse_template};
 use pest::error::{ErrorVariant, InputLocation};
 use pest::iterators::Pair;
@@ -304,7 +304,7 @@ impl Builder {
                     };
                     // The first stretch is this thread's; `parse` is Copy,
                     // so a thread that does not start is parsed here too.
-                    let handle = (i > 0).then(|| crate::spawn_scoped(scope, parse)).flatten();
+                    let handle = (i > 0).then(|| crate::threads::spawn_scoped(scope, parse)).flatten();
                     (handle, parse)
                 })
                 .collect();

@@ -3,7 +3,7 @@
 //! text; merged text can never split a pair, because it is encoded later.
 
 use crate::syntax::ast::{Part, Template};
-use crate::syntax::span::{Span, Spanned};
+use crate::span::{Span, Spanned};
 
 /// One `label=value` pair of post data.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,7 +6,7 @@ use logos::Logos;
 
 use crate::diagnostics::Diagnostic;
 use crate::syntax::ast::{fitted, Filter, FilterArg, Merge, Part, Template};
-use crate::syntax::span::{Span, Spanned};
+use crate::span::{Span, Spanned};
 
 /// Tokens of template text.
 #[derive(Logos, Debug, Clone, Copy, PartialEq)]

@@ -12,7 +12,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use crate::diagnostics::{did_you_mean, Diagnostic};
 use crate::encode::write_number;
 use crate::syntax::ast::{Filter, FilterArg};
-use crate::syntax::span::{Span, Spanned};
+use crate::span::{Span, Spanned};
 use crate::vm::value::{parse_number, Value};
 
 /// The most bytes a merge may produce, after every filter: larger values

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use crate::compile::instructions::{Constant, Escape, FieldId, Instruction, Program, Target};
 use crate::contacts::Contact;
 use crate::encode;
-use crate::syntax::span::Span;
+use crate::span::Span;
 use crate::url_template::{PathPiece, UrlShape, Violation};
 use filters::{FilterError, MAX_VALUE_BYTES};
 use tags::Tags;
