@@ -16,6 +16,7 @@ pub mod contacts;
 pub mod deliver;
 pub mod diagnostics;
 pub mod encode;
+pub mod filters;
 pub mod input;
 pub mod run;
 pub mod span;

@@ -2,6 +2,7 @@
 
 use super::walk_steps;
 use crate::diagnostics::Diagnostic;
+use crate::filters::parse_date;
 use crate::syntax::ast::{Block, Campaign, Operand, Step, StepKind, Trigger, Wait};
 
 pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
@@ -30,7 +31,7 @@ pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
     walk_steps(&campaign.steps, &mut |step| {
         if let StepKind::Wait(Wait::Until(Operand::Text(t))) = &step.kind {
             if let Some(text) = t.as_literal() {
-                if crate::vm::filters::parse_date(&text).is_none() {
+                if parse_date(&text).is_none() {
                     out.push(
                         Diagnostic::error("campaign::wait::date", t.span, format!("{text:?} is not a date"))
                             .label("not a date")

@@ -3,7 +3,7 @@
 use super::{walk_merges, walk_webhooks};
 use crate::diagnostics::Diagnostic;
 use crate::syntax::ast::{Campaign, Json, JsonKind, Merge, Setting};
-use crate::vm::filters::compile_filter;
+use crate::filters::compile_filter;
 
 pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
     walk_merges(campaign, &mut |merge| {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::syntax::ast::{CompareOp, Method, OnFailure};
 use crate::span::Span;
 use crate::url_template::UrlShape;
-use crate::vm::filters::FilterOp;
+use crate::filters::FilterOp;
 
 /// Index into [`Program::fields`].
 pub type FieldId = u32;

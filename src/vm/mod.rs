@@ -15,6 +15,7 @@ use std::borrow::Cow;
 use crate::compile::instructions::{Constant, Escape, FieldId, Instruction, Program, Target};
 use crate::contacts::Contact;
 use crate::encode;
+use crate::filters::parse_date;
 use crate::span::Span;
 use crate::url_template::{PathPiece, UrlShape, Violation};
 use filters::{FilterError, MAX_VALUE_BYTES};
@@ -284,7 +285,7 @@ impl<'p> Vm<'p> {
                         Value::Empty => None,
                         Value::Text(t) if t.trim().is_empty() => None,
                         Value::Number(n) => Some(n as i64),
-                        Value::Text(t) => match filters::parse_date(&t) {
+                        Value::Text(t) => match parse_date(&t) {
                             Some(secs) => Some(secs),
                             None => {
                                 let message =
