@@ -1,6 +1,7 @@
 //! Diagnostics as data: every stage returns these, and only the CLI renders
 //! them. Each carries a stable code, the exact span, a label and a help line.
 
+pub mod codes;
 mod excerpt;
 mod lines;
 

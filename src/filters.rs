@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
-use crate::diagnostics::{did_you_mean, Diagnostic};
+use crate::diagnostics::{codes, did_you_mean, Diagnostic};
 use crate::encode::write_number;
 use crate::span::{Span, Spanned};
 use crate::syntax::ast::{Filter, FilterArg};
@@ -142,7 +142,7 @@ fn unknown(filter: &Filter) -> Diagnostic {
         None => format!("filters are: {}", FILTER_NAMES.join(", ")),
     };
     Diagnostic::error(
-        "campaign::filter::unknown",
+        codes::FILTER_UNKNOWN,
         filter.name.span,
         format!("unknown filter `{name}`"),
     )
@@ -151,7 +151,7 @@ fn unknown(filter: &Filter) -> Diagnostic {
 }
 
 fn arguments(span: Span, message: &str, label: &str, help: &str) -> Diagnostic {
-    Diagnostic::error("campaign::filter::arguments", span, message)
+    Diagnostic::error(codes::FILTER_ARGUMENTS, span, message)
         .label(label)
         .help(help)
 }
@@ -237,14 +237,12 @@ fn check_date_format(format: &str, span: Span) -> Result<(), Diagnostic> {
         Some(code) => format!("`{code}` is not a date format code"),
         None => format!("`{format}` is not a valid date format"),
     };
-    Err(
-        Diagnostic::error("campaign::filter::date_format", span, message)
-            .label("invalid date format")
-            .help(
-                "use strftime codes such as `%Y` (year), `%m` (month), `%d` (day), \
+    Err(Diagnostic::error(codes::FILTER_DATE_FORMAT, span, message)
+        .label("invalid date format")
+        .help(
+            "use strftime codes such as `%Y` (year), `%m` (month), `%d` (day), \
              `%B` (month name), `%H:%M` (time); write `%%` for a literal %",
-            ),
-    )
+        ))
 }
 
 /// The first `%` code (with its flags) that chrono rejects on its own.
@@ -299,12 +297,10 @@ pub fn parse_date(s: &str) -> Option<i64> {
     DateTime::<Utc>::from_timestamp(seconds, 0).map(|_| seconds)
 }
 
-
 /// A filter as the parser would build it for `| name: args`, starting at
 /// byte 10 with one byte between pieces.
 #[cfg(test)]
 pub(crate) fn filter_for_test(name: &str, args: Vec<FilterArg>) -> Filter {
-
     let name_span = Span::new(10, 10 + name.len());
     let mut at = name_span.end as usize + 2;
     let args: Vec<_> = args

@@ -8,10 +8,10 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::syntax::ast::{CompareOp, Method, OnFailure};
-use crate::span::Span;
-use crate::url_template::UrlShape;
 use crate::filters::FilterOp;
+use crate::span::Span;
+use crate::syntax::ast::{CompareOp, Method, OnFailure};
+use crate::url_template::UrlShape;
 
 /// Index into [`Program::fields`].
 pub type FieldId = u32;

@@ -10,7 +10,6 @@ use chrono::{DateTime, Utc};
 use crate::filters::{parse_date, FilterOp};
 use crate::vm::value::{parse_number, Value};
 
-
 /// The most bytes a merge may produce, after every filter: larger values
 /// fail the contact with `campaign::run::too_large` instead of growing
 /// (`replace: 'a', 'aa'` sixty times would want an exabyte). The VM holds
