@@ -1,6 +1,7 @@
 //! Diagnostics as data: every stage returns these, and only the CLI renders
 //! them. Each carries a stable code, the exact span, a label and a help line.
 
+pub mod codes;
 mod excerpt;
 mod lines;
 
@@ -11,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 use miette::{LabeledSpan, SourceCode};
 use serde::Serialize;
 
-use crate::syntax::span::Span;
+use crate::span::Span;
 use excerpt::Excerpt;
 use lines::LineIndex;
 

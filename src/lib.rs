@@ -16,10 +16,13 @@ pub mod contacts;
 pub mod deliver;
 pub mod diagnostics;
 pub mod encode;
+pub mod filters;
 pub mod input;
 pub mod run;
+pub mod span;
 pub mod syntax;
 pub mod terminal;
+mod threads;
 pub mod url_template;
 pub mod vm;
 
@@ -54,7 +57,9 @@ pub fn diagnose(source: &str, schema: Option<&Schema>) -> Vec<Diagnostic> {
         };
         errors.extend(found);
         errors.sort_by_key(|d| (d.span.start, d.span.end));
-        drop_in_background(campaign);
+        if campaign.span.len() >= check::PARALLEL_FROM {
+            threads::drop_in_background(campaign);
+        }
     }
     errors
 }
@@ -79,37 +84,6 @@ fn overlap_test(errors: &[Diagnostic]) -> impl Fn(&Diagnostic) -> bool + '_ {
     }
 }
 
-/// Stack for the threads that parse, check and free a campaign: what the
-/// main thread usually has, as those stages recurse once per nesting level.
-const THREAD_STACK: usize = 8 * 1024 * 1024;
-
-/// Starts `f` on a scoped thread with [`THREAD_STACK`], or `None` if the
-/// system will not start one; the caller then runs it itself.
-pub(crate) fn spawn_scoped<'scope, T, F>(
-    scope: &'scope std::thread::Scope<'scope, '_>,
-    f: F,
-) -> Option<std::thread::ScopedJoinHandle<'scope, T>>
-where
-    F: FnOnce() -> T + Send + 'scope,
-    T: Send + 'scope,
-{
-    worker().spawn_scoped(scope, f).ok()
-}
-
-fn worker() -> std::thread::Builder {
-    std::thread::Builder::new().stack_size(THREAD_STACK)
-}
-
-/// Frees a large AST on another thread: a 100,000-line campaign is millions
-/// of small allocations, tens of milliseconds to free, and nothing needs to
-/// wait for that.
-fn drop_in_background(campaign: syntax::ast::Campaign) {
-    if campaign.span.len() >= check::PARALLEL_FROM {
-        // Should no thread start, the closure and the AST are freed here.
-        let _ = worker().spawn(move || drop(campaign));
-    }
-}
-
 /// Compiles a source to a program. Fails with every diagnostic (errors and
 /// warnings) if there is any error.
 pub fn compile(source: &str, schema: Option<&Schema>) -> Result<Compiled, Vec<Diagnostic>> {
@@ -128,7 +102,7 @@ pub fn compile(source: &str, schema: Option<&Schema>) -> Result<Compiled, Vec<Di
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use syntax::span::Span;
+    use span::Span;
 
     proptest! {
         /// The sorted, prefix-maximum overlap test answers as the plain

@@ -13,7 +13,8 @@ use std::borrow::Cow;
 use std::cell::Cell;
 
 use campaign::contacts::Contact;
-use campaign::vm::filters::{apply, FilterError, FilterOp, MAX_VALUE_BYTES};
+use campaign::filters::FilterOp;
+use campaign::vm::filters::{apply, FilterError, MAX_VALUE_BYTES};
 use campaign::vm::value::Value;
 use campaign::vm::{Event, Run, Secrets, Vm};
 use proptest::prelude::*;

@@ -8,7 +8,7 @@
 use std::process::Command;
 
 use campaign::diagnostics::{Diagnostic, Report, SourceFile};
-use campaign::syntax::span::Span;
+use campaign::span::Span;
 use miette::{GraphicalReportHandler, GraphicalTheme};
 use proptest::prelude::*;
 

@@ -22,7 +22,7 @@ use libfuzzer_sys::fuzz_target;
 
 use campaign::contacts::Contact;
 use campaign::syntax::ast::{Campaign, Setting, Step, StepKind, Webhook};
-use campaign::syntax::span::{Span, Spanned};
+use campaign::span::{Span, Spanned};
 use campaign::vm::{Event, Run, Secrets, Vm};
 
 /// Literal text as the contents of a campaign string literal.

@@ -2,10 +2,10 @@
 //! environment, read with `secret("NAME")`.
 
 use super::walk_webhooks;
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{codes, Diagnostic};
+use crate::span::Span;
 use crate::syntax::ast::{Campaign, HeaderPiece, Json, JsonKind, Part, Setting};
 use crate::syntax::post::PostPair;
-use crate::syntax::span::Span;
 
 /// Name pieces that mark a credential.
 const WORDS: &[&str] = &[
@@ -72,7 +72,7 @@ fn env_name(label: &str) -> String {
 fn warn(out: &mut Vec<Diagnostic>, name: &str, span: Span, help: String) {
     out.push(
         Diagnostic::warning(
-            "campaign::credential::literal",
+            codes::CREDENTIAL_LITERAL,
             span,
             format!("`{name}` looks like a credential written into the script"),
         )

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{walk_merges, walk_steps, Schema};
-use crate::diagnostics::{did_you_mean, Diagnostic};
+use crate::diagnostics::{codes, did_you_mean, Diagnostic};
 use crate::syntax::ast::{Campaign, Setting, StepKind};
 
 /// Fields every contact has, whatever the schema says.
@@ -55,7 +55,7 @@ pub(super) fn check(campaign: &Campaign, schema: &Schema, out: &mut Vec<Diagnost
         };
         out.push(
             Diagnostic::error(
-                "campaign::merge::unknown_field",
+                codes::MERGE_UNKNOWN_FIELD,
                 merge.field.span,
                 format!("no field named `{name}` in {}", schema.origin),
             )

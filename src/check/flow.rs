@@ -1,7 +1,8 @@
 //! Control flow: unreachable steps, goal placement, duplicate names.
 
 use super::walk_steps;
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{codes, Diagnostic};
+use crate::filters::parse_date;
 use crate::syntax::ast::{Block, Campaign, Operand, Step, StepKind, Trigger, Wait};
 
 pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
@@ -30,9 +31,9 @@ pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
     walk_steps(&campaign.steps, &mut |step| {
         if let StepKind::Wait(Wait::Until(Operand::Text(t))) = &step.kind {
             if let Some(text) = t.as_literal() {
-                if crate::vm::filters::parse_date(&text).is_none() {
+                if parse_date(&text).is_none() {
                     out.push(
-                        Diagnostic::error("campaign::wait::date", t.span, format!("{text:?} is not a date"))
+                        Diagnostic::error(codes::WAIT_DATE, t.span, format!("{text:?} is not a date"))
                             .label("not a date")
                             .help("write `wait until 2026-12-01T09:00:00Z`, a date like \"2026-12-01\", or a date field like `[Renewal Date]`"),
                     );
@@ -65,7 +66,7 @@ fn unreachable(steps: &[Step], out: &mut Vec<Diagnostic>) {
             }
             out.push(
                 Diagnostic::warning(
-                    "campaign::flow::unreachable",
+                    codes::FLOW_UNREACHABLE,
                     next.keyword,
                     "this step can never run",
                 )
@@ -80,7 +81,7 @@ fn nested_goals(block: &Block, out: &mut Vec<Diagnostic>) {
     for step in &block.steps {
         if let StepKind::Goal(_) = step.kind {
             out.push(
-                Diagnostic::error("campaign::goal::nested", step.keyword, "a goal must stand at the top level of the campaign")
+                Diagnostic::error(codes::GOAL_NESTED, step.keyword, "a goal must stand at the top level of the campaign")
                     .label("goal inside a block")
                     .help("contacts jump forward to goals, so a goal cannot sit inside `if` or `split`; move it out of the block"),
             );
@@ -98,7 +99,7 @@ fn names(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
         };
         if name.node.trim().is_empty() {
             out.push(
-                Diagnostic::error("campaign::step::empty_name", name.span, format!("this {what} has no name"))
+                Diagnostic::error(codes::STEP_EMPTY_NAME, name.span, format!("this {what} has no name"))
                     .label("empty name")
                     .help("names identify steps in run output and journals, e.g. `webhook \"Create CRM contact\" { ... }`"),
             );
@@ -107,7 +108,7 @@ fn names(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
         if !seen.insert(name.node.as_str()) {
             out.push(
                 Diagnostic::error(
-                    "campaign::step::duplicate_name",
+                    codes::STEP_DUPLICATE_NAME,
                     name.span,
                     format!("another step is already named {:?}", name.node),
                 )
@@ -123,7 +124,7 @@ fn triggers(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
         match &t.node {
             Trigger::TagAdded(tag) if tag.node.trim().is_empty() => out.push(
                 Diagnostic::error(
-                    "campaign::trigger::empty_tag",
+                    codes::TRIGGER_EMPTY_TAG,
                     tag.span,
                     "this trigger names no tag",
                 )
@@ -132,7 +133,7 @@ fn triggers(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
             ),
             Trigger::WebhookReceived(path) if !path.node.starts_with('/') => out.push(
                 Diagnostic::error(
-                    "campaign::trigger::path",
+                    codes::TRIGGER_PATH,
                     path.span,
                     "a webhook trigger's path must start with `/`",
                 )

@@ -1,9 +1,9 @@
 //! Filters: unknown names and bad arguments, and the `| raw` opt-out.
 
 use super::{walk_merges, walk_webhooks};
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{codes, Diagnostic};
+use crate::filters::compile_filter;
 use crate::syntax::ast::{Campaign, Json, JsonKind, Merge, Setting};
-use crate::vm::filters::compile_filter;
 
 pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
     walk_merges(campaign, &mut |merge| {
@@ -39,7 +39,7 @@ fn raw(merge: &Merge, out: &mut Vec<Diagnostic>) {
     for filter in merge.filters.iter().filter(|f| f.name.node == "raw") {
         out.push(
             Diagnostic::warning(
-                "campaign::filter::raw",
+                codes::FILTER_RAW,
                 filter.name.span,
                 format!("`| raw` sends [{}] without escaping", merge.field.node),
             )

@@ -48,7 +48,7 @@ pub fn check(campaign: &Campaign, schema: Option<&Schema>) -> Vec<Diagnostic> {
         && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
     if parallel {
         let found = std::thread::scope(|scope| {
-            let other = crate::spawn_scoped(scope, || {
+            let other = crate::threads::spawn_scoped(scope, || {
                 let mut out = Vec::new();
                 requests(&mut out);
                 out

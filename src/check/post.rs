@@ -2,7 +2,7 @@
 //! [`super::credentials::post_pair`]) credentials written as literal values.
 
 use super::walk_webhooks;
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{codes, Diagnostic};
 use crate::syntax::ast::{Campaign, Setting};
 use crate::syntax::post::split_pairs;
 
@@ -19,7 +19,7 @@ pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
                 if pair.is_empty() {
                     out.push(
                         Diagnostic::warning(
-                            "campaign::post::empty_pair",
+                            codes::POST_EMPTY_PAIR,
                             pair.span,
                             "empty pair in post data",
                         )
@@ -30,7 +30,7 @@ pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
                 }
                 if pair.value.is_none() {
                     out.push(
-                        Diagnostic::warning("campaign::post::missing_equals", pair.span, "this pair has no `=`")
+                        Diagnostic::warning(codes::POST_MISSING_EQUALS, pair.span, "this pair has no `=`")
                             .label("label without a value")
                             .help("post data is `label=value`; it is sent as `label=` with an empty value"),
                     );
@@ -38,7 +38,7 @@ pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
                 if pair.label.is_empty() {
                     out.push(
                         Diagnostic::warning(
-                            "campaign::post::empty_label",
+                            codes::POST_EMPTY_LABEL,
                             pair.span,
                             "this value has no label",
                         )
@@ -51,7 +51,7 @@ pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
                     if labels.contains(&label) && !label.ends_with("[]") {
                         out.push(
                             Diagnostic::error(
-                                "campaign::post::duplicate_label",
+                                codes::POST_DUPLICATE_LABEL,
                                 pair.label_span(),
                                 format!("label `{label}` appears twice in this post data"),
                             )

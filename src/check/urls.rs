@@ -4,9 +4,9 @@
 //! ([`crate::url_template`]), never by scanning the text here.
 
 use super::walk_webhooks;
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{codes, Diagnostic};
+use crate::span::Span;
 use crate::syntax::ast::{Campaign, Part, Setting, Template};
-use crate::syntax::span::Span;
 use crate::url_template::{self, Component, TemplateError};
 
 pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
@@ -26,7 +26,7 @@ pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
 /// The exact span of the character at byte `at` of a text part: exact when
 /// the part was written without escapes, or when it is a control character
 /// (the template lexer keeps each of those a part of its own).
-fn char_span(t: &crate::syntax::span::Spanned<String>, at: usize, c: char) -> Span {
+fn char_span(t: &crate::span::Spanned<String>, at: usize, c: char) -> Span {
     if t.span.len() == t.node.len() {
         let start = t.span.start as usize + at;
         Span::new(start, start + c.len_utf8())
@@ -50,14 +50,14 @@ fn literal_text(url: &Template, out: &mut Vec<Diagnostic>) -> bool {
         let span = char_span(t, at, c);
         out.push(if c.is_control() {
             Diagnostic::error(
-                "campaign::url::control",
+                codes::URL_CONTROL,
                 span,
                 format!("a URL cannot contain the control character U+{:04X}", u32::from(c)),
             )
             .label("control character in the URL")
             .help("remove it; URL parsers drop or encode control characters, so the request would not go where the text says")
         } else {
-            Diagnostic::error("campaign::url::invalid", span, "a URL cannot contain spaces")
+            Diagnostic::error(codes::URL_INVALID, span, "a URL cannot contain spaces")
                 .label("space in the URL")
                 .help("write a space as `%20`; merged fields are encoded for you")
         });
@@ -72,7 +72,7 @@ fn check_url(url: &Template, dynamic_host: bool, out: &mut Vec<Diagnostic>) {
     }
     if url.parts.is_empty() {
         out.push(
-            Diagnostic::error("campaign::url::invalid", url.span, "the URL is empty")
+            Diagnostic::error(codes::URL_INVALID, url.span, "the URL is empty")
                 .label("empty URL")
                 .help("e.g. `url \"https://crm.example.com/contacts\"`"),
         );
@@ -84,7 +84,7 @@ fn check_url(url: &Template, dynamic_host: bool, out: &mut Vec<Diagnostic>) {
             let first = url.merges().next().map_or(url.span, |m| m.span);
             out.push(if dynamic_host {
                 Diagnostic::error(
-                    "campaign::url::invalid",
+                    codes::URL_INVALID,
                     url.span,
                     format!(
                         "a `dynamic host` URL may merge at most {} fields before its path",
@@ -101,7 +101,7 @@ fn check_url(url: &Template, dynamic_host: bool, out: &mut Vec<Diagnostic>) {
         Err(TemplateError::Invalid(e)) => {
             out.push(
                 Diagnostic::error(
-                    "campaign::url::invalid",
+                    codes::URL_INVALID,
                     url.span,
                     format!("this URL cannot be valid: {e}"),
                 )
@@ -130,7 +130,7 @@ fn check_url(url: &Template, dynamic_host: bool, out: &mut Vec<Diagnostic>) {
             let start = url.span.start as usize + 1;
             out.push(
                 Diagnostic::warning(
-                    "campaign::url::insecure",
+                    codes::URL_INSECURE,
                     Span::new(start, start + 4),
                     "this webhook is sent over plain http",
                 )
@@ -140,7 +140,7 @@ fn check_url(url: &Template, dynamic_host: bool, out: &mut Vec<Diagnostic>) {
         }
         other => out.push(
             Diagnostic::error(
-                "campaign::url::scheme",
+                codes::URL_SCHEME,
                 url.span,
                 format!("webhooks are sent over http or https, not `{other}`"),
             )
@@ -153,7 +153,7 @@ fn check_url(url: &Template, dynamic_host: bool, out: &mut Vec<Diagnostic>) {
 /// A merge the URL parser reads as part of the scheme, user name, host or
 /// port.
 fn merge_before_path(span: Span, component: Component, dynamic_host: bool) -> Diagnostic {
-    let code = "campaign::url::merge_in_authority";
+    let code = codes::URL_MERGE_IN_AUTHORITY;
     match component {
         Component::Scheme => Diagnostic::error(code, span, "contact data cannot choose the URL's scheme")
             .label("merge field in the scheme")

@@ -2,9 +2,9 @@
 //! captures.
 
 use super::walk_webhooks;
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{codes, Diagnostic};
+use crate::span::Span;
 use crate::syntax::ast::{Campaign, CaptureSource, HeaderPiece, Method, Setting, Webhook};
-use crate::syntax::span::Span;
 
 pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
     walk_webhooks(campaign, &mut |w| webhook(w, out));
@@ -41,7 +41,7 @@ fn webhook(w: &Webhook, out: &mut Vec<Diagnostic>) {
                     format!("`{key}` is set twice in this webhook")
                 };
                 out.push(
-                    Diagnostic::error("campaign::webhook::duplicate_setting", s.span, message)
+                    Diagnostic::error(codes::WEBHOOK_DUPLICATE_SETTING, s.span, message)
                         .label("repeated here")
                         .help("keep one; the second would silently win"),
                 );
@@ -57,7 +57,7 @@ fn webhook(w: &Webhook, out: &mut Vec<Diagnostic>) {
                 if header_names.contains(&lower) {
                     out.push(
                         Diagnostic::warning(
-                            "campaign::header::duplicate",
+                            codes::HEADER_DUPLICATE,
                             name.span,
                             format!("header `{}` is set twice", name.node),
                         )
@@ -70,7 +70,7 @@ fn webhook(w: &Webhook, out: &mut Vec<Diagnostic>) {
             Setting::Sign(secret) => secret_name(&secret.node, secret.span, out),
             Setting::Timeout(d) if d.millis == 0 => out.push(
                 Diagnostic::error(
-                    "campaign::webhook::timeout",
+                    codes::WEBHOOK_TIMEOUT,
                     s.span,
                     "a timeout of zero can never succeed",
                 )
@@ -83,7 +83,7 @@ fn webhook(w: &Webhook, out: &mut Vec<Diagnostic>) {
             } if !(p.node.is_empty() || p.node.starts_with('/')) => {
                 out.push(
                     Diagnostic::error(
-                        "campaign::capture::pointer",
+                        codes::CAPTURE_POINTER,
                         p.span,
                         "a JSON pointer starts with `/`",
                     )
@@ -100,7 +100,7 @@ fn webhook(w: &Webhook, out: &mut Vec<Diagnostic>) {
     if !seen.contains(&"url") {
         out.push(
             Diagnostic::error(
-                "campaign::webhook::missing_url",
+                codes::WEBHOOK_MISSING_URL,
                 w.name.span,
                 "this webhook has no `url`",
             )
@@ -110,7 +110,7 @@ fn webhook(w: &Webhook, out: &mut Vec<Diagnostic>) {
     }
     if let (Method::Get, Some(span)) = (method, body) {
         out.push(
-            Diagnostic::warning("campaign::webhook::body_with_get", span, "a GET request with a body")
+            Diagnostic::warning(codes::WEBHOOK_BODY_WITH_GET, span, "a GET request with a body")
                 .label("body on a GET")
                 .help("many servers and proxies drop GET bodies; use `method POST`, or move the data into the URL"),
         );
@@ -122,7 +122,7 @@ fn header(name: &str, span: Span, value: &[HeaderPiece], out: &mut Vec<Diagnosti
     if name.is_empty() || !name.chars().all(is_token) {
         out.push(
             Diagnostic::error(
-                "campaign::header::invalid_name",
+                codes::HEADER_INVALID_NAME,
                 span,
                 format!("{name:?} is not a valid header name"),
             )
@@ -153,12 +153,12 @@ fn header(name: &str, span: Span, value: &[HeaderPiece], out: &mut Vec<Diagnosti
                     text.span
                 };
                 out.push(if matches!(c, '\r' | '\n' | '\0') {
-                    Diagnostic::error("campaign::header::newline", span, "a header value cannot hold a line break")
+                    Diagnostic::error(codes::HEADER_NEWLINE, span, "a header value cannot hold a line break")
                         .label("line break in a header")
                         .help("remove the `\\n`/`\\r`: it would end the header and let the rest be read as another one")
                 } else {
                     Diagnostic::error(
-                        "campaign::header::control",
+                        codes::HEADER_CONTROL,
                         span,
                         format!("a header value cannot hold the control character U+{:04X}", u32::from(c)),
                     )
@@ -175,7 +175,7 @@ fn secret_name(name: &str, span: Span, out: &mut Vec<Diagnostic>) {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
         out.push(
-            Diagnostic::error("campaign::secret::invalid_name", span, format!("{name:?} is not a valid secret name"))
+            Diagnostic::error(codes::SECRET_INVALID_NAME, span, format!("{name:?} is not a valid secret name"))
                 .label("invalid secret name")
                 .help("secrets are environment variables: letters, digits and `_`, e.g. `secret(\"ONTRAPORT_API_KEY\")`"),
         );

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 
 use crate::compile::instructions::*;
 use crate::encode;
+use crate::filters::{compile_filter, FilterOp};
+use crate::span::Span;
 use crate::syntax::ast::*;
 use crate::syntax::post::split_pairs;
-use crate::syntax::span::Span;
 use crate::url_template::{self, PathPiece, UrlShape};
-use crate::vm::filters::{compile_filter, FilterOp};
 
 /// Webhook defaults, documented in docs/language.md.
 pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;

@@ -8,10 +8,10 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use crate::filters::FilterOp;
+use crate::span::Span;
 use crate::syntax::ast::{CompareOp, Method, OnFailure};
-use crate::syntax::span::Span;
 use crate::url_template::UrlShape;
-use crate::vm::filters::FilterOp;
 
 /// Index into [`Program::fields`].
 pub type FieldId = u32;

@@ -5,8 +5,8 @@
 //! possibly huge tail. On the way it notes seams: places between top-level
 //! steps where a large file can be cut, so its pieces parse in parallel.
 
-use crate::diagnostics::Diagnostic;
-use crate::syntax::span::Span;
+use crate::diagnostics::{codes, Diagnostic};
+use crate::span::Span;
 
 /// Deepest nesting of braces, brackets and parentheses a file may use.
 /// Real campaigns stay far below; the bound keeps every recursive stage
@@ -77,7 +77,7 @@ pub fn prescan(source: &str) -> Result<Layout, Diagnostic> {
             b'{' | b'[' | b'(' => {
                 if depth == MAX_DEPTH {
                     return Err(Diagnostic::error(
-                        "campaign::syntax::too_deep",
+                        codes::SYNTAX_TOO_DEEP,
                         Span::new(i, i + 1),
                         format!("nesting is deeper than {MAX_DEPTH} levels"),
                     )
@@ -129,7 +129,7 @@ fn starts_item(line: &[u8]) -> bool {
 
 fn unterminated(start: usize, end: usize) -> Diagnostic {
     Diagnostic::error(
-        "campaign::syntax::unterminated_string",
+        codes::SYNTAX_UNTERMINATED_STRING,
         Span::new(start, start + 1),
         "this string is never closed",
     )

@@ -5,5 +5,9 @@ pub mod ast;
 pub mod depth;
 pub mod parser;
 pub mod post;
-pub mod span;
 pub mod template;
+
+/// Spans moved to [`crate::span`]; this path stays until every caller uses
+/// that one.
+#[doc(hidden)]
+pub use crate::span;

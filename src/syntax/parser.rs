@@ -4,10 +4,10 @@
 
 use std::num::NonZeroUsize;
 
-use crate::diagnostics::{did_you_mean, Diagnostic};
+use crate::diagnostics::{codes, did_you_mean, Diagnostic};
+use crate::span::{Span, Spanned};
 use crate::syntax::ast::*;
 use crate::syntax::depth;
-use crate::syntax::span::{Span, Spanned};
 use crate::syntax::template::{parse_merge, parse_template};
 use pest::error::{ErrorVariant, InputLocation};
 use pest::iterators::Pair;
@@ -59,7 +59,7 @@ pub fn parse_partial(source: &str) -> (Option<Campaign>, Vec<Diagnostic>) {
 fn parse_inner(source: &str) -> Result<(Campaign, Vec<Diagnostic>), Vec<Diagnostic>> {
     if source.len() > MAX_SOURCE_BYTES {
         return Err(vec![Diagnostic::error(
-            "campaign::source::too_large",
+            codes::SOURCE_TOO_LARGE,
             Span::new(0, 0),
             "this file is larger than 256 MiB",
         )
@@ -70,7 +70,7 @@ fn parse_inner(source: &str) -> Result<(Campaign, Vec<Diagnostic>), Vec<Diagnost
         .is_empty()
     {
         return Err(vec![Diagnostic::error(
-            "campaign::syntax::empty",
+            codes::SYNTAX_EMPTY,
             Span::new(0, source.len()),
             "this file is empty",
         )
@@ -99,7 +99,7 @@ fn syntax_error_of(source: &str) -> Diagnostic {
     match err {
         Some(err) => syntax_error(source, err),
         None => Diagnostic::error(
-            "campaign::syntax::unexpected",
+            codes::SYNTAX_UNEXPECTED,
             Span::new(0, 0),
             "the file could not be parsed",
         ),
@@ -304,7 +304,9 @@ impl Builder {
                     };
                     // The first stretch is this thread's; `parse` is Copy,
                     // so a thread that does not start is parsed here too.
-                    let handle = (i > 0).then(|| crate::spawn_scoped(scope, parse)).flatten();
+                    let handle = (i > 0)
+                        .then(|| crate::threads::spawn_scoped(scope, parse))
+                        .flatten();
                     (handle, parse)
                 })
                 .collect();
@@ -362,7 +364,7 @@ impl Builder {
                 let at = template.merges().next().map_or(template.span, |m| m.span);
                 self.errors.push(
                     Diagnostic::error(
-                        "campaign::syntax::merge_not_allowed",
+                        codes::SYNTAX_MERGE_NOT_ALLOWED,
                         at,
                         "this name cannot merge contact fields",
                     )
@@ -407,7 +409,7 @@ impl Builder {
         if let Some(filter) = merge.filters.first() {
             self.errors.push(
                 Diagnostic::error(
-                    "campaign::syntax::filter_on_target",
+                    codes::SYNTAX_FILTER_ON_TARGET,
                     filter.span,
                     "a field being written cannot take filters",
                 )
@@ -517,7 +519,7 @@ impl Builder {
             Ok(n) if n <= 100 => Spanned::new(n, span),
             _ => {
                 self.errors.push(
-                    Diagnostic::error("campaign::split::percent", span, "a split takes 0% to 100%")
+                    Diagnostic::error(codes::SPLIT_PERCENT, span, "a split takes 0% to 100%")
                         .label("out of range")
                         .help("write the share of contacts that take the first block, e.g. `split 30% { ... } else { ... }`"),
                 );
@@ -545,7 +547,7 @@ impl Builder {
         if millis > 10.0 * 366.0 * 86_400_000.0 {
             self.errors.push(
                 Diagnostic::error(
-                    "campaign::syntax::duration_range",
+                    codes::SYNTAX_DURATION_RANGE,
                     span,
                     "this duration is longer than ten years",
                 )
@@ -573,7 +575,7 @@ impl Builder {
                 Ok(t) => Operand::Timestamp(Spanned::new(t.timestamp(), span)),
                 Err(_) => {
                     self.errors.push(
-                        Diagnostic::error("campaign::syntax::timestamp", span, "this is not an RFC 3339 date and time")
+                        Diagnostic::error(codes::SYNTAX_TIMESTAMP, span, "this is not an RFC 3339 date and time")
                             .label("not a valid timestamp")
                             .help("write the date, time and offset in full, e.g. `2026-12-01T09:00:00Z` or `2026-12-01T09:00:00-05:00`"),
                     );
@@ -697,7 +699,7 @@ impl Builder {
                         };
                         self.errors.push(
                             Diagnostic::error(
-                                "campaign::webhook::method",
+                                codes::WEBHOOK_METHOD,
                                 self.span(&word),
                                 format!("unknown HTTP method `{}`", word.as_str()),
                             )
@@ -736,7 +738,7 @@ impl Builder {
                     Ok(n) if n <= 100 => Setting::Retry(n),
                     _ => {
                         self.errors.push(
-                            Diagnostic::error("campaign::webhook::retry", self.span(&n), "`retry` takes 0 to 100")
+                            Diagnostic::error(codes::WEBHOOK_RETRY, self.span(&n), "`retry` takes 0 to 100")
                                 .label("out of range")
                                 .help("retries back off exponentially; a handful is plenty, e.g. `retry 3`"),
                         );
@@ -757,7 +759,7 @@ impl Builder {
                         let other = unit.as_str();
                         self.errors.push(
                             Diagnostic::error(
-                                "campaign::webhook::rate",
+                                codes::WEBHOOK_RATE,
                                 self.span(&unit),
                                 format!("unknown rate period `{other}`"),
                             )
@@ -772,7 +774,7 @@ impl Builder {
                     _ => {
                         self.errors.push(
                             Diagnostic::error(
-                                "campaign::webhook::rate",
+                                codes::WEBHOOK_RATE,
                                 self.span(&count),
                                 "a rate needs at least one request per period",
                             )
@@ -840,7 +842,7 @@ impl Builder {
                 Some(m) if m.field.contains(',') || m.field.parse::<f64>().is_ok() => {
                     self.errors.push(
                         Diagnostic::error(
-                            "campaign::json::not_a_field",
+                            codes::JSON_NOT_A_FIELD,
                             m.span,
                             format!("`{}` is neither a JSON array nor a field name", &*m.field),
                         )
@@ -909,7 +911,7 @@ fn unknown_unit(unit: &str, span: Span) -> Diagnostic {
         None => "units are milliseconds, seconds, minutes, hours, days and weeks (singular, plural or ms/s/m/h/d/w)".into(),
     };
     Diagnostic::error(
-        "campaign::syntax::unit",
+        codes::SYNTAX_UNIT,
         span,
         format!("unknown time unit `{unit}`"),
     )
@@ -928,7 +930,7 @@ fn syntax_error(source: &str, err: pest::error::Error<Rule>) -> Diagnostic {
         ErrorVariant::ParsingError { positives, .. } => positives.clone(),
         ErrorVariant::CustomError { message } => {
             return Diagnostic::error(
-                "campaign::syntax::too_complex",
+                codes::SYNTAX_TOO_COMPLEX,
                 Span::new(pos, pos),
                 format!("this file is too complex to parse ({message})"),
             )
@@ -946,12 +948,12 @@ fn syntax_error(source: &str, err: pest::error::Error<Rule>) -> Diagnostic {
     if let (Some(word), true) = (word, wants_step || wants_setting) {
         let span = Span::new(pos, pos + word.len());
         let (what, known, code) = if wants_step {
-            ("step", STEP_KEYWORDS, "campaign::syntax::unknown_step")
+            ("step", STEP_KEYWORDS, codes::SYNTAX_UNKNOWN_STEP)
         } else {
             (
                 "webhook setting",
                 SETTING_KEYWORDS,
-                "campaign::syntax::unknown_setting",
+                codes::SYNTAX_UNKNOWN_SETTING,
             )
         };
         let help = match did_you_mean(word, known.iter().copied()) {
@@ -968,7 +970,7 @@ fn syntax_error(source: &str, err: pest::error::Error<Rule>) -> Diagnostic {
         && positives.contains(&Rule::compare_op)
     {
         return Diagnostic::error(
-            "campaign::syntax::unexpected",
+            codes::SYNTAX_UNEXPECTED,
             Span::new(pos, pos + 1),
             "`=` does not compare values; write `==`",
         )
@@ -1013,7 +1015,7 @@ fn syntax_error(source: &str, err: pest::error::Error<Rule>) -> Diagnostic {
     };
     let (found_text, len) = found;
     Diagnostic::error(
-        "campaign::syntax::unexpected",
+        codes::SYNTAX_UNEXPECTED,
         Span::new(pos, pos + len),
         format!("expected {expected}, found {found_text}"),
     )

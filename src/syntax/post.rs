@@ -2,8 +2,8 @@
 //! into pairs here, at compile time, on the `&` and `=` written in its literal
 //! text; merged text can never split a pair, because it is encoded later.
 
+use crate::span::{Span, Spanned};
 use crate::syntax::ast::{Part, Template};
-use crate::syntax::span::{Span, Spanned};
 
 /// One `label=value` pair of post data.
 #[derive(Debug, Clone, PartialEq)]

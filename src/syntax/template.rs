@@ -4,9 +4,9 @@
 
 use logos::Logos;
 
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{codes, Diagnostic};
+use crate::span::{Span, Spanned};
 use crate::syntax::ast::{fitted, Filter, FilterArg, Merge, Part, Template};
-use crate::syntax::span::{Span, Spanned};
 
 /// Tokens of template text.
 #[derive(Logos, Debug, Clone, Copy, PartialEq)]
@@ -90,7 +90,7 @@ pub fn parse_template(raw: &str, offset: usize, span: Span) -> Result<Template, 
                 match u32::from_str_radix(hex, 16).ok().and_then(char::from_u32) {
                     Some(c) => push_text(&mut parts, c.encode_utf8(&mut [0; 4]), at),
                     None => errors.push(
-                        Diagnostic::error("campaign::syntax::escape", at, "this is not a unicode character")
+                        Diagnostic::error(codes::SYNTAX_ESCAPE, at, "this is not a unicode character")
                             .label("no such code point")
                             .help("`\\u{...}` takes 1 to 6 hex digits of a Unicode scalar value, e.g. `\\u{E9}`"),
                     ),
@@ -120,7 +120,7 @@ pub fn parse_template(raw: &str, offset: usize, span: Span) -> Result<Template, 
                     None => {
                         errors.push(
                             Diagnostic::error(
-                                "campaign::merge::unclosed",
+                                codes::MERGE_UNCLOSED,
                                 at,
                                 "this `[` starts a merge field that is never closed",
                             )
@@ -176,7 +176,7 @@ pub fn parse_merge(inner: &str, offset: usize, span: Span) -> Result<Merge, Diag
     let name_span = Span::new(offset + lead, offset + lead + name.len());
     if name.is_empty() {
         return Err(Diagnostic::error(
-            "campaign::merge::empty_field",
+            codes::MERGE_EMPTY_FIELD,
             span,
             "this merge field names no field",
         )
@@ -305,17 +305,15 @@ fn unescape_arg(quoted: &str) -> Option<String> {
 }
 
 fn bad_escape(text: &str, at: Span) -> Diagnostic {
-    Diagnostic::error(
-        "campaign::syntax::escape",
-        at,
-        format!("unknown escape `{text}`"),
-    )
-    .label("not an escape")
-    .help(r#"escapes are \n \t \r \0 \" \\ \[ \] \' \/ \| and \u{HEX}; write \\ for a backslash"#)
+    Diagnostic::error(codes::SYNTAX_ESCAPE, at, format!("unknown escape `{text}`"))
+        .label("not an escape")
+        .help(
+            r#"escapes are \n \t \r \0 \" \\ \[ \] \' \/ \| and \u{HEX}; write \\ for a backslash"#,
+        )
 }
 
 fn merge_syntax(at: Span, message: &str) -> Diagnostic {
-    Diagnostic::error("campaign::merge::syntax", at, message.to_string())
+    Diagnostic::error(codes::MERGE_SYNTAX, at, message.to_string())
         .label("here")
         .help("a merge is `[Field Name]` or `[Field Name | filter | filter: 'arg', 2]`")
 }

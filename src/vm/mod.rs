@@ -14,8 +14,10 @@ use std::borrow::Cow;
 
 use crate::compile::instructions::{Constant, Escape, FieldId, Instruction, Program, Target};
 use crate::contacts::Contact;
+use crate::diagnostics::codes;
 use crate::encode;
-use crate::syntax::span::Span;
+use crate::filters::parse_date;
+use crate::span::Span;
 use crate::url_template::{PathPiece, UrlShape, Violation};
 use filters::{FilterError, MAX_VALUE_BYTES};
 use tags::Tags;
@@ -120,7 +122,8 @@ pub enum Event<'a> {
 /// A per-contact failure.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuntimeError {
-    /// Stable code, e.g. `campaign::run::number`.
+    /// Stable code, e.g. `campaign::run::filter` (listed in
+    /// [`codes`](crate::diagnostics::codes)).
     pub code: &'static str,
     /// What went wrong, for this contact.
     pub message: String,
@@ -242,7 +245,7 @@ impl<'p> Vm<'p> {
                 Instruction::TagAdd | Instruction::TagRemove => {
                     if self.scratch.trim().is_empty() {
                         let e = self.error(
-                            "campaign::run::empty_tag",
+                            codes::RUN_EMPTY_TAG,
                             pc,
                             "the tag name merged to nothing".into(),
                         );
@@ -284,13 +287,12 @@ impl<'p> Vm<'p> {
                         Value::Empty => None,
                         Value::Text(t) if t.trim().is_empty() => None,
                         Value::Number(n) => Some(n as i64),
-                        Value::Text(t) => match filters::parse_date(&t) {
+                        Value::Text(t) => match parse_date(&t) {
                             Some(secs) => Some(secs),
                             None => {
                                 let message =
                                     format!("`wait until` cannot read {:?} as a date", clip(&t));
-                                return self
-                                    .fail(run, self.error("campaign::run::date", pc, message));
+                                return self.fail(run, self.error(codes::RUN_DATE, pc, message));
                             }
                         },
                         Value::Bool(_) => None,
@@ -423,13 +425,13 @@ impl<'p> Vm<'p> {
                     let field = &self.program.fields[site.field as usize];
                     return Err(if text.contains(['\r', '\n', '\0']) {
                         self.error(
-                            "campaign::run::header_newline",
+                            codes::RUN_HEADER_NEWLINE,
                             pc,
                             format!("field [{field}] holds a line break or NUL, which cannot go in a header; nothing was sent for this contact"),
                         )
                     } else {
                         self.error(
-                            "campaign::run::header_control",
+                            codes::RUN_HEADER_CONTROL,
                             pc,
                             format!("field [{field}] holds a control character, which cannot go in a header; nothing was sent for this contact"),
                         )
@@ -437,7 +439,7 @@ impl<'p> Vm<'p> {
                 }
                 if escape == Escape::Host && !is_host_text(&text) {
                     return Err(self.error(
-                        "campaign::run::url",
+                        codes::RUN_URL,
                         pc,
                         format!(
                             "field [{}] holds {:?}, which is not a host name; nothing was sent for this contact",
@@ -564,7 +566,7 @@ impl<'p> Vm<'p> {
         let field = &self.program.fields[site.field as usize];
         let too_large = |bytes: usize| {
             self.error(
-                "campaign::run::too_large",
+                codes::RUN_TOO_LARGE,
                 pc,
                 format!("[{field}]: the merged value would be {bytes} bytes, over the 1 MiB limit"),
             )
@@ -579,7 +581,7 @@ impl<'p> Vm<'p> {
             value = filters::apply(filter, value).map_err(|e| match e {
                 FilterError::TooLarge(bytes) => too_large(bytes),
                 FilterError::Unreadable(message) => {
-                    self.error("campaign::run::filter", pc, format!("[{field}]: {message}"))
+                    self.error(codes::RUN_FILTER, pc, format!("[{field}]: {message}"))
                 }
             })?;
         }
@@ -623,7 +625,7 @@ impl<'p> Vm<'p> {
             Target::Header(_) => "a header value",
         };
         Err(self.error(
-            "campaign::run::too_large",
+            codes::RUN_TOO_LARGE,
             pc,
             format!("{what} would be over the 1 MiB limit after merging ({bytes} bytes or more)"),
         ))
@@ -700,15 +702,15 @@ fn describe_violation(
 ) -> (&'static str, String) {
     match violation {
         Violation::Invalid(e) => (
-            "campaign::run::url",
+            codes::RUN_URL,
             format!("the URL is not valid after merging ({e}): {url}"),
         ),
         Violation::Origin { expected, got } => (
-            "campaign::run::url_origin",
+            codes::RUN_URL_ORIGIN,
             format!("merged fields would move the request from `{expected}` to `{got}`; nothing was sent for this contact"),
         ),
         Violation::NoHost => (
-            "campaign::run::url",
+            codes::RUN_URL,
             format!("the merged host is empty: {url}"),
         ),
         Violation::Path => {
@@ -720,7 +722,7 @@ fn describe_violation(
                 }
             }
             (
-                "campaign::run::url",
+                codes::RUN_URL,
                 format!("a merged field changed the fixed part of the path `{template}` (a `.` or `..` segment, or a raw `?` or `#`), which would send the request elsewhere: {url}"),
             )
         }
