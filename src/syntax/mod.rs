@@ -7,3 +7,4 @@ pub mod parser;
 pub mod post;
 pub mod span;
 pub mod template;
+pub mod units;
