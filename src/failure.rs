@@ -140,19 +140,34 @@ impl FirstFailures {
     }
 }
 
-/// The span of each webhook step (by webhook index): where a delivery
-/// failure points. Each webhook is sent by exactly one `Webhook`
-/// instruction, whose span is the step's.
-pub fn webhook_spans(program: &Program) -> Vec<Span> {
+/// Where a delivery failure of each webhook step points (by webhook
+/// index): the first line of the step (`webhook "Sync" {`), as a whole
+/// step of many lines would bury the name. Each webhook is sent by exactly
+/// one `Webhook` instruction, whose span is the step's; `source` is the
+/// text the program was compiled from.
+pub fn webhook_spans(program: &Program, source: &str) -> Vec<Span> {
     let mut spans = vec![Span::default(); program.webhooks.len()];
     for (pc, ins) in program.code.iter().enumerate() {
         if let Instruction::Webhook(id) = ins {
             if let Some(slot) = spans.get_mut(*id as usize) {
-                *slot = program.span_at(pc);
+                *slot = first_line(program.span_at(pc), source);
             }
         }
     }
     spans
+}
+
+/// `span` cut at the end of its first line, trailing spaces dropped.
+fn first_line(span: Span, source: &str) -> Span {
+    let (start, end) = (span.start as usize, span.end as usize);
+    let Some(text) = source.get(start..end) else {
+        return span;
+    };
+    let line = text.split('\n').next().unwrap_or(text).trim_end();
+    if line.is_empty() {
+        return span;
+    }
+    Span::new(start, start + line.len())
 }
 
 #[cfg(test)]
@@ -206,12 +221,11 @@ mod tests {
     fn every_webhook_has_the_span_of_its_step() {
         let source = "campaign \"A\" {\n    webhook \"One\" {\n        url \"https://x.example.com\"\n    }\n    note \"n\"\n    webhook \"Two\" {\n        url \"https://y.example.com/[Id]\"\n    }\n}\n";
         let program = crate::compile(source, None).unwrap().program;
-        let spans = webhook_spans(&program);
-        assert_eq!(spans.len(), 2);
-        for (span, name) in spans.iter().zip(["One", "Two"]) {
-            let text = &source[span.start as usize..span.end as usize];
-            assert!(text.starts_with("webhook"), "{text:?}");
-            assert!(text.contains(name), "{text:?}");
-        }
+        let spans = webhook_spans(&program, source);
+        let heads: Vec<&str> = spans
+            .iter()
+            .map(|s| &source[s.start as usize..s.end as usize])
+            .collect();
+        assert_eq!(heads, ["webhook \"One\" {", "webhook \"Two\" {"]);
     }
 }

@@ -361,7 +361,7 @@ pub async fn deliver<R: Read + Send + 'static>(
                     .collect()
             })
             .collect(),
-        webhook_spans: webhook_spans(program),
+        webhook_spans: webhook_spans(program, &options.source.text),
         source: &options.source,
         journal: journal.clone(),
         log_attempts: options.out.is_some(),
