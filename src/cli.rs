@@ -11,7 +11,7 @@ use miette::{GraphicalReportHandler, GraphicalTheme};
 use campaign::check::Schema;
 use campaign::contacts::{field_names, ContactsFormat};
 use campaign::diagnostics::{Diagnostic, Report, Severity, SourceFile};
-use campaign::run::dry_run::{dry_run, DryRunError, OutputFormat};
+use campaign::run::dry_run::{DryRun, DryRunError, OutputFormat};
 
 /// Every `eprintln!` in this file goes through [`write_stderr`], which
 /// cannot panic on a closed or full stderr (`2>&1 | head`) as std's does,
@@ -326,7 +326,7 @@ fn read_source(path: &Path) -> Option<Source> {
         Err(InputError::TooLarge { limit, .. }) => {
             let d = Diagnostic::error(
                 "campaign::source::too_large",
-                campaign::syntax::span::Span::new(0, 0),
+                campaign::span::Span::new(0, 0),
                 format!("this file is larger than {}", campaign::input::Bytes(limit)),
             )
             .label("file starts here")
@@ -346,7 +346,7 @@ fn read_source(path: &Path) -> Option<Source> {
             // Offsets after the bad byte shift in the lossy text; the first bad one does not.
             let d = Diagnostic::error(
                 "campaign::source::invalid_utf8",
-                campaign::syntax::span::Span::new(at, at + 1),
+                campaign::span::Span::new(at, at + 1),
                 format!("this file is not valid UTF-8 (byte {at})"),
             )
             .label("invalid byte")
@@ -530,26 +530,10 @@ fn render_capped(source: &SourceFile, diagnostics: &[Diagnostic], shown: &mut us
     let room = SHOWN_DIAGNOSTICS
         .saturating_sub(*shown)
         .min(diagnostics.len());
-    let color = io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let theme = if color {
-        GraphicalTheme::unicode()
-    } else {
-        GraphicalTheme::unicode_nocolor()
-    };
-    let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
+    let color = io::stderr().is_terminal();
     for d in &diagnostics[..room] {
         *shown += 1;
-        let mut out = String::new();
-        let report = Report::new(d.clone(), source);
-        if handler.render_report(&mut out, &report).is_err() {
-            out.clear();
-            out.push_str(&format!(
-                "{}: {} [{}]\n",
-                severity_word(d.severity),
-                campaign::diagnostics::clip_for_terminal(&d.message, 512),
-                d.code
-            ));
-        }
+        let mut out = rendered(source, d, color);
         out.push('\n');
         // Nobody is reading: the exit status still tells.
         if !write_stderr(&out) {
@@ -557,6 +541,29 @@ fn render_capped(source: &SourceFile, diagnostics: &[Diagnostic], shown: &mut us
         }
     }
     diagnostics.len() - room
+}
+
+/// One diagnostic drawn with miette, in colour if `color` (and NO_COLOR is
+/// unset).
+fn rendered(source: &SourceFile, d: &Diagnostic, color: bool) -> String {
+    let theme = if color && std::env::var_os("NO_COLOR").is_none() {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
+    let mut out = String::new();
+    let report = Report::new(d.clone(), source);
+    if handler.render_report(&mut out, &report).is_err() {
+        out.clear();
+        out.push_str(&format!(
+            "{}: {} [{}]\n",
+            severity_word(d.severity),
+            campaign::diagnostics::clip_for_terminal(&d.message, 512),
+            d.code
+        ));
+    }
+    out
 }
 
 /// The line that says how many diagnostics were left out.
@@ -635,15 +642,10 @@ fn run(
         RunFormat::Human => OutputFormat::Human,
         RunFormat::Ndjson => OutputFormat::Ndjson,
     };
-    let stdout = io::stdout().lock();
-    match dry_run(
-        &compiled.program,
-        input,
-        contacts_format,
-        stdout,
-        output,
-        now,
-    ) {
+    let color = io::stdout().is_terminal();
+    let render = |d: &Diagnostic| rendered(&source, d, color);
+    let dry_run = DryRun::new(&compiled.program, &source, output, now).render_with(&render);
+    match dry_run.run(input, contacts_format, io::stdout().lock()) {
         Ok(summary) => {
             eprintln!(
                 "dry run: {}, {} failed, {}; nothing was sent",
@@ -684,11 +686,6 @@ fn deliver(
     let secret_values = match secrets::load(&program.secrets, real.env_file.as_deref()) {
         Ok(v) => v,
         Err(e) => return fail(&format!("{e}; nothing was sent")),
-    };
-    let digest = {
-        use sha2::{Digest, Sha256};
-        let d = Sha256::digest(source.text.as_bytes());
-        d.iter().map(|b| format!("{b:02x}")).collect::<String>()
     };
     let progress = io::stderr().is_terminal().then(|| {
         // Counting lines is fast and gives the bar a length, hence an ETA;
@@ -739,7 +736,7 @@ fn deliver(
         allow_private: real.allow_private,
         journal: real.journal.clone(),
         out: real.out.clone(),
-        campaign_digest: digest,
+        source: source.clone(),
         contacts_fingerprint,
         progress: callback,
         inputs: [
@@ -786,6 +783,7 @@ fn deliver(
         Ok(s) => s,
         Err(e) => return fail(&e),
     };
+    render_failures(source, &summary.failures);
     print_summary(&summary);
     if summary.stopped_early {
         match &real.journal {
@@ -835,8 +833,15 @@ fn count_lines(path: &Path) -> Option<u64> {
     Some(lines + u64::from(last != b'\n'))
 }
 
-fn ms(d: std::time::Duration) -> String {
-    format!("{:.1}ms", d.as_secs_f64() * 1000.0)
+fn ms(us: u64) -> String {
+    format!("{:.1}ms", us as f64 / 1000.0)
+}
+
+/// The first failure of each kind and place, each with its source line and
+/// the step underlined.
+fn render_failures(source: &SourceFile, failures: &[campaign::failure::FirstFailure]) {
+    let diagnostics: Vec<Diagnostic> = failures.iter().filter_map(|f| f.diagnostic()).collect();
+    render(source, &diagnostics);
 }
 
 fn print_summary(s: &campaign::deliver::Summary) {
@@ -848,14 +853,22 @@ fn print_summary(s: &campaign::deliver::Summary) {
         "requests: {} ok, {} failed, {} retried ({} attempts)",
         s.requests_ok, s.requests_failed, s.retries, s.attempts
     );
-    if let Some((p50, p95, p99)) = s.latency {
-        eprintln!("latency: p50 {} p95 {} p99 {}", ms(p50), ms(p95), ms(p99));
-    }
-    for (name, attempts, failures, mean, p95) in s.steps.iter().take(5) {
+    if let Some(l) = s.latency {
         eprintln!(
-            "  step {name:?}: p95 {} mean {} ({attempts} attempts, {failures} failed)",
-            ms(*p95),
-            ms(*mean)
+            "latency: p50 {} p95 {} p99 {}",
+            ms(l.p50_us),
+            ms(l.p95_us),
+            ms(l.p99_us)
+        );
+    }
+    for st in s.steps.iter().take(5) {
+        eprintln!(
+            "  step {:?}: p95 {} mean {} ({} attempts, {} failed)",
+            st.step,
+            ms(st.p95_us),
+            ms(st.mean_us),
+            st.attempts,
+            st.failures
         );
     }
     if let Some(id) = &s.run_id {

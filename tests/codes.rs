@@ -29,7 +29,7 @@ fn mentioned(text: &str) -> BTreeSet<String> {
 }
 
 /// The first-column codes of the table rows between `from` and the next
-/// `## ` heading of docs/language.md, with their second column.
+/// `## ` heading of a doc, with their second column.
 fn table(language: &str, from: &str) -> BTreeMap<String, String> {
     let start = language.find(from).unwrap_or_else(|| panic!("no {from:?}"));
     let section = &language[start + from.len()..];
@@ -67,6 +67,8 @@ fn the_docs_tables_and_the_list_agree_both_ways() {
     let language = std::fs::read_to_string(root().join("docs/language.md")).unwrap();
     let runtime = table(&language, "\n## Runtime errors\n");
     let check = table(&language, "\n## Diagnostic codes\n");
+    let delivery = std::fs::read_to_string(root().join("docs/delivery.md")).unwrap();
+    let delivery = table(&delivery, "\n### Failure codes\n");
     let listed = |kinds: &[Kind]| -> BTreeSet<String> {
         codes::ALL
             .iter()
@@ -78,6 +80,11 @@ fn the_docs_tables_and_the_list_agree_both_ways() {
         runtime.keys().cloned().collect::<BTreeSet<_>>(),
         listed(&[Kind::Runtime]),
         "docs/language.md's runtime table (left) and the list (right)"
+    );
+    assert_eq!(
+        delivery.keys().cloned().collect::<BTreeSet<_>>(),
+        listed(&[Kind::Delivery]),
+        "docs/delivery.md's failure table (left) and the list (right)"
     );
     assert_eq!(
         check.keys().cloned().collect::<BTreeSet<_>>(),

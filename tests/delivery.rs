@@ -641,3 +641,85 @@ fn connection_resets_are_retried_then_reported() {
     );
     assert!(accepted.load(Ordering::SeqCst) >= 3);
 }
+
+/// The figures after `latency:` and per step, from a summary or a report.
+fn latency_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| {
+            let l = l.trim_start();
+            if l.starts_with("latency:") {
+                Some(l.to_string())
+            } else {
+                // `step "W": p95 ...` in the summary, `"W": p95 ...` in the report.
+                l.strip_prefix("step ")
+                    .or(Some(l))
+                    .filter(|l| l.starts_with('"') && l.contains(": p95 "))
+                    .map(str::to_string)
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn the_summary_and_the_report_compute_latency_alike() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    // Failed attempts count too: a flaky endpoint, retried at once, and
+    // attempts that get no response at all (nothing listens on port 1).
+    let body = hook(
+        "Flaky",
+        &server.url("/flaky/40"),
+        "        retry 3\n        backoff 1ms\n",
+    ) + &hook("Slow", &server.url("/slow/3"), "")
+        + &hook(
+            "Refused",
+            "http://127.0.0.1:1/x",
+            "        retry 1\n        backoff 1ms\n        on failure continue\n",
+        );
+    write(dir.path(), "c.campaign", &script(&body));
+    let contacts: String = (0..60).map(|i| format!("{i}\n")).collect();
+    write(dir.path(), "c.csv", &format!("Contact ID\n{contacts}"));
+    let o = campaign(
+        dir.path(),
+        &[
+            "run",
+            "c.campaign",
+            "--contacts",
+            "c.csv",
+            "--journal",
+            "run.journal",
+        ],
+    );
+    let summary = stderr(&o);
+    let report = campaign(dir.path(), &["report", "run.journal"]);
+    let report = String::from_utf8_lossy(&report.stdout).into_owned();
+    let from_summary = latency_lines(&summary);
+    assert_eq!(from_summary.len(), 4, "{summary}");
+    assert_eq!(from_summary, latency_lines(&report), "{summary}\n{report}");
+    // Both count every attempt: those the server saw, and two per contact
+    // that reached the refused endpoint.
+    let attempts = |text: &str| {
+        let line = text.lines().find(|l| l.starts_with("requests:")).unwrap();
+        let count = line.rsplit('(').next().unwrap();
+        count
+            .trim_end_matches(" attempts)")
+            .parse::<usize>()
+            .unwrap()
+    };
+    let reached_refused = stderr(&o)
+        .lines()
+        .find_map(|l| l.strip_prefix("  step \"Refused\": "))
+        .map(|l| {
+            l.rsplit('(')
+                .next()
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse::<usize>()
+                .unwrap()
+        })
+        .unwrap();
+    assert_eq!(attempts(&summary), server.seen().len() + reached_refused);
+    assert_eq!(attempts(&summary), attempts(&report));
+}

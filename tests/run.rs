@@ -3,23 +3,19 @@
 //! run's NDJSON with the clock at 2026-11-27T09:00:00Z.
 
 use campaign::contacts::ContactsFormat;
-use campaign::run::dry_run::{dry_run, OutputFormat};
+use campaign::diagnostics::SourceFile;
+use campaign::run::dry_run::{DryRun, OutputFormat};
 
 const NOW: i64 = 1_795_770_000;
 
 fn run_fixture(text: &str) -> (String, u64) {
     let (contacts, source) = text.split_once("\n---\n").expect("fixture has a --- line");
     let compiled = campaign::compile(source, None).unwrap_or_else(|d| panic!("{d:#?}"));
+    let source = SourceFile::new("fixture.campaign", source);
     let mut out = Vec::new();
-    let summary = dry_run(
-        &compiled.program,
-        contacts.as_bytes(),
-        ContactsFormat::Json,
-        &mut out,
-        OutputFormat::Ndjson,
-        NOW,
-    )
-    .unwrap();
+    let summary = DryRun::new(&compiled.program, &source, OutputFormat::Ndjson, NOW)
+        .run(contacts.as_bytes(), ContactsFormat::Json, &mut out)
+        .unwrap();
     (String::from_utf8(out).unwrap(), summary.failed)
 }
 

@@ -18,7 +18,8 @@ mod support;
 use std::path::Path;
 
 use campaign::contacts::ContactsFormat;
-use campaign::run::dry_run::{dry_run, OutputFormat};
+use campaign::diagnostics::SourceFile;
+use campaign::run::dry_run::{DryRun, OutputFormat};
 use proptest::prelude::*;
 use support::{command, write, Server};
 
@@ -86,15 +87,11 @@ fn dry(program: &campaign::compile::Program, contacts: &[[String; 3]]) -> Vec<Ou
         .collect();
     let input = serde_json::to_vec(&records).unwrap();
     let mut out = Vec::new();
-    dry_run(
-        program,
-        &input[..],
-        ContactsFormat::Json,
-        &mut out,
-        OutputFormat::Ndjson,
-        0,
-    )
-    .unwrap();
+    // Only the outcomes matter here, not where failures point.
+    let source = SourceFile::new("", "");
+    DryRun::new(program, &source, OutputFormat::Ndjson, 0)
+        .run(&input[..], ContactsFormat::Json, &mut out)
+        .unwrap();
     let mut outcomes = Vec::new();
     for line in String::from_utf8(out).unwrap().lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -671,15 +668,24 @@ fn the_sender_refuses_a_url_that_left_its_template_and_guards_merged_urls() {
         .enable_all()
         .build()
         .unwrap();
+    // A GET webhook with no headers, whose URL the test chooses.
+    let program = campaign::compile(
+        "campaign \"T\" {\n webhook \"W\" {\n  url \"https://x.example.com\"\n  method GET\n }\n}\n",
+        None,
+    )
+    .unwrap()
+    .program;
     let send = |http: &Http, url: &str| {
+        let request = campaign::vm::Request {
+            url: url.to_string(),
+            ..Default::default()
+        };
+        let request = campaign::request::build(&program.webhooks[0], &request, "msg_k", None);
         runtime.block_on(http.send(&Outgoing {
-            method: "GET",
-            url,
-            headers: &[],
-            body: None,
+            request: &request,
             timeout: std::time::Duration::from_secs(5),
             shape: Some(&shape),
-            want_headers: false,
+            capture_headers: &[],
         }))
     };
     let open = Http::new(1, true).unwrap();
@@ -687,22 +693,22 @@ fn the_sender_refuses_a_url_that_left_its_template_and_guards_merged_urls() {
     let reply = send(&open, &elsewhere);
     assert!(
         reply
-            .error
-            .as_deref()
-            .is_some_and(|e| e.contains("where the template fixes")),
+            .failure
+            .as_ref()
+            .is_some_and(|f| f.message.contains("where the template fixes")),
         "{reply:?}"
     );
     let shortened = format!("http://127.0.0.1:{}/x", server.addr.port());
-    assert!(send(&open, &shortened).error.is_some());
+    assert!(send(&open, &shortened).failure.is_some());
     assert!(server.seen().is_empty(), "nothing was sent");
     let guarded = Http::new(1, false).unwrap();
     let fine = format!("{template}1");
     let reply = send(&guarded, &fine);
     assert!(
         reply
-            .error
-            .as_deref()
-            .is_some_and(|e| e.contains("not a public address")),
+            .failure
+            .as_ref()
+            .is_some_and(|f| f.message.contains("not a public address")),
         "{reply:?}"
     );
     assert!(server.seen().is_empty(), "the guard sent nothing");

@@ -13,7 +13,7 @@ use libfuzzer_sys::fuzz_target;
 use campaign::check::Schema;
 use campaign::contacts::{Contact, ContactsFormat};
 use campaign::diagnostics::{Diagnostic, Report, SourceFile};
-use campaign::run::dry_run::{dry_run, OutputFormat};
+use campaign::run::dry_run::{DryRun, OutputFormat};
 use campaign::vm::{Event, Run, Secrets, Vm};
 
 /// 2026-01-01T00:00:00Z, the virtual clock's start.
@@ -168,15 +168,9 @@ fuzz_target!(|data: &[u8]| {
     let input = csv(&program.fields);
     for output in [OutputFormat::Ndjson, OutputFormat::Human] {
         let mut out = Vec::new();
-        dry_run(
-            program,
-            &input[..],
-            ContactsFormat::Csv,
-            &mut out,
-            output,
-            NOW,
-        )
-        .expect("the generated CSV reads");
+        DryRun::new(program, &source, output, NOW)
+            .run(&input[..], ContactsFormat::Csv, &mut out)
+            .expect("the generated CSV reads");
         if output == OutputFormat::Ndjson {
             let text = std::str::from_utf8(&out).expect("UTF-8 output");
             for line in text.lines() {

@@ -2,37 +2,71 @@
 //! timeout, no redirects, and a response body read up to a cap whatever the
 //! server streams. Requests whose URL merges contact data go through a
 //! resolver that refuses addresses that are not on the public internet.
+//! What comes back is our own [`Reply`], so nothing above this module
+//! depends on the HTTP client.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 
+use crate::request::HttpRequest;
 use crate::url_template::UrlShape;
 
 /// Response bodies are read up to this many bytes; the rest is dropped.
 pub const BODY_CAP: usize = 64 * 1024;
 
-/// One request, ready to send.
+/// One attempt, ready to send.
 pub struct Outgoing<'a> {
-    /// HTTP method.
-    pub method: &'a str,
-    /// The merged, validated URL.
-    pub url: &'a str,
-    /// Every header, in order.
-    pub headers: &'a [(String, String)],
-    /// The body, if the webhook has one.
-    pub body: Option<&'a str>,
+    /// The request, as [`crate::request::build`] made it.
+    pub request: &'a HttpRequest<'a>,
     /// Per-attempt timeout.
     pub timeout: Duration,
     /// What the merged URL must keep of its template, when it merges
     /// contact data: checked again here on the very URL that is sent, and
     /// the request then goes through the private-address guard.
     pub shape: Option<&'a UrlShape>,
-    /// Keep the response headers even on success (header captures); they
-    /// are always kept on failure, for `Retry-After`.
-    pub want_headers: bool,
+    /// Response headers to keep (header captures), by name, any case.
+    pub capture_headers: &'a [&'a str],
+}
+
+/// Why an attempt got no usable response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Not sent: the URL, a header or the method cannot be sent, or the
+    /// private-address guard refused the address.
+    Refused,
+    /// No connection could be made.
+    Connect,
+    /// The attempt's timeout passed.
+    Timeout,
+    /// Sending the request failed.
+    Send,
+    /// The response's body could not be read to its end.
+    Body,
+    /// Anything else the HTTP client reported.
+    Other,
+}
+
+impl FailureKind {
+    /// Whether another attempt may succeed: connection errors, timeouts and
+    /// failed sends or reads are worth a retry; a refusal never changes.
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            FailureKind::Connect | FailureKind::Timeout | FailureKind::Send | FailureKind::Body
+        )
+    }
+}
+
+/// Why an attempt got no usable response, with the message recorded for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// What kind of failure.
+    pub kind: FailureKind,
+    /// What happened, for the results and the journal.
+    pub message: String,
 }
 
 /// What one attempt got back.
@@ -40,20 +74,53 @@ pub struct Outgoing<'a> {
 pub struct Reply {
     /// The status code, if a response arrived.
     pub status: Option<u16>,
-    /// Why no usable response arrived (connect error, timeout, ...).
-    pub error: Option<String>,
-    /// Whether the failure is worth retrying (connect errors, timeouts).
-    pub transient: bool,
+    /// The headers asked for in [`Outgoing::capture_headers`] that came
+    /// with the response: (name as asked, first value).
+    pub headers: Vec<(String, String)>,
+    /// How long a response that is not a 2xx asks to wait before another
+    /// attempt (`Retry-After`, seconds or an HTTP date), if it says.
+    pub retry_after: Option<Duration>,
     /// The response body, capped at [`BODY_CAP`].
     pub body: Vec<u8>,
     /// Whether `body` is not the whole body the server sent: longer than
-    /// [`BODY_CAP`], or its reading failed (see `error`) part-way.
+    /// [`BODY_CAP`], or its reading failed (see `failure`) part-way.
     pub truncated: bool,
-    /// Response headers.
-    pub headers: HeaderMap,
+    /// Why no usable response arrived (no status), or why its body was cut.
+    pub failure: Option<Failure>,
     /// Time from sending to the end of the body.
     pub elapsed: Duration,
 }
+
+impl Reply {
+    fn failed(kind: FailureKind, message: String) -> Reply {
+        Reply {
+            failure: Some(Failure { kind, message }),
+            ..Reply::default()
+        }
+    }
+
+    /// The first value of a kept response header, by name, any case.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The reason phrase of a status code (`Not Found`), or `""` for a code
+/// without one.
+pub fn reason_phrase(status: u16) -> &'static str {
+    reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("")
+}
+
+/// The HTTP client could not be started.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the HTTP client: {0}")]
+pub struct ClientError(#[source] reqwest::Error);
 
 /// Keep-alive clients: one for fixed URLs, one that refuses addresses that
 /// are not public for URLs that merge contact data.
@@ -66,7 +133,7 @@ pub struct Http {
 
 impl Http {
     /// Clients with a pool sized for `concurrency` connections per host.
-    pub fn new(concurrency: usize, allow_private: bool) -> Result<Http, String> {
+    pub fn new(concurrency: usize, allow_private: bool) -> Result<Http, ClientError> {
         let build = |guard: bool| {
             let mut b = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -77,8 +144,7 @@ impl Http {
             if guard && !allow_private {
                 b = b.dns_resolver(std::sync::Arc::new(PublicOnly));
             }
-            b.build()
-                .map_err(|e| format!("cannot start the HTTP client: {e}"))
+            b.build().map_err(ClientError)
         };
         Ok(Http {
             client: build(false)?,
@@ -91,20 +157,21 @@ impl Http {
     /// outcome is a [`Reply`].
     pub async fn send(&self, req: &Outgoing<'_>) -> Reply {
         let started = Instant::now();
-        let mut reply = Reply::default();
-        let url = match reqwest::Url::parse(req.url) {
+        let request = req.request;
+        let url = match reqwest::Url::parse(request.url) {
             Ok(u) => u,
             Err(e) => {
-                reply.error = Some(format!("invalid URL after merging: {e}"));
-                return reply;
+                return Reply::failed(
+                    FailureKind::Refused,
+                    format!("invalid URL after merging: {e}"),
+                )
             }
         };
         if let Some(shape) = req.shape {
             if let Err(violation) = shape.check_parsed(&url, None) {
-                reply.error = Some(format!(
+                return Reply::failed(FailureKind::Refused, format!(
                     "refused: the merged URL does not keep what its template fixes: {violation}; nothing was sent"
                 ));
-                return reply;
             }
         }
         if req.shape.is_some() && !self.allow_private {
@@ -116,27 +183,30 @@ impl Http {
                 _ => None,
             };
             if let Some(ip) = ip.filter(|ip| !is_public(*ip)) {
-                reply.error = Some(format!(
+                return Reply::failed(FailureKind::Refused, format!(
                     "refused: {ip} is not a public address (private, loopback, link-local, multicast or reserved), and this URL merges contact data (pass --allow-private to allow it)"
                 ));
-                return reply;
             }
         }
-        let method = match reqwest::Method::from_bytes(req.method.as_bytes()) {
+        let method = match reqwest::Method::from_bytes(request.method.as_bytes()) {
             Ok(m) => m,
             Err(_) => {
-                reply.error = Some(format!("invalid method {}", req.method));
-                return reply;
+                return Reply::failed(
+                    FailureKind::Refused,
+                    format!("invalid method {}", request.method),
+                )
             }
         };
-        let mut headers = HeaderMap::with_capacity(req.headers.len());
-        for (name, value) in req.headers {
+        let mut headers = HeaderMap::with_capacity(request.header_count());
+        for (name, value) in request.headers() {
             let (Ok(n), Ok(v)) = (
                 HeaderName::from_bytes(name.as_bytes()),
                 HeaderValue::from_str(value),
             ) else {
-                reply.error = Some(format!("header {name} cannot be sent"));
-                return reply;
+                return Reply::failed(
+                    FailureKind::Refused,
+                    format!("header {name} cannot be sent"),
+                );
             };
             headers.append(n, v);
         }
@@ -149,21 +219,34 @@ impl Http {
             .request(method, url)
             .headers(headers)
             .timeout(req.timeout);
-        if let Some(body) = req.body {
+        if let Some(body) = request.body {
             builder = builder.body(body.to_owned());
         }
+        let mut reply = Reply::default();
         let response = match builder.send().await {
             Ok(r) => r,
             Err(e) => {
                 reply.elapsed = started.elapsed();
-                reply.transient = e.is_timeout() || e.is_connect() || e.is_request();
-                reply.error = Some(describe(&e));
+                reply.failure = Some(Failure {
+                    kind: kind_of(&e),
+                    message: describe(&e),
+                });
                 return reply;
             }
         };
-        reply.status = Some(response.status().as_u16());
-        if req.want_headers || !response.status().is_success() {
-            reply.headers = response.headers().clone();
+        let status = response.status();
+        reply.status = Some(status.as_u16());
+        for name in req.capture_headers {
+            if let Some(value) = response.headers().get(*name).and_then(|v| v.to_str().ok()) {
+                reply.headers.push((name.to_string(), value.to_string()));
+            }
+        }
+        if !status.is_success() {
+            reply.retry_after = response
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| super::retry::retry_after(v, SystemTime::now()));
         }
         // The request's timeout covers the body too, so a server that keeps
         // streaming past it ends here with a timeout error.
@@ -182,8 +265,10 @@ impl Http {
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    reply.error = Some(format!("reading the response: {}", describe(&e)));
-                    reply.transient = true;
+                    reply.failure = Some(Failure {
+                        kind: FailureKind::Body,
+                        message: format!("reading the response: {}", describe(&e)),
+                    });
                     reply.truncated = true;
                     break;
                 }
@@ -191,6 +276,19 @@ impl Http {
         }
         reply.elapsed = started.elapsed();
         reply
+    }
+}
+
+/// What kind of failure a request error is.
+fn kind_of(e: &reqwest::Error) -> FailureKind {
+    if e.is_timeout() {
+        FailureKind::Timeout
+    } else if e.is_connect() {
+        FailureKind::Connect
+    } else if e.is_request() {
+        FailureKind::Send
+    } else {
+        FailureKind::Other
     }
 }
 

@@ -7,6 +7,12 @@
 //! the contact's data and the captured responses, so the journal only needs
 //! to remember which requests succeeded (and what they captured), which waits
 //! were started, and which contacts finished.
+//!
+//! Contacts are read on a thread of their own and handed to the engine one
+//! at a time through a bounded channel. On a resume, that thread also reads
+//! what the journal holds about each contact ([`journal::Journal::history`])
+//! and sends it along, so the SQLite reads never hold up the requests in
+//! flight on the engine's thread.
 
 pub mod fingerprint;
 pub mod http;
@@ -16,33 +22,53 @@ pub mod rate;
 pub mod retry;
 pub mod secrets;
 pub mod sign;
+pub mod stats;
 pub mod stop;
 
 use std::collections::HashSet;
 use std::io::{BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
-use sha2::{Digest, Sha256};
 
 use crate::compile::instructions::{Program, WebhookInfo};
 use crate::contacts::{
     for_each_contact, Contact, ContactsError, ContactsFormat, Row, RowError, RowErrorKind,
 };
+use crate::diagnostics::SourceFile;
+use crate::failure::{webhook_spans, Failure, FirstFailure, FirstFailures, Location};
+use crate::request::{self, Signature};
+use crate::span::Span;
 use crate::syntax::ast::OnFailure;
-use crate::vm::{Event, Run, Secrets, Vm};
+use crate::vm::{Event, Request, Run, Secrets, Vm};
 use http::{Http, Outgoing, Reply};
-use journal::{ContactStatus, Entry, Journal, Ticket};
+use journal::{
+    Attempt, ContactRecord, ContactStatus, Delivery, Entry, History, Journal, JournalError, Ticket,
+    Wait,
+};
 use rate::{Rate, RateLimiter};
 use retry::Verdict;
 use secrets::Redactor;
+use sign::SigningKey;
+use stats::{Latency, StepStats};
+
+pub use crate::request::idempotency_key;
 
 /// The longest pause between attempts, whatever `Retry-After` asks: longer
 /// schedules belong to a durable engine, not an interactive run.
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
+
+/// The codes of delivery failures, which end a contact's run like the VM's
+/// runtime errors do; their meanings live with every other code.
+pub mod codes {
+    pub use crate::diagnostics::codes::{
+        DELIVER_CAPTURE_BODY as CAPTURE_BODY, DELIVER_GAVE_UP as GAVE_UP, DELIVER_GONE as GONE,
+        DELIVER_JOURNAL as JOURNAL, DELIVER_SEND as SEND, DELIVER_STATUS as STATUS,
+    };
+}
 
 /// How a real run behaves.
 #[derive(Clone)]
@@ -57,8 +83,9 @@ pub struct Options {
     pub journal: Option<PathBuf>,
     /// Per-contact results file (NDJSON).
     pub out: Option<PathBuf>,
-    /// Identifies the compiled campaign in the journal.
-    pub campaign_digest: String,
+    /// The campaign's source: it identifies the campaign in the journal
+    /// ([`request::campaign_digest`]), and failures point into it.
+    pub source: SourceFile,
     /// Identifies the contacts in the journal ([`fingerprint::contacts`]);
     /// needed with a journal only.
     pub contacts_fingerprint: String,
@@ -90,10 +117,14 @@ pub struct Summary {
     pub retries: u64,
     /// Every attempt.
     pub attempts: u64,
-    /// Latency percentiles over attempts that got a response (p50, p95, p99).
-    pub latency: Option<(Duration, Duration, Duration)>,
-    /// Per step: (name, attempts, failures, mean, p95), slowest first.
-    pub steps: Vec<(String, u64, u64, Duration, Duration)>,
+    /// Latency percentiles over every attempt, as `campaign report`
+    /// computes them ([`stats`]); `None` without attempts.
+    pub latency: Option<Latency>,
+    /// Per webhook step that was attempted, slowest first.
+    pub steps: Vec<StepStats>,
+    /// The first failure of each kind and place, with how many contacts
+    /// met it, in the order first met.
+    pub failures: Vec<FirstFailure>,
     /// Whether SIGINT stopped the run early.
     pub stopped_early: bool,
     /// The journal's run id, when there is a journal.
@@ -107,32 +138,38 @@ pub enum DeliverError {
     #[error(transparent)]
     Contacts(#[from] ContactsError),
     /// The journal could not be opened or written.
-    #[error("journal: {0}")]
-    Journal(String),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
     /// The results file could not be written.
     #[error("results file: {0}")]
     Output(#[from] std::io::Error),
     /// An output path is one of the inputs (or another output).
-    #[error("{0}")]
-    Overwrite(String),
+    #[error(transparent)]
+    Overwrite(#[from] overwrite::Overwrite),
     /// The HTTP client could not start.
-    #[error("{0}")]
-    Http(String),
+    #[error(transparent)]
+    Http(#[from] http::ClientError),
     /// A signing secret is not a usable key.
-    #[error("webhook {step:?}: the signing secret {name} is not a whsec_ base64 key ({reason}); nothing was sent")]
+    #[error("webhook {step:?}: the signing secret {name} is not a whsec_ base64 key ({source}); nothing was sent")]
     SigningKey {
         /// The webhook.
         step: String,
         /// The secret's name (never its value).
         name: String,
         /// Why it cannot be used.
-        reason: String,
+        #[source]
+        source: sign::SignError,
     },
+    /// The thread reading the contacts stopped without finishing.
+    #[error(
+        "the contacts reader stopped unexpectedly; contacts after the last one run were not read"
+    )]
+    Reader,
 }
 
 /// Latencies kept per step, in microseconds.
 #[derive(Default)]
-struct StepStats {
+struct StepTimes {
     attempts: u64,
     failures: u64,
     micros: Vec<u32>,
@@ -142,7 +179,8 @@ struct StepStats {
 struct Stats {
     summary: Summary,
     micros: Vec<u32>,
-    steps: Vec<StepStats>,
+    steps: Vec<StepTimes>,
+    failures: FirstFailures,
 }
 
 /// Shared by every contact in flight.
@@ -150,11 +188,15 @@ struct Ctx<'p> {
     program: &'p Program,
     http: Http,
     secrets: Arc<Vec<String>>,
+    /// Per webhook, its signing key, decoded once before anything is sent.
+    signing_keys: Vec<Option<SigningKey>>,
+    /// Per webhook, the response headers its captures read.
+    capture_headers: Vec<Vec<&'p str>>,
+    /// Per webhook, the span of its step, where its failures point.
+    webhook_spans: Vec<Span>,
+    source: &'p SourceFile,
     redactor: Redactor,
     journal: Option<Arc<Journal>>,
-    /// The journal when it holds an earlier session: only then can reads
-    /// find anything (a session never reads back what it wrote itself).
-    replay: Option<Arc<Journal>>,
     /// Whether per-attempt details are kept for `--out`.
     log_attempts: bool,
     run_id: String,
@@ -163,19 +205,34 @@ struct Ctx<'p> {
     dead: Mutex<HashSet<String>>,
     stats: Mutex<Stats>,
     stopping: Arc<AtomicBool>,
-    out: Mutex<Option<BufWriter<std::fs::File>>>,
+    out: Mutex<Output>,
     finished: AtomicU64,
     failed: AtomicU64,
     progress: Option<Arc<dyn Fn(u64, u64) + Send + Sync>>,
 }
 
+/// Locks a mutex of the run's shared state. Nothing panics while holding
+/// one and every update leaves the state consistent, so a poisoned lock
+/// (a panic elsewhere) is still usable.
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The results file, and the first error writing it met: reported at the
+/// end of the run, which goes on meanwhile (the journal is the record).
+#[derive(Default)]
+struct Output {
+    file: Option<BufWriter<std::fs::File>>,
+    error: Option<std::io::Error>,
+}
+
 /// How one contact ended.
 enum Ending {
     Done,
-    Failed(String),
+    Failed(Failure),
     /// Failed without touching the journal: a record whose id belongs to
     /// an earlier record.
-    Rejected(String),
+    Rejected(Failure),
     Waiting(i64),
     Skipped,
     Interrupted,
@@ -200,7 +257,34 @@ struct ResultLine<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     resume_at_ms: Option<i64>,
     error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    column: Option<usize>,
     attempts: &'a [AttemptLog],
+}
+
+/// What the reader thread hands the engine.
+enum Item {
+    /// A contact to run, with what a resumed journal holds about it (`None`
+    /// on a fresh run, which has nothing to look up).
+    Contact(Contact, Option<Result<History, JournalError>>),
+    /// A record that could not be read, or repeats an earlier record's id.
+    Invalid(RowError),
+}
+
+/// Why the reader thread stopped before the end of the contacts.
+enum ReadStop {
+    /// The run is stopping (a signal, or the engine went away).
+    Stopped,
+    /// The contacts file cannot be read on.
+    Contacts(ContactsError),
+}
+
+impl From<ContactsError> for ReadStop {
+    fn from(e: ContactsError) -> Self {
+        ReadStop::Contacts(e)
+    }
 }
 
 /// Runs every contact for real. `stopping` is set by the caller on SIGINT:
@@ -214,46 +298,61 @@ pub async fn deliver<R: Read + Send + 'static>(
     options: Options,
     stopping: Arc<AtomicBool>,
 ) -> Result<Summary, DeliverError> {
-    refuse_overwriting(&options).map_err(DeliverError::Overwrite)?;
-    // A bad signing key would fail every contact; find out before sending.
-    for info in &program.webhooks {
-        if let Some(s) = info.sign {
-            let value = secret_values.get(s as usize).map_or("", String::as_str);
-            if let Err(e) = sign::SigningKey::new(value) {
-                return Err(DeliverError::SigningKey {
-                    step: info.name.clone(),
-                    name: program.secrets[s as usize].clone(),
-                    reason: e.to_string(),
-                });
-            }
-        }
-    }
+    refuse_overwriting(&options)?;
+    // A bad signing key would fail every contact; find out before sending,
+    // and keep the decoded keys for every request.
+    let signing_keys = program
+        .webhooks
+        .iter()
+        .map(|info| {
+            info.sign
+                .map(|s| {
+                    let value = secret_values.get(s as usize).map_or("", String::as_str);
+                    SigningKey::new(value).map_err(|source| DeliverError::SigningKey {
+                        step: info.name.clone(),
+                        name: program.secrets[s as usize].clone(),
+                        source,
+                    })
+                })
+                .transpose()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let journal = match &options.journal {
-        Some(path) => Some(Arc::new(
-            Journal::open(
-                path,
-                &options.campaign_digest,
-                &program.name,
-                &options.contacts_fingerprint,
-            )
-            .map_err(|e| DeliverError::Journal(e.to_string()))?,
-        )),
+        Some(path) => Some(Arc::new(Journal::open(
+            path,
+            &request::campaign_digest(&options.source.text),
+            &program.name,
+            &options.contacts_fingerprint,
+        )?)),
         None => None,
     };
     let run_id = journal
         .as_ref()
-        .map_or_else(random_run_id, |j| j.run_id().to_string());
+        .map_or_else(request::new_run_id, |j| j.run_id().to_string());
     let out = match &options.out {
         Some(path) => Some(BufWriter::new(std::fs::File::create(path)?)),
         None => None,
     };
     let ctx = Ctx {
         program,
-        http: Http::new(options.concurrency, options.allow_private).map_err(DeliverError::Http)?,
+        http: Http::new(options.concurrency, options.allow_private)?,
         redactor: Redactor::new(&secret_values),
         secrets: Arc::new(secret_values),
+        signing_keys,
+        capture_headers: program
+            .webhooks
+            .iter()
+            .map(|w| {
+                w.captures
+                    .iter()
+                    .filter(|c| !c.from_json)
+                    .map(|c| c.path.as_str())
+                    .collect()
+            })
+            .collect(),
+        webhook_spans: webhook_spans(program, &options.source.text),
+        source: &options.source,
         journal: journal.clone(),
-        replay: journal.clone().filter(|j| j.is_resume()),
         log_attempts: options.out.is_some(),
         run_id: run_id.clone(),
         limiter: options.rate.map(RateLimiter::new),
@@ -274,34 +373,41 @@ pub async fn deliver<R: Read + Send + 'static>(
             steps: program
                 .webhooks
                 .iter()
-                .map(|_| StepStats::default())
+                .map(|_| StepTimes::default())
                 .collect(),
             ..Stats::default()
         }),
         stopping: stopping.clone(),
-        out: Mutex::new(out),
+        out: Mutex::new(Output {
+            file: out,
+            error: None,
+        }),
         finished: AtomicU64::new(0),
         failed: AtomicU64::new(0),
         progress: options.progress.clone(),
     };
 
-    // Contacts are read on their own thread and handed over through a small
-    // bounded channel: memory stays flat whatever the file's size.
-    let (tx, mut rx) =
-        tokio::sync::mpsc::channel::<Result<Contact, RowError>>(options.concurrency.max(1) * 2);
+    // Contacts are read on their own thread and handed over one at a time
+    // through a small bounded channel: memory stays flat whatever the
+    // file's size. On a resume the thread also looks each contact up in
+    // the journal, off the engine's thread.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Item>(options.concurrency.max(1) * 2);
     let field_names = program.fields.clone();
     let reader_stop = stopping.clone();
+    let replay = journal.clone().filter(|j| j.is_resume());
     let reader = std::thread::spawn(move || {
         for_each_contact(input, format, &field_names, |row| {
             if reader_stop.load(Ordering::Relaxed) {
-                return Err(ContactsError::Csv("stopped".into()));
+                return Err(ReadStop::Stopped);
             }
             let item = match row {
-                Row::Contact(c) => Ok(c.clone()),
-                Row::Invalid(e) => Err(e),
+                Row::Contact(c) => {
+                    let history = replay.as_ref().map(|j| j.history(&c.id));
+                    Item::Contact(c.clone(), history)
+                }
+                Row::Invalid(e) => Item::Invalid(e),
             };
-            tx.blocking_send(item)
-                .map_err(|_| ContactsError::Csv("stopped".into()))
+            tx.blocking_send(item).map_err(|_| ReadStop::Stopped)
         })
     });
 
@@ -312,15 +418,21 @@ pub async fn deliver<R: Read + Send + 'static>(
             let ctx = &ctx;
             async move {
                 match item {
-                    Ok(contact) => run_contact(ctx, contact, now_ms).await,
-                    Err(invalid) => {
+                    Item::Contact(contact, history) => {
+                        run_contact(ctx, contact, history, now_ms).await
+                    }
+                    Item::Invalid(invalid) => {
                         let id = invalid.id.unwrap_or_else(|| invalid.row.to_string());
-                        let message = format!("record {}: {}", invalid.row, invalid.message);
+                        let failure = Failure::new(
+                            invalid.kind.code(),
+                            format!("record {}: {}", invalid.row, invalid.message),
+                            None,
+                        );
                         // The journal keeps one state per id: the first
                         // record's, which a duplicate must not overwrite.
                         let ending = match invalid.kind {
-                            RowErrorKind::DuplicateId => Ending::Rejected(message),
-                            RowErrorKind::Invalid => Ending::Failed(message),
+                            RowErrorKind::DuplicateId => Ending::Rejected(failure),
+                            RowErrorKind::Invalid => Ending::Failed(failure),
                         };
                         let ticket = finish(ctx, &id, 0, &ending, &[]);
                         settle(ctx, ticket).await;
@@ -330,53 +442,82 @@ pub async fn deliver<R: Read + Send + 'static>(
         })
         .await;
 
-    let read_result = reader.join().unwrap_or(Ok(()));
+    let read_result = reader.join();
     if let Some(j) = &journal {
-        j.flush()
-            .map_err(|e| DeliverError::Journal(e.to_string()))?;
+        j.flush()?;
     }
-    if let Some(out) = ctx
-        .out
-        .lock()
-        .map_err(|_| DeliverError::Journal("poisoned".into()))?
-        .as_mut()
-    {
-        out.flush()?;
+    let output = std::mem::take(&mut *locked(&ctx.out));
+    if let Some(error) = output.error {
+        return Err(error.into());
+    }
+    if let Some(mut file) = output.file {
+        file.flush()?;
     }
     let stopped_early = stopping.load(Ordering::Relaxed);
-    if !stopped_early {
-        read_result?;
+    match read_result {
+        Ok(Ok(())) | Ok(Err(ReadStop::Stopped)) => {}
+        Ok(Err(ReadStop::Contacts(e))) if !stopped_early => return Err(e.into()),
+        Ok(Err(ReadStop::Contacts(_))) => {}
+        Err(_) => return Err(DeliverError::Reader),
     }
-    let mut stats = ctx.stats.into_inner().unwrap_or_default();
-    stats.summary.stopped_early = stopped_early;
-    stats.summary.run_id = journal.map(|_| run_id);
-    stats.summary.latency = percentiles(&mut stats.micros);
-    let mut steps: Vec<_> = program
+    let stats = ctx
+        .stats
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
+    Ok(summarize(
+        program,
+        stats,
+        stopped_early,
+        journal.map(|_| run_id),
+    ))
+}
+
+/// The closing summary from the run's counters.
+fn summarize(
+    program: &Program,
+    mut counters: Stats,
+    stopped_early: bool,
+    run_id: Option<String>,
+) -> Summary {
+    let mut summary = counters.summary;
+    summary.stopped_early = stopped_early;
+    summary.run_id = run_id;
+    summary.latency = latency(&mut counters.micros);
+    let mut steps: Vec<StepStats> = program
         .webhooks
         .iter()
-        .zip(stats.steps.iter_mut())
-        .filter(|(_, s)| s.attempts > 0)
-        .map(|(w, s)| {
-            let mean = if s.micros.is_empty() {
-                Duration::ZERO
-            } else {
-                Duration::from_micros(
-                    s.micros.iter().map(|&m| u64::from(m)).sum::<u64>() / s.micros.len() as u64,
-                )
-            };
-            let p95 = percentiles(&mut s.micros).map_or(Duration::ZERO, |p| p.1);
-            (w.name.clone(), s.attempts, s.failures, mean, p95)
+        .zip(counters.steps.iter_mut())
+        .enumerate()
+        .filter(|(_, (_, s))| s.attempts > 0)
+        .map(|(webhook, (w, s))| {
+            let total: u128 = s.micros.iter().map(|&m| u128::from(m)).sum();
+            StepStats {
+                webhook: webhook as u32,
+                step: w.name.clone(),
+                attempts: s.attempts,
+                failures: s.failures,
+                mean_us: stats::mean(total, s.micros.len() as u64),
+                p95_us: latency(&mut s.micros).map_or(0, |l| l.p95_us),
+            }
         })
         .collect();
-    steps.sort_by_key(|s| std::cmp::Reverse(s.4));
-    stats.summary.steps = steps;
-    Ok(stats.summary)
+    stats::slowest_first(&mut steps);
+    summary.steps = steps;
+    summary.failures = counters.failures.into_vec();
+    summary
+}
+
+/// Percentiles of attempt durations in microseconds (sorts them).
+fn latency(micros: &mut [u32]) -> Option<Latency> {
+    micros.sort_unstable();
+    let sorted: Vec<u64> = micros.iter().map(|&m| u64::from(m)).collect();
+    Latency::of_sorted(&sorted)
 }
 
 /// Checks, before anything is opened for writing, that the results file and
 /// the journal (with the files SQLite keeps beside it) are none of the
 /// inputs and not each other.
-fn refuse_overwriting(options: &Options) -> Result<(), String> {
+fn refuse_overwriting(options: &Options) -> Result<(), overwrite::Overwrite> {
     let companions = options
         .journal
         .as_deref()
@@ -408,71 +549,32 @@ fn refuse_overwriting(options: &Options) -> Result<(), String> {
     overwrite::check(&outputs, &inputs)
 }
 
-fn percentiles(micros: &mut [u32]) -> Option<(Duration, Duration, Duration)> {
-    if micros.is_empty() {
-        return None;
-    }
-    micros.sort_unstable();
-    let at = |q: f64| {
-        Duration::from_micros(u64::from(
-            micros[((micros.len() - 1) as f64 * q).round() as usize],
-        ))
-    };
-    Some((at(0.50), at(0.95), at(0.99)))
-}
-
 fn unix_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn random_run_id() -> String {
-    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
-}
-
-/// Stable per run, contact and step: the same on every retry and after a
-/// resume, different for every other request.
-pub fn idempotency_key(run_id: &str, contact: &str, webhook: u32) -> String {
-    let mut h = Sha256::new();
-    h.update(run_id.as_bytes());
-    h.update([0]);
-    h.update(contact.as_bytes());
-    h.update([0]);
-    h.update(webhook.to_le_bytes());
-    let digest = h.finalize();
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut key = String::with_capacity(36);
-    key.push_str("msg_");
-    for b in &digest[..16] {
-        key.push(HEX[usize::from(b >> 4)] as char);
-        key.push(HEX[usize::from(b & 15)] as char);
-    }
-    key
-}
-
-/// A request copied out of the VM so the contact can go on after it.
-struct Built {
-    webhook: u32,
-    url: String,
-    header_values: Vec<String>,
-    body: String,
-}
-
-async fn run_contact(ctx: &Ctx<'_>, contact: Contact, now_ms: i64) {
+async fn run_contact(
+    ctx: &Ctx<'_>,
+    contact: Contact,
+    history: Option<Result<History, JournalError>>,
+    now_ms: i64,
+) {
     let id = contact.id.clone();
-    if let Some(j) = &ctx.replay {
-        match j.contact(&id) {
-            Ok(Some(rec)) if matches!(rec.status, ContactStatus::Done | ContactStatus::Failed) => {
-                finish(ctx, &id, rec.steps, &Ending::Skipped, &[]);
-                return;
-            }
-            Ok(_) => {}
-            Err(e) => {
-                let ticket = finish(ctx, &id, 0, &Ending::Failed(format!("journal: {e}")), &[]);
-                settle(ctx, ticket).await;
-                return;
-            }
+    let history = match history.transpose() {
+        Ok(history) => history,
+        Err(e) => {
+            let failure = Failure::new(codes::JOURNAL, format!("journal: {e}"), None);
+            let ticket = finish(ctx, &id, 0, &Ending::Failed(failure), &[]);
+            settle(ctx, ticket).await;
+            return;
+        }
+    };
+    if let Some(record) = history.as_ref().and_then(|h| h.record.as_ref()) {
+        if record.status.is_finished() {
+            finish(ctx, &id, record.steps, &Ending::Skipped, &[]);
+            return;
         }
     }
     let mut vm = Vm::new(ctx.program, Secrets::Values(ctx.secrets.clone()));
@@ -484,23 +586,26 @@ async fn run_contact(ctx: &Ctx<'_>, contact: Contact, now_ms: i64) {
     // request is not sent, until that is committed.
     let mut unsettled: Option<Ticket> = None;
     let ending = loop {
-        let built = match vm.next(&mut run) {
+        let request = match vm.next(&mut run) {
             Event::Done | Event::Stop => break Ending::Done,
-            Event::Error(e) => break Ending::Failed(ctx.redactor.redact(&e.message).into_owned()),
+            Event::Error(e) => {
+                let mut failure = Failure::from(e);
+                failure.message = ctx.redactor.redact(&failure.message).into_owned();
+                break Ending::Failed(failure);
+            }
             Event::Wait { millis } => {
                 waits += 1;
                 steps += 1;
-                let resume_at = match ctx.replay.as_ref().map(|j| j.wait(&id, waits)) {
-                    Some(Ok(Some(at))) => at,
-                    Some(Err(e)) => break Ending::Failed(format!("journal: {e}")),
-                    _ => {
+                let resume_at = match history.as_ref().and_then(|h| h.wait(waits)) {
+                    Some(at) => at,
+                    None => {
                         let at = unix_ms() + millis as i64;
                         if let Some(j) = &ctx.journal {
-                            unsettled = Some(j.record(Entry::Wait {
+                            unsettled = Some(j.record(Entry::Wait(Wait {
                                 contact: id.clone(),
                                 index: waits,
                                 resume_at_ms: at,
-                            }));
+                            })));
                         }
                         at
                     }
@@ -510,12 +615,8 @@ async fn run_contact(ctx: &Ctx<'_>, contact: Contact, now_ms: i64) {
                 }
                 continue;
             }
-            Event::Webhook(req) => Built {
-                webhook: req.webhook,
-                url: req.url.clone(),
-                header_values: req.header_values.clone(),
-                body: req.body.clone(),
-            },
+            // Copied out of the VM so the contact can go on after it.
+            Event::Webhook(request) => request.clone(),
             _ => {
                 steps += 1;
                 continue;
@@ -525,28 +626,31 @@ async fn run_contact(ctx: &Ctx<'_>, contact: Contact, now_ms: i64) {
         if ctx.stopping.load(Ordering::Relaxed) {
             break Ending::Interrupted;
         }
-        let info = &ctx.program.webhooks[built.webhook as usize];
+        let webhook = request.webhook;
+        let info = &ctx.program.webhooks[webhook as usize];
         // Already delivered in an earlier run: replay what it captured.
-        if let Some(j) = &ctx.replay {
-            match j.delivery(&id, built.webhook) {
-                Ok(Some(done)) => {
-                    for (field, value) in &done.captures {
-                        if let Some(f) = ctx.program.field_id(field) {
-                            Vm::set_field(&mut run, f, value);
-                        }
-                    }
-                    continue;
+        if let Some(done) = history.as_ref().and_then(|h| h.delivery(webhook)) {
+            for (field, value) in &done.captures {
+                if let Some(f) = ctx.program.field_id(field) {
+                    Vm::set_field(&mut run, f, value);
                 }
-                Ok(None) => {}
-                Err(e) => break Ending::Failed(format!("journal: {e}")),
             }
+            continue;
         }
         // One request per slot is in flight or answered but not yet on
         // disk, never more: that bounds what a crash makes us send twice.
         if !settle(ctx, unsettled.take()).await {
             break Ending::Interrupted;
         }
-        match send(ctx, info, &built, &id, &mut log).await {
+        let key = request::idempotency_key(&ctx.run_id, &id, webhook);
+        let failed = |code, reason: String| {
+            Ending::Failed(Failure::new(
+                code,
+                format!("webhook {:?}: {reason}", info.name),
+                ctx.webhook_spans.get(webhook as usize).copied(),
+            ))
+        };
+        match send(ctx, info, &request, &key, &id, &mut log).await {
             Ok(reply) => {
                 // Delivered whatever comes next: the receiver accepted it.
                 let unreadable = body_unreadable(info, &reply);
@@ -558,16 +662,16 @@ async fn run_contact(ctx: &Ctx<'_>, contact: Contact, now_ms: i64) {
                 }
                 if let Some(j) = &ctx.journal {
                     unsettled = Some(
-                        j.record(Entry::Delivered {
+                        j.record(Entry::Delivered(Delivery {
                             contact: id.clone(),
-                            webhook: built.webhook,
-                            key: idempotency_key(&ctx.run_id, &id, built.webhook),
+                            webhook,
+                            key,
                             status: reply.status.unwrap_or(0),
                             captures: captures
                                 .into_iter()
                                 .map(|(f, v)| (f, ctx.redactor.redact(&v).into_owned()))
                                 .collect(),
-                        }),
+                        })),
                     );
                 }
                 if let Some(reason) = unreadable {
@@ -575,15 +679,15 @@ async fn run_contact(ctx: &Ctx<'_>, contact: Contact, now_ms: i64) {
                         continue;
                     }
                     let reason = ctx.redactor.redact(&reason).into_owned();
-                    break Ending::Failed(format!("webhook {:?}: {reason}", info.name));
+                    break failed(codes::CAPTURE_BODY, reason);
                 }
             }
             Err(SendError::Interrupted) => break Ending::Interrupted,
-            Err(SendError::Failed(reason)) => {
+            Err(SendError::Failed { code, reason }) => {
                 if info.on_failure == OnFailure::Continue {
                     continue;
                 }
-                break Ending::Failed(format!("webhook {:?}: {reason}", info.name));
+                break failed(code, reason);
             }
         }
     };
@@ -616,33 +720,32 @@ fn finish(
     ending: &Ending,
     log: &[AttemptLog],
 ) -> Option<Ticket> {
-    let (status, error) = match ending {
+    let (status, failure) = match ending {
         Ending::Done => ("done", None),
-        Ending::Failed(e) | Ending::Rejected(e) => {
-            ("failed", Some(ctx.redactor.redact(e).into_owned()))
-        }
+        Ending::Failed(f) | Ending::Rejected(f) => ("failed", Some(f)),
         Ending::Waiting(_) => ("waiting", None),
         Ending::Skipped => ("skipped", None),
         Ending::Interrupted => ("interrupted", None),
     };
+    let error = failure.map(|f| ctx.redactor.redact(&f.message).into_owned());
     let mut ticket = None;
-    if let (Some(j), Some(st)) = (
-        &ctx.journal,
-        match ending {
-            Ending::Done => Some(ContactStatus::Done),
-            Ending::Failed(_) => Some(ContactStatus::Failed),
-            Ending::Waiting(_) => Some(ContactStatus::Waiting),
-            _ => None,
-        },
-    ) {
-        ticket = Some(j.record(Entry::Finished {
+    let journaled = match ending {
+        Ending::Done => Some(ContactStatus::Done),
+        Ending::Failed(_) => Some(ContactStatus::Failed),
+        Ending::Waiting(_) => Some(ContactStatus::Waiting),
+        _ => None,
+    };
+    if let (Some(j), Some(status)) = (&ctx.journal, journaled) {
+        ticket = Some(j.record(Entry::Finished(ContactRecord {
             contact: id.to_string(),
-            status: st,
+            status,
             steps,
             error: error.clone(),
-        }));
+            updated_ms: unix_ms(),
+        })));
     }
-    if let Ok(mut stats) = ctx.stats.lock() {
+    {
+        let mut stats = locked(&ctx.stats);
         let s = &mut stats.summary;
         match ending {
             Ending::Done => s.done += 1,
@@ -651,23 +754,34 @@ fn finish(
             Ending::Skipped => s.skipped += 1,
             Ending::Interrupted => s.interrupted += 1,
         }
+        if let (Some(f), Some(message)) = (failure, &error) {
+            // Counted as shown: redacted.
+            let shown = Failure::new(f.code, message.clone(), f.span);
+            stats.failures.note(id, &shown);
+        }
     }
-    if let Ok(mut out) = ctx.out.lock() {
-        if let Some(out) = out.as_mut() {
-            let line = ResultLine {
-                contact: id,
-                status,
-                steps,
-                resume_at_ms: match ending {
-                    Ending::Waiting(at) => Some(*at),
-                    _ => None,
-                },
-                error: error.as_deref(),
-                attempts: log,
-            };
-            if serde_json::to_writer(&mut *out, &line).is_ok() {
-                let _ = out.write_all(b"\n");
-            }
+    let mut out = locked(&ctx.out);
+    let out = &mut *out;
+    if let (Some(file), None) = (out.file.as_mut(), &out.error) {
+        let location: Option<Location> = failure.and_then(|f| f.location(ctx.source));
+        let line = ResultLine {
+            contact: id,
+            status,
+            steps,
+            resume_at_ms: match ending {
+                Ending::Waiting(at) => Some(*at),
+                _ => None,
+            },
+            error: error.as_deref(),
+            line: location.map(|l| l.line),
+            column: location.map(|l| l.column),
+            attempts: log,
+        };
+        let written = serde_json::to_writer(&mut *file, &line)
+            .map_err(std::io::Error::from)
+            .and_then(|()| file.write_all(b"\n"));
+        if let Err(e) = written {
+            out.error = Some(e);
         }
     }
     let done = ctx.finished.fetch_add(1, Ordering::Relaxed) + 1;
@@ -682,8 +796,11 @@ fn finish(
     ticket
 }
 
+/// Why a webhook was not delivered.
 enum SendError {
-    Failed(String),
+    /// It failed: the code and the reason, without the webhook's name.
+    Failed { code: &'static str, reason: String },
+    /// The run is stopping.
     Interrupted,
 }
 
@@ -696,89 +813,72 @@ fn endpoint(url: &str) -> &str {
 async fn send(
     ctx: &Ctx<'_>,
     info: &WebhookInfo,
-    built: &Built,
+    request: &Request,
+    key: &str,
     contact: &str,
     log: &mut Vec<AttemptLog>,
 ) -> Result<Reply, SendError> {
-    let key = idempotency_key(&ctx.run_id, contact, built.webhook);
-    let mut headers: Vec<(String, String)> = info
-        .headers
-        .iter()
-        .cloned()
-        .zip(built.header_values.iter().cloned())
-        .collect();
-    if let Some(ct) = &info.content_type {
-        headers.push(("Content-Type".into(), ct.clone()));
-    }
-    headers.push(("Idempotency-Key".into(), key.clone()));
-    let endpoint = endpoint(&built.url);
+    let webhook = request.webhook;
+    let endpoint = endpoint(&request.url);
+    let signing_key = ctx
+        .signing_keys
+        .get(webhook as usize)
+        .and_then(Option::as_ref);
     let attempts = info.retry + 1;
     let mut last = String::new();
     for attempt in 1..=attempts {
-        if ctx.dead.lock().is_ok_and(|d| d.contains(endpoint)) {
-            return Err(SendError::Failed(format!(
-                "{endpoint} answered 410 Gone earlier in this run; not sent"
-            )));
+        if locked(&ctx.dead).contains(endpoint) {
+            return Err(SendError::Failed {
+                code: codes::GONE,
+                reason: format!("{endpoint} answered 410 Gone earlier in this run; not sent"),
+            });
         }
         if let Some(l) = &ctx.limiter {
             l.acquire().await;
         }
-        if let Some(Some(l)) = ctx.step_limiters.get(built.webhook as usize) {
+        if let Some(Some(l)) = ctx.step_limiters.get(webhook as usize) {
             l.acquire().await;
         }
-        let base_len = headers.len();
-        if let Some(secret) = info.sign {
-            let secret = ctx.secrets.get(secret as usize).map_or("", String::as_str);
+        let signature = signing_key.map(|k| {
             let ts = unix_ms().div_euclid(1000);
-            match sign::sign(secret, &key, ts, built.body.as_bytes()) {
-                Ok(sig) => {
-                    headers.push(("webhook-id".into(), key.clone()));
-                    headers.push(("webhook-timestamp".into(), ts.to_string()));
-                    headers.push(("webhook-signature".into(), sig));
-                }
-                Err(e) => return Err(SendError::Failed(format!("cannot sign: {e}"))),
-            }
-        }
+            Signature::new(ts, k.sign(key, ts, request.body.as_bytes()))
+        });
         let started_ms = unix_ms();
         let reply = ctx
             .http
             .send(&Outgoing {
-                method: info.method.as_str(),
-                url: &built.url,
-                headers: &headers,
-                body: info.has_body.then_some(built.body.as_str()),
+                request: &request::build(info, request, key, signature.as_ref()),
                 timeout: Duration::from_millis(info.timeout_ms),
                 shape: info.url_shape.as_ref(),
-                want_headers: info.captures.iter().any(|c| !c.from_json),
+                capture_headers: &ctx.capture_headers[webhook as usize],
             })
             .await;
-        headers.truncate(base_len);
-        let verdict = match reply.status {
-            Some(status) => retry::classify(status),
-            None if reply.transient => Verdict::Retry,
-            None => Verdict::Fail,
+        let verdict = match (reply.status, &reply.failure) {
+            (Some(status), _) => retry::classify(status),
+            (None, Some(f)) if f.kind.is_transient() => Verdict::Retry,
+            (None, _) => Verdict::Fail,
         };
-        let error = match (&reply.error, reply.status, &verdict) {
-            (Some(e), _, _) => Some(ctx.redactor.redact(e).into_owned()),
+        let error = match (&reply.failure, reply.status, &verdict) {
+            (Some(f), _, _) => Some(ctx.redactor.redact(&f.message).into_owned()),
             (None, Some(s), v) if !matches!(v, Verdict::Success) => {
                 Some(status_error(&ctx.redactor, s, &reply.body, reply.truncated))
             }
             _ => None,
         };
         let micros = reply.elapsed.as_micros() as u64;
-        record_attempt(ctx, info, built.webhook, attempt, &reply, &verdict);
+        record_attempt(ctx, info, webhook, attempt, &reply, &verdict);
         let recorded = ctx.journal.as_ref().map(|j| {
-            j.record(Entry::Attempt {
+            j.record(Entry::Attempt(Attempt {
                 contact: contact.to_string(),
-                webhook: built.webhook,
+                webhook,
                 step: info.name.clone(),
                 attempt,
-                key: key.clone(),
+                key: key.to_string(),
                 status: reply.status,
                 error: error.clone(),
                 started_ms,
                 duration_us: micros,
-            })
+            }))
         });
         if ctx.log_attempts {
             log.push(AttemptLog {
@@ -792,14 +892,22 @@ async fn send(
         match verdict {
             Verdict::Success => return Ok(reply),
             Verdict::Gone => {
-                if let Ok(mut dead) = ctx.dead.lock() {
-                    dead.insert(endpoint.to_string());
-                }
-                return Err(SendError::Failed(format!(
-                    "410 Gone: {endpoint} is marked dead for the rest of this run"
-                )));
+                locked(&ctx.dead).insert(endpoint.to_string());
+                return Err(SendError::Failed {
+                    code: codes::GONE,
+                    reason: format!("410 Gone: {endpoint} is marked dead for the rest of this run"),
+                });
             }
-            Verdict::Fail => return Err(SendError::Failed(error.unwrap_or_default())),
+            Verdict::Fail => {
+                return Err(SendError::Failed {
+                    code: if reply.status.is_some() {
+                        codes::STATUS
+                    } else {
+                        codes::SEND
+                    },
+                    reason: error.unwrap_or_default(),
+                })
+            }
             Verdict::Retry => {
                 last = error.unwrap_or_default();
                 if attempt == attempts {
@@ -809,12 +917,8 @@ async fn send(
                 if !settle(ctx, recorded).await {
                     return Err(SendError::Interrupted);
                 }
-                let hinted = reply
-                    .headers
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| retry::retry_after(v, SystemTime::now()));
-                let delay = hinted
+                let delay = reply
+                    .retry_after
                     .unwrap_or_else(|| {
                         retry::backoff(attempt, Duration::from_millis(info.backoff_ms))
                     })
@@ -837,7 +941,10 @@ async fn send(
     } else {
         format!("{attempts} attempts")
     };
-    Err(SendError::Failed(format!("gave up after {tries}: {last}")))
+    Err(SendError::Failed {
+        code: codes::GAVE_UP,
+        reason: format!("gave up after {tries}: {last}"),
+    })
 }
 
 /// How much of a response body an error message quotes, in characters.
@@ -850,10 +957,7 @@ const SNIPPET_CHARS: usize = 200;
 /// that was itself cut (`truncated`: the 64 KiB cap, or a read that failed
 /// part-way) may end in the head of a secret, so its tail is masked too.
 fn status_error(redactor: &Redactor, status: u16, body: &[u8], truncated: bool) -> String {
-    let reason = reqwest::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("");
+    let reason = http::reason_phrase(status);
     let body = if truncated { complete_utf8(body) } else { body };
     let text = String::from_utf8_lossy(body);
     let text = if truncated {
@@ -881,6 +985,8 @@ fn complete_utf8(bytes: &[u8]) -> &[u8] {
     }
 }
 
+/// Counts an attempt in the run's statistics. Every attempt's duration
+/// counts, failed ones included, as in `campaign report` ([`stats`]).
 fn record_attempt(
     ctx: &Ctx<'_>,
     info: &WebhookInfo,
@@ -889,17 +995,13 @@ fn record_attempt(
     reply: &Reply,
     verdict: &Verdict,
 ) {
-    let Ok(mut stats) = ctx.stats.lock() else {
-        return;
-    };
+    let mut stats = locked(&ctx.stats);
     let micros = reply.elapsed.as_micros().min(u128::from(u32::MAX)) as u32;
     stats.summary.attempts += 1;
     if attempt > 1 {
         stats.summary.retries += 1;
     }
-    if reply.status.is_some() {
-        stats.micros.push(micros);
-    }
+    stats.micros.push(micros);
     let ok = matches!(verdict, Verdict::Success);
     if ok {
         stats.summary.requests_ok += 1;
@@ -909,9 +1011,7 @@ fn record_attempt(
     if !ok {
         step.failures += 1;
     }
-    if reply.status.is_some() {
-        step.micros.push(micros);
-    }
+    step.micros.push(micros);
     let gives_up = match verdict {
         Verdict::Success => false,
         Verdict::Retry => attempt > info.retry,
@@ -933,8 +1033,11 @@ fn body_unreadable(info: &WebhookInfo, reply: &Reply) -> Option<String> {
         return None;
     }
     let status = reply.status.unwrap_or(0);
-    let why = match &reply.error {
-        Some(error) => format!("its response body did not arrive whole ({error})"),
+    let why = match &reply.failure {
+        Some(failure) => format!(
+            "its response body did not arrive whole ({})",
+            failure.message
+        ),
         None => format!(
             "its response body is longer than {} KiB",
             http::BODY_CAP / 1024
@@ -968,11 +1071,7 @@ fn capture(info: &WebhookInfo, program: &Program, reply: &Reply) -> Vec<(String,
                     other => other.to_string(),
                 })
         } else {
-            reply
-                .headers
-                .get(c.path.as_str())
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
+            reply.header(&c.path).map(str::to_string)
         };
         if let Some(value) = value {
             out.push((program.fields[c.field as usize].clone(), value));

@@ -73,9 +73,29 @@ pub struct Role<'a> {
     pub path: &'a Path,
 }
 
+/// An output that is one of the inputs, or another output.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{} {} is {} {}: a run never writes over a file it uses; choose another path (nothing was written)",
+    .output,
+    .output_path.display(),
+    .other,
+    .other_path.display()
+)]
+pub struct Overwrite {
+    /// What the output is (`--out`).
+    pub output: String,
+    /// The output's path, as given.
+    pub output_path: PathBuf,
+    /// What the file it would overwrite is (`the contacts file`).
+    pub other: String,
+    /// That file's path, as given.
+    pub other_path: PathBuf,
+}
+
 /// Refuses outputs that are one of the inputs, or the same file as another
 /// output. The message names both and says nothing was written.
-pub fn check(outputs: &[Role<'_>], inputs: &[Role<'_>]) -> Result<(), String> {
+pub fn check(outputs: &[Role<'_>], inputs: &[Role<'_>]) -> Result<(), Overwrite> {
     let inputs: Vec<_> = inputs.iter().map(|r| (r, identity(r.path))).collect();
     let mut seen: Vec<(&Role<'_>, (Identity, bool))> = Vec::new();
     for output in outputs {
@@ -86,13 +106,12 @@ pub fn check(outputs: &[Role<'_>], inputs: &[Role<'_>]) -> Result<(), String> {
                 .chain(seen.iter())
                 .find(|(_, (other, _))| *other == id);
             if let Some((other, _)) = clash {
-                return Err(format!(
-                    "{} {} is {} {}: a run never writes over a file it uses; choose another path (nothing was written)",
-                    output.what,
-                    output.path.display(),
-                    other.what,
-                    other.path.display()
-                ));
+                return Err(Overwrite {
+                    output: output.what.to_string(),
+                    output_path: output.path.to_path_buf(),
+                    other: other.what.to_string(),
+                    other_path: other.path.to_path_buf(),
+                });
             }
         }
         seen.push((output, (id, harmful)));
@@ -141,7 +160,9 @@ mod tests {
         }
         let inputs = [role("the contacts file", &contacts)];
         for out in &spellings {
-            let error = check(&[role("--out", out)], &inputs).unwrap_err();
+            let error = check(&[role("--out", out)], &inputs)
+                .unwrap_err()
+                .to_string();
             assert!(error.contains("is the contacts file"), "{error}");
             assert!(error.contains("nothing was written"), "{error}");
         }
@@ -155,7 +176,9 @@ mod tests {
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         let journal = dir.path().join("j.sqlite");
         let out = dir.path().join("sub/../j.sqlite");
-        let error = check(&[role("--journal", &journal), role("--out", &out)], &[]).unwrap_err();
+        let error = check(&[role("--journal", &journal), role("--out", &out)], &[])
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("--out"), "{error}");
         #[cfg(unix)]
         {

@@ -1,5 +1,7 @@
 //! Rate limits (`--rate 50/s`, a webhook's `rate 10/s`), so a run never
-//! floods a partner's API however many contacts run concurrently.
+//! floods a partner's API however many contacts run concurrently. Both are
+//! read by one parser with one table of units,
+//! [`crate::syntax::units::parse_rate`].
 //!
 //! [`RateLimiter`] is a GCRA (the "virtual scheduling" form of a token
 //! bucket): it keeps one theoretical arrival time behind a mutex, hands each
@@ -11,6 +13,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use crate::syntax::units::{self, RateError};
 
 /// The longest gap the limiter spaces requests by; longer intervals (only
 /// possible from a hand-built [`Rate`]) are shortened to it, so the slot
@@ -37,50 +41,44 @@ impl Rate {
 }
 
 impl fmt::Display for Rate {
-    /// Writes the rate back as `50/s`, `600/m` or `1000/h` for messages and
-    /// summaries; other periods are written as a count per milliseconds.
+    /// Writes the rate back as `50/s`, `600/m`, `1000/h`, `5/d` for messages
+    /// and summaries (as [`parse_rate`] reads it); a period that is no unit
+    /// is written as a count per milliseconds (`3/250ms`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let unit = match self.per {
-            per if per == Duration::from_secs(1) => "s",
-            per if per == Duration::from_secs(60) => "m",
-            per if per == Duration::from_secs(3600) => "h",
-            per => return write!(f, "{}/{}ms", self.count, per.as_millis()),
-        };
-        write!(f, "{}/{unit}", self.count)
+        let millis = self.per.as_millis();
+        let unit = ["ms", "s", "m", "h", "d", "w"]
+            .into_iter()
+            .find(|u| units::unit_millis(u).map(u128::from) == Some(millis));
+        match unit {
+            Some(unit) if self.per.subsec_nanos().is_multiple_of(1_000_000) => {
+                write!(f, "{}/{unit}", self.count)
+            }
+            _ => write!(f, "{}/{}ms", self.count, millis),
+        }
     }
 }
 
-/// Parses `COUNT/UNIT` (`50/s`, `600/m`, `1000/h`; units also spelled `sec`,
-/// `second`, `min`, `minute`, `hour`), so the CLI and the script share one
-/// syntax. The count must be a whole number above zero. The error is a
-/// message for the user naming the text and the expected form.
-pub fn parse_rate(text: &str) -> Result<Rate, String> {
-    let invalid = |why: &str| format!("invalid rate `{text}`: {why}");
-    let expected = || invalid("expected COUNT/UNIT such as 50/s, 600/m or 1000/h");
-    let (count, unit) = text.trim().split_once('/').ok_or_else(expected)?;
-    let count = count.trim();
-    if count.is_empty() || !count.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(expected());
-    }
-    let count: u32 = count
-        .parse()
-        .map_err(|_| invalid("the count is too large (at most 4294967295)"))?;
-    if count == 0 {
-        return Err(invalid("the count must be at least 1"));
-    }
-    let secs = match unit.trim() {
-        "s" | "sec" | "second" => 1,
-        "m" | "min" | "minute" => 60,
-        "h" | "hour" => 3600,
-        _ => {
-            return Err(invalid(
-                "unknown unit (use s, sec, second, m, min, minute, h or hour)",
-            ))
-        }
-    };
+/// `--rate` could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid rate `{text}`: {reason}")]
+pub struct InvalidRate {
+    /// The text given.
+    pub text: String,
+    /// Why it is not a rate.
+    pub reason: RateError,
+}
+
+/// Parses `COUNT/UNIT` (`50/s`, `600/minutes`, `1000/h`) exactly as a
+/// script's `rate` setting reads it ([`units::parse_rate`]): the count a
+/// whole number above zero, the unit any of [`units::RATE_UNITS`].
+pub fn parse_rate(text: &str) -> Result<Rate, InvalidRate> {
+    let spec = units::parse_rate(text).map_err(|reason| InvalidRate {
+        text: text.to_string(),
+        reason,
+    })?;
     Ok(Rate {
-        count,
-        per: Duration::from_secs(secs),
+        count: spec.count,
+        per: Duration::from_millis(spec.per_millis),
     })
 }
 
@@ -181,11 +179,17 @@ mod tests {
             ("50/s", 50, 1),
             ("1/sec", 1, 1),
             ("7/second", 7, 1),
+            ("7/seconds", 7, 1),
             ("600/m", 600, 60),
             ("3/min", 3, 60),
             ("2/minute", 2, 60),
+            ("2/minutes", 2, 60),
             ("1000/h", 1000, 3600),
             ("5/hour", 5, 3600),
+            ("10/hours", 10, 3600),
+            ("5/d", 5, 86_400),
+            ("5/days", 5, 86_400),
+            ("2/w", 2, 604_800),
             (" 10 / s ", 10, 1),
             ("4294967295/s", u32::MAX, 1),
         ];
@@ -196,6 +200,10 @@ mod tests {
             };
             assert_eq!(parse_rate(text), Ok(expected), "{text}");
         }
+        assert_eq!(
+            parse_rate("5/ms").map(|r| r.per),
+            Ok(Duration::from_millis(1))
+        );
     }
 
     #[test]
@@ -208,24 +216,24 @@ mod tests {
             "-1/s",
             "+5/s",
             "1.5/s",
-            "5/d",
+            "5/fortnight",
             "5/S",
-            "5/ms",
             "5/s/s",
             "x/s",
             "4294967296/s",
             "50/",
         ] {
-            let err = parse_rate(text).expect_err(text);
+            let err = parse_rate(text).expect_err(text).to_string();
             assert!(err.contains(&format!("`{text}`")), "{err}");
         }
-        assert!(parse_rate("0/s").unwrap_err().contains("at least 1"));
-        assert!(parse_rate("5/d").unwrap_err().contains("unknown unit"));
+        let message = |text| parse_rate(text).unwrap_err().to_string();
+        assert!(message("0/s").contains("at least 1"));
+        assert!(message("5/fortnight").contains("unknown unit"));
     }
 
     #[test]
     fn displays_like_it_parses() {
-        for text in ["50/s", "600/m", "1000/h"] {
+        for text in ["50/s", "600/m", "1000/h", "5/d", "2/w", "3/ms"] {
             let parsed = parse_rate(text).expect(text);
             assert_eq!(parsed.to_string(), text);
         }

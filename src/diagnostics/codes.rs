@@ -12,6 +12,9 @@ pub enum Kind {
     Warning,
     /// At run time, for one contact (docs/language.md's runtime table).
     Runtime,
+    /// By a real run, when a request could not be delivered
+    /// (docs/delivery.md's failure table).
+    Delivery,
 }
 
 /// One code and its one-line meaning.
@@ -107,6 +110,13 @@ codes! {
     RUN_INVALID_PROGRAM = "campaign::run::invalid_program", Runtime, "a bug or a hand-built program: an instruction names something the program does not have";
     CONTACTS_INVALID_RECORD = "campaign::contacts::invalid_record", Runtime, "a contacts record could not be read or is over a limit";
     CONTACTS_DUPLICATE_ID = "campaign::contacts::duplicate_id", Runtime, "a record's id is already an earlier record's";
+    // Delivery failures, per contact, in real runs only.
+    DELIVER_SEND = "campaign::deliver::send", Delivery, "the request could not be sent or got no usable response, and trying again would not help";
+    DELIVER_STATUS = "campaign::deliver::status", Delivery, "the response was not a 2xx and not one worth retrying";
+    DELIVER_GAVE_UP = "campaign::deliver::gave_up", Delivery, "every attempt failed with a status or error worth retrying";
+    DELIVER_GONE = "campaign::deliver::gone", Delivery, "the endpoint answered 410 Gone, now or earlier in the run";
+    DELIVER_CAPTURE_BODY = "campaign::deliver::capture_body", Delivery, "a 2xx whose body did not arrive whole, for a webhook that captures from it";
+    DELIVER_JOURNAL = "campaign::deliver::journal", Delivery, "the journal could not tell what earlier sessions did for the contact";
 }
 
 /// What a code means, if it is one.

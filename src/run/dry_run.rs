@@ -1,12 +1,23 @@
 //! The dry run: every contact through the VM, every effect recorded as it
 //! would happen, nothing sent. Contacts stream through; memory stays flat
 //! but for the ids already seen (see [`crate::contacts`]).
+//!
+//! A webhook is shown as [`crate::request::build`] makes it, the function a
+//! real run sends with: the same URL, headers and body, with the
+//! `Idempotency-Key` of the dry run's own run id
+//! ([`crate::request::dry_run_id`], fixed by the campaign's source) and, for
+//! a signed webhook, `webhook-signature: v1,***` timed at the contact's
+//! virtual clock.
 
 use std::io::{Read, Write};
 
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
 use crate::compile::instructions::Program;
 use crate::contacts::{for_each_contact, ContactsError, ContactsFormat, Row};
-use crate::encode::{json_string_into, write_number};
+use crate::diagnostics::{Diagnostic, SourceFile};
+use crate::failure::{Failure, FirstFailure, FirstFailures, Location};
+use crate::request::{self, HttpRequest, Signature};
 use crate::vm::{Event, Run, Secrets, Vm};
 
 /// How effects are printed.
@@ -19,7 +30,7 @@ pub enum OutputFormat {
 }
 
 /// What happened over the whole run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
     /// Contacts run (including failed ones).
     pub contacts: u64,
@@ -27,6 +38,9 @@ pub struct Summary {
     pub failed: u64,
     /// Effects printed.
     pub effects: u64,
+    /// The first failure of each kind and place, with how many contacts
+    /// met it, in the order first met.
+    pub failures: Vec<FirstFailure>,
 }
 
 /// Why a dry run could not go on.
@@ -40,183 +54,330 @@ pub enum DryRunError {
     Output(#[from] std::io::Error),
 }
 
-/// Runs every contact and writes each effect to `out`.
-pub fn dry_run<R: Read, W: Write>(
-    program: &Program,
-    contacts: R,
-    format: ContactsFormat,
-    out: W,
+/// Renders a diagnostic for people (the CLI's renderer).
+pub type Render<'a> = &'a dyn Fn(&Diagnostic) -> String;
+
+/// A dry run of one compiled campaign.
+pub struct DryRun<'a> {
+    program: &'a Program,
+    source: &'a SourceFile,
     output: OutputFormat,
     now: i64,
-) -> Result<Summary, DryRunError> {
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
-    let mut vm = Vm::new(program, Secrets::Masked);
-    let mut run = Run::default();
-    let mut line = String::with_capacity(1024);
-    let mut summary = Summary::default();
-    for_each_contact(contacts, format, &program.fields, |row| {
-        summary.contacts += 1;
-        line.clear();
-        match row {
-            Row::Invalid(e) => {
-                summary.failed += 1;
-                let id = e.id.clone().unwrap_or_else(|| e.row.to_string());
-                let message = format!("record {}: {}", e.row, e.message);
-                match output {
-                    OutputFormat::Ndjson => {
-                        start_line(&mut line, &id, 0, None, "error");
-                        push_key_str(&mut line, "code", e.kind.code());
-                        push_key_str(&mut line, "message", &message);
-                        line.push_str("}\n");
+    render: Option<Render<'a>>,
+}
+
+impl<'a> DryRun<'a> {
+    /// A dry run of `program`, compiled from `source` (failures point into
+    /// it), printing `output`, with every contact entering at `now` (unix
+    /// seconds).
+    pub fn new(
+        program: &'a Program,
+        source: &'a SourceFile,
+        output: OutputFormat,
+        now: i64,
+    ) -> DryRun<'a> {
+        DryRun {
+            program,
+            source,
+            output,
+            now,
+            render: None,
+        }
+    }
+
+    /// In the human timeline, the first failure of each kind and place is
+    /// followed by its diagnostic as `render` draws it: the source line
+    /// with the step or merge underlined.
+    pub fn render_with(mut self, render: Render<'a>) -> DryRun<'a> {
+        self.render = Some(render);
+        self
+    }
+
+    /// Runs every contact and writes each effect to `out`.
+    pub fn run<R: Read, W: Write>(
+        &self,
+        contacts: R,
+        format: ContactsFormat,
+        out: W,
+    ) -> Result<Summary, DryRunError> {
+        let program = self.program;
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+        let mut vm = Vm::new(program, Secrets::Masked);
+        let mut run = Run::default();
+        let mut line: Vec<u8> = Vec::with_capacity(1024);
+        let mut summary = Summary::default();
+        let mut failures = FirstFailures::default();
+        let run_id = request::dry_run_id(&request::campaign_digest(&self.source.text));
+        let mut printer = Printer {
+            dry_run: self,
+            run_id: &run_id,
+            line: &mut line,
+        };
+        for_each_contact(contacts, format, &program.fields, |row| {
+            summary.contacts += 1;
+            printer.line.clear();
+            match row {
+                Row::Invalid(e) => {
+                    summary.failed += 1;
+                    let id = e.id.clone().unwrap_or_else(|| e.row.to_string());
+                    let failure = Failure::new(
+                        e.kind.code(),
+                        format!("record {}: {}", e.row, e.message),
+                        None,
+                    );
+                    failures.note(&id, &failure);
+                    if self.output == OutputFormat::Human {
+                        printer.contact(&id);
                     }
-                    OutputFormat::Human => {
-                        line.push_str("contact ");
-                        line.push_str(&visible(&id));
-                        line.push_str("\n  +0s      error: ");
-                        line.push_str(&visible(&message));
-                        line.push_str(" [");
-                        line.push_str(e.kind.code());
-                        line.push_str("]\n\n");
-                    }
-                }
-                summary.effects += 1;
-            }
-            Row::Contact(contact) => {
-                run.restart(contact, now);
-                if output == OutputFormat::Human {
-                    line.push_str("contact ");
-                    line.push_str(&visible(&contact.id));
-                    line.push('\n');
-                }
-                loop {
-                    let at = run.clock_ms;
-                    let id = contact.id.as_str();
-                    let event = vm.next(&mut run);
-                    if let Event::Done = event {
-                        break;
-                    }
-                    if let Event::Error(_) = event {
-                        summary.failed += 1;
+                    printer.failure(&id, 0, &failure, false)?;
+                    if self.output == OutputFormat::Human {
+                        printer.line.push(b'\n');
                     }
                     summary.effects += 1;
-                    match output {
-                        OutputFormat::Ndjson => ndjson(&mut line, program, id, at, &event),
-                        OutputFormat::Human => human(&mut line, program, at, &event),
+                }
+                Row::Contact(contact) => {
+                    run.restart(contact, self.now);
+                    if self.output == OutputFormat::Human {
+                        printer.contact(&contact.id);
                     }
-                    if matches!(event, Event::Stop | Event::Error(_)) {
-                        break;
+                    loop {
+                        let at = run.clock_ms;
+                        let id = contact.id.as_str();
+                        let event = vm.next(&mut run);
+                        match event {
+                            Event::Done => break,
+                            Event::Error(e) => {
+                                summary.failed += 1;
+                                summary.effects += 1;
+                                let failure = Failure::from(e);
+                                let first = failures.note(id, &failure);
+                                printer.failure(id, at, &failure, first)?;
+                                break;
+                            }
+                            event => {
+                                summary.effects += 1;
+                                printer.effect(id, at, &event)?;
+                                if let Event::Stop = event {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    if self.output == OutputFormat::Human {
+                        printer.line.push(b'\n');
                     }
                 }
-                if output == OutputFormat::Human {
-                    line.push('\n');
-                }
             }
-        }
-        out.write_all(line.as_bytes())?;
-        Ok::<(), DryRunError>(())
-    })?;
-    out.flush()?;
-    Ok(summary)
-}
-
-fn push_key_str(line: &mut String, key: &str, value: &str) {
-    line.push_str(",\"");
-    line.push_str(key);
-    line.push_str("\":\"");
-    json_string_into(line, value);
-    line.push('"');
-}
-
-fn push_seconds(line: &mut String, millis: u64) {
-    if millis.is_multiple_of(1000) {
-        use std::fmt::Write as _;
-        let _ = write!(line, "{}", millis / 1000);
-    } else {
-        write_number(line, millis as f64 / 1000.0);
+            out.write_all(printer.line)?;
+            Ok::<(), DryRunError>(())
+        })?;
+        out.flush()?;
+        summary.failures = failures.into_vec();
+        Ok(summary)
     }
 }
 
-fn start_line(line: &mut String, contact: &str, at_ms: u64, step: Option<&str>, action: &str) {
-    line.push_str("{\"contact\":\"");
-    json_string_into(line, contact);
-    line.push_str("\",\"at\":");
-    push_seconds(line, at_ms);
-    if let Some(step) = step {
-        push_key_str(line, "step", step);
-    }
-    push_key_str(line, "action", action);
+/// Writes effects into the current contact's output.
+struct Printer<'a, 'r> {
+    dry_run: &'r DryRun<'a>,
+    run_id: &'r str,
+    line: &'r mut Vec<u8>,
 }
 
-/// One effect as a JSON object on its own line; keys as documented in
-/// docs/cli.md.
-fn ndjson(line: &mut String, program: &Program, contact: &str, at: u64, event: &Event<'_>) {
-    match event {
-        Event::Webhook(request) => {
-            let info = &program.webhooks[request.webhook as usize];
-            start_line(line, contact, at, Some(&info.name), "webhook");
-            push_key_str(line, "method", info.method.as_str());
-            push_key_str(line, "url", &request.url);
-            line.push_str(",\"headers\":{");
-            let mut first = true;
-            for (name, value) in info.headers.iter().zip(&request.header_values) {
-                if !first {
-                    line.push(',');
-                }
-                first = false;
-                line.push('"');
-                json_string_into(line, name);
-                line.push_str("\":\"");
-                json_string_into(line, value);
-                line.push('"');
-            }
-            if let Some(ct) = &info.content_type {
-                if !first {
-                    line.push(',');
-                }
-                line.push_str("\"Content-Type\":\"");
-                json_string_into(line, ct);
-                line.push('"');
-            }
-            line.push('}');
-            if info.has_body {
-                push_key_str(line, "body", &request.body);
-            }
-        }
-        Event::TagAdd(tag) => {
-            start_line(line, contact, at, None, "tag_add");
-            push_key_str(line, "tag", tag);
-        }
-        Event::TagRemove(tag) => {
-            start_line(line, contact, at, None, "tag_remove");
-            push_key_str(line, "tag", tag);
-        }
-        Event::FieldSet { field, value } => {
-            start_line(line, contact, at, None, "field_set");
-            push_key_str(line, "field", field);
-            push_key_str(line, "value", value);
-        }
-        Event::Note(text) => {
-            start_line(line, contact, at, None, "note");
-            push_key_str(line, "text", text);
-        }
-        Event::Wait { millis } => {
-            start_line(line, contact, at, None, "wait");
-            line.push_str(",\"seconds\":");
-            push_seconds(line, *millis);
-        }
-        Event::Goal(name) => {
-            start_line(line, contact, at, None, "goal");
-            push_key_str(line, "goal", name);
-        }
-        Event::Stop => start_line(line, contact, at, None, "stop"),
-        Event::Error(e) => {
-            start_line(line, contact, at, None, "error");
-            push_key_str(line, "code", e.code);
-            push_key_str(line, "message", &e.message);
-        }
-        Event::Done => return,
+impl Printer<'_, '_> {
+    /// The human timeline's `contact <id>` line.
+    fn contact(&mut self, id: &str) {
+        self.line.extend_from_slice(b"contact ");
+        self.line.extend_from_slice(visible(id).as_bytes());
+        self.line.push(b'\n');
     }
-    line.push_str("}\n");
+
+    /// One effect, not a failure.
+    fn effect(&mut self, contact: &str, at: u64, event: &Event<'_>) -> std::io::Result<()> {
+        let program = self.dry_run.program;
+        let key;
+        let signature;
+        let webhook = match event {
+            Event::Webhook(request) => {
+                let info = &program.webhooks[request.webhook as usize];
+                key = request::idempotency_key(self.run_id, contact, request.webhook);
+                signature = info.sign.map(|_| {
+                    let seconds = i64::try_from(at / 1000).unwrap_or(i64::MAX);
+                    Signature::masked(self.dry_run.now.saturating_add(seconds))
+                });
+                Some((
+                    info.name.as_str(),
+                    request::build(info, request, &key, signature.as_ref()),
+                ))
+            }
+            _ => None,
+        };
+        match self.dry_run.output {
+            OutputFormat::Ndjson => {
+                let effect = Effect {
+                    contact,
+                    at,
+                    event,
+                    webhook: webhook.as_ref(),
+                };
+                serde_json::to_writer(&mut *self.line, &effect)?;
+                self.line.push(b'\n');
+            }
+            OutputFormat::Human => human(self.line, at, event, webhook.as_ref())?,
+        }
+        Ok(())
+    }
+
+    /// A failure: the contact's last effect. `first`: the first of its kind
+    /// and place, which the human timeline draws in full.
+    fn failure(
+        &mut self,
+        contact: &str,
+        at: u64,
+        failure: &Failure,
+        first: bool,
+    ) -> std::io::Result<()> {
+        let source = self.dry_run.source;
+        let location = failure.location(source);
+        match self.dry_run.output {
+            OutputFormat::Ndjson => {
+                let line = ErrorLine {
+                    contact,
+                    at: Seconds(at),
+                    action: "error",
+                    code: failure.code,
+                    message: &failure.message,
+                    line: location.map(|l| l.line),
+                    column: location.map(|l| l.column),
+                };
+                serde_json::to_writer(&mut *self.line, &line)?;
+                self.line.push(b'\n');
+            }
+            OutputFormat::Human => {
+                let text = &mut *self.line;
+                write!(
+                    text,
+                    "  {:<8} error: {} [{}]",
+                    format!("+{}", human_duration(at)),
+                    visible(&failure.message),
+                    failure.code
+                )?;
+                if let Some(Location { line, column }) = location {
+                    write!(text, " at {}:{line}:{column}", visible(&source.name))?;
+                }
+                text.push(b'\n');
+                if let (true, Some(render), Some(d)) =
+                    (first, self.dry_run.render, failure.diagnostic(None))
+                {
+                    // Indented under the effect, so the timeline's shape holds.
+                    for l in render(&d).lines() {
+                        if l.trim().is_empty() {
+                            text.push(b'\n');
+                        } else {
+                            writeln!(text, "{TIMELINE_INDENT}{l}")?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Virtual milliseconds, written as seconds: an integer when whole, else a
+/// decimal (`1.5`).
+struct Seconds(u64);
+
+impl Serialize for Seconds {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0.is_multiple_of(1000) {
+            s.serialize_u64(self.0 / 1000)
+        } else {
+            s.serialize_f64(self.0 as f64 / 1000.0)
+        }
+    }
+}
+
+/// A request's headers as a JSON object, in the order they are sent.
+struct Headers<'a>(&'a HttpRequest<'a>);
+
+impl Serialize for Headers<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.header_count()))?;
+        for (name, value) in self.0.headers() {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
+/// One effect's NDJSON line; keys in the order documented in docs/cli.md.
+struct Effect<'a> {
+    contact: &'a str,
+    at: u64,
+    event: &'a Event<'a>,
+    /// For a webhook: its step's name and its request.
+    webhook: Option<&'a (&'a str, HttpRequest<'a>)>,
+}
+
+impl Serialize for Effect<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("contact", self.contact)?;
+        map.serialize_entry("at", &Seconds(self.at))?;
+        if let Some((step, _)) = self.webhook {
+            map.serialize_entry("step", step)?;
+        }
+        let action = match self.event {
+            Event::Webhook(_) => "webhook",
+            Event::TagAdd(_) => "tag_add",
+            Event::TagRemove(_) => "tag_remove",
+            Event::FieldSet { .. } => "field_set",
+            Event::Note(_) => "note",
+            Event::Wait { .. } => "wait",
+            Event::Goal(_) => "goal",
+            Event::Stop => "stop",
+            // Written by `ErrorLine`; never reaches here.
+            Event::Error(_) | Event::Done => "error",
+        };
+        map.serialize_entry("action", action)?;
+        match self.event {
+            Event::Webhook(_) => {
+                if let Some((_, request)) = self.webhook {
+                    map.serialize_entry("method", request.method)?;
+                    map.serialize_entry("url", request.url)?;
+                    map.serialize_entry("headers", &Headers(request))?;
+                    if let Some(body) = request.body {
+                        map.serialize_entry("body", body)?;
+                    }
+                }
+            }
+            Event::TagAdd(tag) | Event::TagRemove(tag) => map.serialize_entry("tag", tag)?,
+            Event::FieldSet { field, value } => {
+                map.serialize_entry("field", field)?;
+                map.serialize_entry("value", value)?;
+            }
+            Event::Note(text) => map.serialize_entry("text", text)?,
+            Event::Wait { millis } => map.serialize_entry("seconds", &Seconds(*millis))?,
+            Event::Goal(name) => map.serialize_entry("goal", name)?,
+            Event::Stop | Event::Error(_) | Event::Done => {}
+        }
+        map.end()
+    }
+}
+
+/// An `error` effect's NDJSON line.
+#[derive(serde::Serialize)]
+struct ErrorLine<'a> {
+    contact: &'a str,
+    at: Seconds,
+    action: &'static str,
+    code: &'static str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    column: Option<usize>,
 }
 
 /// Text as printed in the timeline: what a terminal would act on (control
@@ -249,48 +410,40 @@ pub fn human_duration(millis: u64) -> String {
     parts.join(" ")
 }
 
-fn human(line: &mut String, program: &Program, at: u64, event: &Event<'_>) {
-    use std::fmt::Write as _;
-    let _ = write!(line, "  {:<8} ", format!("+{}", human_duration(at)));
-    let indent = "             ";
+/// Where a webhook's lines start in the timeline.
+const TIMELINE_INDENT: &str = "             ";
+
+fn human(
+    text: &mut Vec<u8>,
+    at: u64,
+    event: &Event<'_>,
+    webhook: Option<&(&str, HttpRequest<'_>)>,
+) -> std::io::Result<()> {
+    write!(text, "  {:<8} ", format!("+{}", human_duration(at)))?;
+    let indent = TIMELINE_INDENT;
     match event {
-        Event::Webhook(request) => {
-            let info = &program.webhooks[request.webhook as usize];
-            let _ = writeln!(line, "webhook {:?}", info.name);
-            let url = visible(&request.url);
-            let _ = writeln!(line, "{indent}{} {url}", info.method.as_str());
-            for (name, value) in info.headers.iter().zip(&request.header_values) {
-                let _ = writeln!(line, "{indent}{}: {}", visible(name), visible(value));
-            }
-            if let Some(ct) = &info.content_type {
-                let _ = writeln!(line, "{indent}Content-Type: {}", visible(ct));
-            }
-            if info.has_body {
-                let _ = writeln!(line, "{indent}{}", visible(&request.body));
+        Event::Webhook(_) => {
+            if let Some((name, request)) = webhook {
+                writeln!(text, "webhook {name:?}")?;
+                writeln!(text, "{indent}{} {}", request.method, visible(request.url))?;
+                for (name, value) in request.headers() {
+                    writeln!(text, "{indent}{}: {}", visible(name), visible(value))?;
+                }
+                if let Some(body) = request.body {
+                    writeln!(text, "{indent}{}", visible(body))?;
+                }
             }
         }
-        Event::TagAdd(tag) => {
-            let _ = writeln!(line, "tag add {tag:?}");
-        }
-        Event::TagRemove(tag) => {
-            let _ = writeln!(line, "tag remove {tag:?}");
-        }
+        Event::TagAdd(tag) => writeln!(text, "tag add {tag:?}")?,
+        Event::TagRemove(tag) => writeln!(text, "tag remove {tag:?}")?,
         Event::FieldSet { field, value } => {
-            let _ = writeln!(line, "field set [{}] = {value:?}", visible(field));
+            writeln!(text, "field set [{}] = {value:?}", visible(field))?
         }
-        Event::Note(text) => {
-            let _ = writeln!(line, "note {text:?}");
-        }
-        Event::Wait { millis } => {
-            let _ = writeln!(line, "wait {}", human_duration(*millis));
-        }
-        Event::Goal(name) => {
-            let _ = writeln!(line, "goal {name:?} reached");
-        }
-        Event::Stop => line.push_str("stop\n"),
-        Event::Error(e) => {
-            let _ = writeln!(line, "error: {} [{}]", visible(&e.message), e.code);
-        }
-        Event::Done => {}
+        Event::Note(note) => writeln!(text, "note {note:?}")?,
+        Event::Wait { millis } => writeln!(text, "wait {}", human_duration(*millis))?,
+        Event::Goal(name) => writeln!(text, "goal {name:?} reached")?,
+        Event::Stop => text.extend_from_slice(b"stop\n"),
+        Event::Error(_) | Event::Done => {}
     }
+    Ok(())
 }

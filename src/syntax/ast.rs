@@ -2,7 +2,7 @@
 //! so checks and the compiler can point at exact characters. Nothing here
 //! knows about pest.
 
-use super::span::{Span, Spanned};
+use crate::span::{Span, Spanned};
 
 /// `v` without spare capacity. Lists built by pushing keep up to half their
 /// room empty, and a large campaign is millions of short lists: fitting

@@ -6,8 +6,4 @@ pub mod depth;
 pub mod parser;
 pub mod post;
 pub mod template;
-
-/// Spans moved to [`crate::span`]; this path stays until every caller uses
-/// that one.
-#[doc(hidden)]
-pub use crate::span;
+pub mod units;

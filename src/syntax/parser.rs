@@ -9,6 +9,7 @@ use crate::span::{Span, Spanned};
 use crate::syntax::ast::*;
 use crate::syntax::depth;
 use crate::syntax::template::{parse_merge, parse_template};
+use crate::syntax::units::{self, unit_millis, RateError};
 use pest::error::{ErrorVariant, InputLocation};
 use pest::iterators::Pair;
 use pest::Parser as _;
@@ -749,14 +750,13 @@ impl Builder {
             Rule::rate_setting => {
                 let count = inner.next()?;
                 let unit = inner.next()?;
-                let per_millis = match unit_millis(unit.as_str()).or(match unit.as_str() {
-                    "sec" => Some(1_000),
-                    "min" => Some(60_000),
-                    _ => None,
-                }) {
-                    Some(ms) => ms,
-                    None => {
-                        let other = unit.as_str();
+                // The same reading as `--rate` (syntax/units.rs).
+                match units::rate_from_parts(count.as_str(), unit.as_str()) {
+                    Ok(rate) => Setting::Rate(Rate {
+                        count: rate.count,
+                        per_millis: rate.per_millis,
+                    }),
+                    Err(RateError::Unit(other)) => {
                         self.errors.push(
                             Diagnostic::error(
                                 codes::WEBHOOK_RATE,
@@ -768,18 +768,16 @@ impl Builder {
                         );
                         return None;
                     }
-                };
-                match count.as_str().parse::<u32>() {
-                    Ok(count) if count > 0 => Setting::Rate(Rate { count, per_millis }),
-                    _ => {
+                    Err(e) => {
+                        let message = if e == RateError::TooLarge {
+                            "a rate allows at most 4294967295 requests per period"
+                        } else {
+                            "a rate needs at least one request per period"
+                        };
                         self.errors.push(
-                            Diagnostic::error(
-                                codes::WEBHOOK_RATE,
-                                self.span(&count),
-                                "a rate needs at least one request per period",
-                            )
-                            .label("out of range")
-                            .help("e.g. `rate 10/s`"),
+                            Diagnostic::error(codes::WEBHOOK_RATE, self.span(&count), message)
+                                .label("out of range")
+                                .help("e.g. `rate 10/s`"),
                         );
                         return None;
                     }
@@ -868,19 +866,6 @@ fn false_cond(span: Span) -> Cond {
         kind: CondKind::Truthy(Operand::Bool(Spanned::new(false, span))),
         span,
     }
-}
-
-/// Milliseconds in one of a duration unit; `None` for an unknown unit.
-fn unit_millis(unit: &str) -> Option<u64> {
-    Some(match unit {
-        "ms" | "millisecond" | "milliseconds" => 1,
-        "s" | "second" | "seconds" => 1_000,
-        "m" | "minute" | "minutes" => 60_000,
-        "h" | "hour" | "hours" => 3_600_000,
-        "d" | "day" | "days" => 86_400_000,
-        "w" | "week" | "weeks" => 604_800_000,
-        _ => return None,
-    })
 }
 
 /// Plurals first, so a near miss suggests the plural (`dayz` -> `days`).
