@@ -5,7 +5,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::mem;
 
 use super::record::{clip, emit, Builder, Role};
-use super::{read_buffer, ContactsError, Limits, Row};
+use super::{read_buffer, ContactsError, HeaderError, Limits, Row};
 use crate::input::Bytes;
 
 /// What went past a limit in a CSV record.
@@ -310,19 +310,17 @@ pub(super) fn csv_header<R: Read>(
         return Err(ContactsError::NoHeader);
     };
     if let Some(problem) = csv_shape_problem(&record, &[], &limits) {
-        return Err(ContactsError::Header(problem));
+        return Err(ContactsError::Header(HeaderError::Shape(problem)));
     }
     if record.cells > limits.fields {
-        return Err(ContactsError::Header(format!(
-            "more than {} columns",
-            limits.fields
+        return Err(ContactsError::Header(HeaderError::TooManyColumns(
+            limits.fields,
         )));
     }
     let mut names = Vec::with_capacity(record.cells);
     for i in 0..record.cells {
-        let name = std::str::from_utf8(records.cell(i)).map_err(|_| {
-            ContactsError::Header(format!("column {} name is not valid UTF-8", i + 1))
-        })?;
+        let name = std::str::from_utf8(records.cell(i))
+            .map_err(|_| ContactsError::Header(HeaderError::NotUtf8(i + 1)))?;
         let name = if i == 0 {
             name.trim_start_matches('\u{feff}')
         } else {

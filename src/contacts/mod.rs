@@ -56,6 +56,8 @@
 use std::fmt;
 use std::io::{self, Read};
 
+use crate::input::Bytes;
+
 mod csv;
 mod format;
 mod ids;
@@ -256,7 +258,7 @@ pub enum ContactsError {
     NoHeader,
     /// The CSV header row cannot be used.
     #[error("contacts CSV header: {0}")]
-    Header(String),
+    Header(HeaderError),
     /// The CSV reader failed (the message says where).
     #[error("invalid contacts CSV: {0}")]
     Csv(String),
@@ -270,9 +272,34 @@ pub enum ContactsError {
         /// What is wrong.
         message: String,
     },
-    /// [`field_names`] met more field names than [`Limits::fields`] allows.
-    #[error("contacts: {0}")]
-    Fields(String),
+    /// [`field_names`] met more distinct field names than
+    /// [`Limits::fields`] allows, or more bytes of them than
+    /// [`Limits::record_bytes`].
+    #[error(
+        "contacts: more than {names} distinct field names (or more than {} of them)",
+        Bytes(*bytes)
+    )]
+    Fields {
+        /// The most names.
+        names: usize,
+        /// The most bytes of names.
+        bytes: u64,
+    },
+}
+
+/// Why a CSV header row cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderError {
+    /// The row is past a limit or opens a quote it never closes; the text
+    /// says which, as for a data record.
+    #[error("{0}")]
+    Shape(String),
+    /// More columns than [`Limits::fields`].
+    #[error("more than {0} columns")]
+    TooManyColumns(usize),
+    /// A column name that is not UTF-8 (1-based column).
+    #[error("column {0} name is not valid UTF-8")]
+    NotUtf8(usize),
 }
 
 impl From<io::Error> for ContactsError {

@@ -1,26 +1,22 @@
-//! Field-name sampling for `campaign check --contacts`.
+//! Field-name sampling for `campaign check --contacts`: the names come from
+//! the same reader a run uses, so a sample yields exactly the fields a run
+//! of it would see.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
-use std::fmt;
 use std::io::Read;
 
-use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
-use serde::Deserialize as _;
-
 use super::csv::{csv_header, CsvRecords};
-use super::json::JsonArray;
-use super::ndjson::Lines;
-use super::object::{is_json_space, KeySeed};
-use super::{ContactsError, ContactsFormat, Limits};
-use crate::input::Bytes;
+use super::{for_each_contact_with, ContactsError, ContactsFormat, FieldSlots, Limits, Row};
 
 /// The field names a sample file defines, for `campaign check --contacts`:
 /// the CSV header, or for JSON/NDJSON the union of the records' keys in
 /// first-seen order. Empty names and repeats are left out.
 ///
-/// Records that would be [`Row::Invalid`](super::Row::Invalid) contribute nothing (non-object JSON
-/// elements, unparsable or too long NDJSON lines, too long JSON elements);
-/// fatal problems are errors as in [`for_each_contact`](super::for_each_contact).
+/// Records that are [`Row::Invalid`] when read for a run contribute
+/// nothing (non-object JSON elements, unparsable NDJSON lines, records past
+/// a limit, repeated ids); fatal problems are errors as in
+/// [`for_each_contact`](super::for_each_contact).
 pub fn field_names<R: Read>(
     input: R,
     format: ContactsFormat,
@@ -34,54 +30,61 @@ pub fn field_names_with<R: Read>(
     format: ContactsFormat,
     limits: &Limits,
 ) -> Result<Vec<String>, ContactsError> {
-    let mut names = Names::new(limits);
+    let names = Sampler(RefCell::new(Names::new(limits)));
     match format {
         ContactsFormat::Csv => {
             let mut records = CsvRecords::new(input, *limits);
             for name in csv_header(&mut records)? {
-                names.add(&name);
+                names.0.borrow_mut().add(&name);
             }
         }
-        ContactsFormat::Json => {
-            let mut array = JsonArray::new(input, limits.record_bytes);
-            while let Some(element) = array.next_element()? {
-                if element.too_long {
-                    continue;
+        ContactsFormat::Json | ContactsFormat::Ndjson => {
+            let mut known = 0;
+            for_each_contact_with(input, format, &names, limits, |row| {
+                let mut names = names.0.borrow_mut();
+                match row {
+                    Row::Contact(_) => names.check()?,
+                    // A record a run would refuse names no field it uses.
+                    Row::Invalid(_) => names.forget_from(known),
                 }
-                names_of(&mut names, &array.buf).map_err(|e| element.error(&e))?;
-                names.check()?;
-            }
-        }
-        ContactsFormat::Ndjson => {
-            let mut lines = Lines::new(input, limits.record_bytes);
-            while let Some((_, line)) = lines.next_record()? {
-                let Some(line) = line else { continue };
-                let before = names.list.len();
-                if names_of(&mut names, line).is_err() {
-                    // Keep only names from lines that parse, like the run would.
-                    names.forget_from(before);
-                }
-                names.check()?;
-            }
+                known = names.list.len();
+                Ok::<(), ContactsError>(())
+            })?;
         }
     }
+    let names = names.0.into_inner();
     names.check()?;
     Ok(names.list)
 }
 
+/// Field slots that take none but note every name the reader asks about:
+/// the reader asks once per key of every JSON record, in file order.
+struct Sampler(RefCell<Names>);
+
+impl FieldSlots for Sampler {
+    fn slot(&self, name: &str) -> Option<usize> {
+        self.0.borrow_mut().add(name);
+        None
+    }
+
+    fn len(&self) -> usize {
+        0
+    }
+}
+
 /// Field names in first-seen order, without repeats or empty names, up to
 /// [`Limits::fields`] names and [`Limits::record_bytes`] bytes of them.
-pub(super) struct Names {
-    pub(super) list: Vec<String>,
-    pub(super) seen: HashSet<String>,
-    pub(super) bytes: usize,
-    pub(super) limits: Limits,
+struct Names {
+    list: Vec<String>,
+    seen: HashSet<String>,
+    bytes: usize,
+    limits: Limits,
     /// A name was refused for lack of room.
-    pub(super) full: bool,
+    full: bool,
 }
 
 impl Names {
-    pub(super) fn new(limits: &Limits) -> Self {
+    fn new(limits: &Limits) -> Self {
         Names {
             list: Vec::new(),
             seen: HashSet::new(),
@@ -91,7 +94,7 @@ impl Names {
         }
     }
 
-    pub(super) fn add(&mut self, name: &str) {
+    fn add(&mut self, name: &str) {
         if name.is_empty() || self.seen.contains(name) {
             return;
         }
@@ -107,7 +110,7 @@ impl Names {
     }
 
     /// Drops the names added since `len` names were known.
-    pub(super) fn forget_from(&mut self, len: usize) {
+    fn forget_from(&mut self, len: usize) {
         for name in self.list.drain(len..) {
             self.bytes -= name.len();
             self.seen.remove(&name);
@@ -115,48 +118,13 @@ impl Names {
         self.full = false;
     }
 
-    pub(super) fn check(&self) -> Result<(), ContactsError> {
+    fn check(&self) -> Result<(), ContactsError> {
         if self.full {
-            return Err(ContactsError::Fields(format!(
-                "more than {} distinct field names (or more than {} of them)",
-                self.limits.fields,
-                Bytes(self.limits.record_bytes as u64)
-            )));
+            return Err(ContactsError::Fields {
+                names: self.limits.fields,
+                bytes: self.limits.record_bytes as u64,
+            });
         }
         Ok(())
     }
 }
-
-/// The keys of one record for `field_names`, if it is an object.
-pub(super) fn names_of(names: &mut Names, text: &[u8]) -> Result<(), serde_json::Error> {
-    let first = text.iter().copied().find(|&c| !is_json_space(c));
-    let mut de = serde_json::Deserializer::from_slice(text);
-    if first == Some(b'{') {
-        de.deserialize_map(NamesObject(names))?;
-    } else {
-        IgnoredAny::deserialize(&mut de)?;
-    }
-    de.end()
-}
-
-/// `field_names` for one object: its keys.
-pub(super) struct NamesObject<'a>(&'a mut Names);
-
-impl<'de> Visitor<'de> for NamesObject<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a contact object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key_seed(KeySeed(&NO_SLOTS))? {
-            self.0.add(&key.name);
-            map.next_value::<IgnoredAny>()?;
-        }
-        Ok(())
-    }
-}
-
-/// No slots at all, for reading keys only.
-pub(super) const NO_SLOTS: [&str; 0] = [];

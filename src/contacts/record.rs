@@ -110,12 +110,16 @@ impl<'s> Builder<'s> {
             pool(&mut self.spare, buf);
         }
         if !self.id_set {
-            let mut digits = [0u8; 21];
-            self.contact.id.clear();
-            self.contact
-                .id
-                .push_str(int_text(false, self.contact.row, &mut digits));
+            self.id_from_row();
         }
+    }
+
+    /// Makes the record number the id, for a record without `Contact ID`.
+    fn id_from_row(&mut self) {
+        use std::fmt::Write as _;
+        self.contact.id.clear();
+        // Writing to a String cannot fail; it reuses the buffer.
+        let _ = write!(self.contact.id, "{}", self.contact.row);
     }
 
     /// The error for the current record.
@@ -244,25 +248,6 @@ pub(super) fn pool(spare: &mut Vec<String>, buf: String) {
     }
 }
 
-/// Formats an integer into `buf` without allocating.
-pub(super) fn int_text(negative: bool, mut n: u64, buf: &mut [u8; 21]) -> &str {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if negative {
-        i -= 1;
-        buf[i] = b'-';
-    }
-    // Only ASCII digits and '-' were written.
-    std::str::from_utf8(&buf[i..]).unwrap_or_default()
-}
-
 /// Hands one finished record to the callback, first making sure its id is
 /// not the id of an earlier record.
 pub(super) fn emit<F, E>(
@@ -293,12 +278,10 @@ where
         Err(message) => {
             // An unreadable record still takes its id: a later record with
             // the same one would share what a run records under it.
-            let mut digits = [0u8; 21];
-            let id = if b.id_set {
-                b.contact.id.as_str()
-            } else {
-                int_text(false, row, &mut digits)
-            };
+            if !b.id_set {
+                b.id_from_row();
+            }
+            let id = b.contact.id.as_str();
             let error = match b.ids.insert(id, row) {
                 None => b.row_error(message),
                 Some(first) => RowError {

@@ -590,3 +590,84 @@ fn csv_throughput() {
         N as f64 / secs
     );
 }
+
+/// Nested values keep what `serde_json::Value` would lose: keys in file
+/// order, repeated keys, and numbers as written; only whitespace goes and
+/// escapes are rewritten.
+#[test]
+fn nested_json_keeps_key_order_repeats_and_number_text() {
+    let slots = vec!["v"];
+    let line =
+        "{\"v\": {\"b\" : [ 1.50 , \"x\\u0041\\/\" , {\"k\":1,\t\"k\":2} ] ,\n \"a\": 1e400}}";
+    let want = r#"{"b":[1.50,"xA/",{"k":1,"k":2}],"a":1e400}"#;
+    for (format, input) in [
+        (ContactsFormat::Ndjson, line.replace('\n', " ")),
+        (ContactsFormat::Json, format!("[{line}]")),
+    ] {
+        let got = contacts(input.as_bytes(), format, &slots);
+        assert_eq!(got[0].fields, vec![some(want)], "{format}");
+    }
+}
+
+/// `check --contacts` sees the fields a run would: a record the reader
+/// refuses (a field past its limit, unusable `Tags`, a repeated id, bad
+/// JSON) names nothing, in both JSON formats.
+#[test]
+fn field_names_leave_out_records_a_run_refuses() {
+    let limits = Limits {
+        record_bytes: 200,
+        field_bytes: 10,
+        fields: 8,
+    };
+    let records = [
+        r#"{"a": 1}"#,
+        r#"{"long": "0123456789abc"}"#,
+        r#"{"t": 1, "Tags": {}}"#,
+        r#"{"Contact ID": 5, "first": 1}"#,
+        r#"{"Contact ID": 5, "again": 1}"#,
+        r#"{"b": 2}"#,
+    ];
+    let want = strings(&["a", "Contact ID", "first", "b"]);
+    let ndjson = format!("{}\n{{\"bad\": \n", records.join("\n"));
+    let got = field_names_with(ndjson.as_bytes(), ContactsFormat::Ndjson, &limits).unwrap();
+    assert_eq!(got, want);
+    let json = format!("[{}]", records.join(","));
+    let got = field_names_with(json.as_bytes(), ContactsFormat::Json, &limits).unwrap();
+    assert_eq!(got, want);
+}
+
+/// More distinct names than the limit stop sampling with an error, unless
+/// they came from a record that is refused anyway.
+#[test]
+fn field_names_past_the_limit_are_an_error() {
+    let limits = Limits {
+        record_bytes: 200,
+        field_bytes: 100,
+        fields: 3,
+    };
+    let fits = "{\"a\": 1, \"b\": 2}\n{\"c\": 3, \"d\": 4, \"e\": \n{\"c\": 3}\n";
+    let got = field_names_with(fits.as_bytes(), ContactsFormat::Ndjson, &limits).unwrap();
+    assert_eq!(got, strings(&["a", "b", "c"]));
+    for format in [ContactsFormat::Ndjson, ContactsFormat::Json] {
+        let over = "{\"a\": 1, \"b\": 2}\n{\"c\": 3, \"d\": 4}\n";
+        let input = match format {
+            ContactsFormat::Json => format!("[{}]", over.trim().replace('\n', ",")),
+            _ => over.to_owned(),
+        };
+        let err = field_names_with(input.as_bytes(), format, &limits).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ContactsError::Fields {
+                    names: 3,
+                    bytes: 200
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "contacts: more than 3 distinct field names (or more than 200 bytes of them)"
+        );
+    }
+}
