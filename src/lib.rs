@@ -18,6 +18,7 @@ pub mod diagnostics;
 pub mod encode;
 pub mod input;
 pub mod run;
+pub mod schema;
 pub mod syntax;
 pub mod terminal;
 pub mod url_template;

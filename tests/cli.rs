@@ -308,3 +308,89 @@ fn invalid_utf8_and_empty_files_get_diagnostics() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("campaign::syntax::empty"));
 }
+
+/// Every error that stops a command before it can do its work is said once,
+/// as the whole of stderr, `error: ...` on one line, with exit status 1:
+/// one case per kind of error, from each command that can meet it.
+#[test]
+fn an_error_that_stops_a_command_is_one_line_and_status_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    write(dir.path(), "c.campaign", CLEAN);
+    write(
+        dir.path(),
+        "contacts.csv",
+        "First Name,Email\nAda,a@x.example\n",
+    );
+    write(dir.path(), "contacts.txt", "First Name\nAda\n");
+    write(dir.path(), "empty.csv", "");
+    write(dir.path(), "bad.json", "[1]\n");
+    write(
+        dir.path(),
+        "secret.campaign",
+        "campaign \"C\" {\n    webhook \"W\" {\n        url \"https://x.example.com/c\"\n        header \"K\" = secret(\"CAMPAIGN_TEST_UNSET_3F9\")\n    }\n}\n",
+    );
+    let c = format!("{d}/c.campaign");
+    let csv = format!("{d}/contacts.csv");
+    let cases: Vec<(Vec<String>, String)> = vec![
+        (
+            vec!["disasm".into(), format!("{d}/none.campaign")],
+            format!("cannot read {d}/none.campaign: No such file or directory (os error 2)"),
+        ),
+        (
+            vec!["run".into(), format!("{d}/none.campaign"), "--contacts".into(), csv.clone(), "--dry-run".into()],
+            format!("cannot read {d}/none.campaign: No such file or directory (os error 2)"),
+        ),
+        (
+            vec!["run".into(), c.clone(), "--contacts".into(), csv.clone(), "--dry-run".into(), "--now".into(), "tomorrow".into()],
+            "--now \"tomorrow\" is not an RFC 3339 time (premature end of input); e.g. 2026-11-27T09:00:00Z".into(),
+        ),
+        (
+            vec!["run".into(), c.clone(), "--contacts".into(), format!("{d}/contacts.txt"), "--dry-run".into()],
+            format!("cannot tell the format of {d}/contacts.txt from its extension; pass --contacts-format csv|json|ndjson"),
+        ),
+        (
+            vec!["check".into(), c.clone(), "--contacts".into(), format!("{d}/contacts.txt")],
+            format!("cannot tell the format of {d}/contacts.txt from its extension; pass --contacts-format csv|json|ndjson"),
+        ),
+        (
+            vec!["run".into(), c.clone(), "--contacts".into(), format!("{d}/none.csv"), "--dry-run".into()],
+            format!("cannot read {d}/none.csv: No such file or directory (os error 2)"),
+        ),
+        (
+            vec!["run".into(), c.clone(), "--contacts".into(), format!("{d}/empty.csv"), "--dry-run".into()],
+            format!("{d}/empty.csv: contacts CSV has no header row"),
+        ),
+        (
+            vec!["check".into(), c.clone(), "--contacts".into(), format!("{d}/empty.csv")],
+            format!("{d}/empty.csv: contacts CSV has no header row"),
+        ),
+        (
+            vec!["check".into(), c.clone(), "--schema".into(), format!("{d}/none.txt")],
+            format!("cannot read schema file {d}/none.txt: no such file"),
+        ),
+        (
+            vec!["check".into(), c.clone(), "--schema".into(), format!("{d}/bad.json")],
+            format!("{d}/bad.json: expected a JSON array of field names: invalid type: integer `1`, expected a string at line 1 column 2"),
+        ),
+        (
+            vec!["run".into(), c.clone(), "--contacts".into(), csv.clone(), "--rate".into(), "fast".into()],
+            "--rate: invalid rate `fast`: expected COUNT/UNIT such as 50/s, 600/m or 1000/h".into(),
+        ),
+        (
+            vec!["run".into(), format!("{d}/secret.campaign"), "--contacts".into(), csv.clone()],
+            "missing secret: CAMPAIGN_TEST_UNSET_3F9 (set it in the environment or the --env-file); nothing was sent".into(),
+        ),
+        (
+            vec!["report".into(), format!("{d}/none.db")],
+            format!("journal {d}/none.db does not exist"),
+        ),
+    ];
+    for (args, message) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = campaign(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o), format!("error: {message}\n"), "{args:?}");
+        assert!(o.stdout.is_empty(), "{args:?}: {}", stdout(&o));
+    }
+}

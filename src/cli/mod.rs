@@ -1,9 +1,11 @@
-//! Command-line parsing and the only place that renders diagnostics.
+//! The command line: the clap definitions and the dispatch to one file per
+//! subcommand (`check`, `disasm`, `run`, `report`). [`render`] is the only
+//! place that renders diagnostics and summaries; [`error`] the only place
+//! that chooses an exit status.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use campaign::contacts::ContactsFormat;
 
@@ -20,18 +22,15 @@ macro_rules! eprintln {
 }
 
 mod check;
+mod disasm;
+mod error;
 mod inputs;
 mod output;
 mod render;
 mod report;
 mod run;
 
-use check::{check, load_schema};
-use inputs::read_source;
-use output::{fail, print_stdout};
-use render::render;
-use report::report;
-use run::{run, RealRun};
+pub(crate) use error::Failure;
 
 /// Compile, check and run `.campaign` scripts: marketing-automation steps as text.
 #[derive(Parser)]
@@ -44,74 +43,80 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Report every error and lint in campaign files (exit 1 on any error).
-    Check {
-        /// Campaign files to check.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// Sample contacts (CSV, JSON or NDJSON): merge fields must be among their fields.
-        #[arg(long, conflicts_with = "schema")]
-        contacts: Option<PathBuf>,
-        /// Format of --contacts when its extension does not tell.
-        #[arg(long, value_name = "csv|json|ndjson")]
-        contacts_format: Option<ContactsFormat>,
-        /// Known field names: a file (one per line, or a JSON array) or a comma-separated list.
-        #[arg(long, value_name = "FIELDS")]
-        schema: Option<String>,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
-        format: CheckFormat,
-        /// Make warnings fail too (`--deny warnings`).
-        #[arg(long, value_enum)]
-        deny: Vec<Deny>,
-    },
+    Check(CheckArgs),
     /// Print the bytecode listing of a campaign.
     Disasm {
         /// The campaign file.
         file: PathBuf,
     },
     /// Run a campaign for every contact in a file.
-    Run {
-        /// The campaign file.
-        file: PathBuf,
-        /// Contacts: CSV with a header row, a JSON array of objects, or NDJSON.
-        #[arg(long)]
-        contacts: PathBuf,
-        /// Format of --contacts when its extension does not tell.
-        #[arg(long, value_name = "csv|json|ndjson")]
-        contacts_format: Option<ContactsFormat>,
-        /// Record what would happen instead of sending anything.
-        #[arg(long)]
-        dry_run: bool,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = RunFormat::Human)]
-        format: RunFormat,
-        /// Start of the virtual clock (RFC 3339), for `wait until` in a dry run; default: now.
-        #[arg(long, value_name = "RFC3339")]
-        now: Option<String>,
-        /// Contacts in flight at once (real runs).
-        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
-        concurrency: u32,
-        /// Overall request rate limit, e.g. `50/s`, `600/m` (real runs).
-        #[arg(long, value_name = "N/UNIT")]
-        rate: Option<String>,
-        /// SQLite journal: records the run and resumes it when given again.
-        #[arg(long, value_name = "FILE")]
-        journal: Option<PathBuf>,
-        /// Write one result line per contact (NDJSON) to this file.
-        #[arg(long, value_name = "FILE")]
-        out: Option<PathBuf>,
-        /// Read secrets from this file (`NAME=value` lines) as well as the environment.
-        #[arg(long, value_name = "FILE")]
-        env_file: Option<PathBuf>,
-        /// Let webhooks whose URL merges contact data reach private, loopback, link-local and other non-public addresses.
-        #[arg(long)]
-        allow_private: bool,
-    },
+    Run(RunArgs),
     /// Print the summary of a run from its journal.
     Report {
         /// The journal file given to `run --journal`.
         journal: PathBuf,
     },
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// Campaign files to check.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Sample contacts (CSV, JSON or NDJSON): merge fields must be among their fields.
+    #[arg(long, conflicts_with = "schema")]
+    contacts: Option<PathBuf>,
+    /// Format of --contacts when its extension does not tell.
+    #[arg(long, value_name = "csv|json|ndjson")]
+    contacts_format: Option<ContactsFormat>,
+    /// Known field names: a file (one per line, or a JSON array) or a comma-separated list.
+    #[arg(long, value_name = "FIELDS")]
+    schema: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
+    format: CheckFormat,
+    /// Make warnings fail too (`--deny warnings`).
+    #[arg(long, value_enum)]
+    deny: Vec<Deny>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The campaign file.
+    file: PathBuf,
+    /// Contacts: CSV with a header row, a JSON array of objects, or NDJSON.
+    #[arg(long)]
+    contacts: PathBuf,
+    /// Format of --contacts when its extension does not tell.
+    #[arg(long, value_name = "csv|json|ndjson")]
+    contacts_format: Option<ContactsFormat>,
+    /// Record what would happen instead of sending anything.
+    #[arg(long)]
+    dry_run: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = RunFormat::Human)]
+    format: RunFormat,
+    /// Start of the virtual clock (RFC 3339), for `wait until` in a dry run; default: now.
+    #[arg(long, value_name = "RFC3339")]
+    now: Option<String>,
+    /// Contacts in flight at once (real runs).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    concurrency: u32,
+    /// Overall request rate limit, e.g. `50/s`, `600/m` (real runs).
+    #[arg(long, value_name = "N/UNIT")]
+    rate: Option<String>,
+    /// SQLite journal: records the run and resumes it when given again.
+    #[arg(long, value_name = "FILE")]
+    journal: Option<PathBuf>,
+    /// Write one result line per contact (NDJSON) to this file.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Read secrets from this file (`NAME=value` lines) as well as the environment.
+    #[arg(long, value_name = "FILE")]
+    env_file: Option<PathBuf>,
+    /// Let webhooks whose URL merges contact data reach private, loopback, link-local and other non-public addresses.
+    #[arg(long)]
+    allow_private: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -131,89 +136,14 @@ enum Deny {
     Warnings,
 }
 
-/// Parses arguments, runs the command, maps the outcome to an exit status.
-pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Check {
-            files,
-            contacts,
-            contacts_format,
-            schema,
-            format,
-            deny,
-        } => {
-            let schema = match load_schema(contacts.as_deref(), contacts_format, schema.as_deref())
-            {
-                Ok(s) => s,
-                Err(message) => return fail(&message),
-            };
-            check(
-                &files,
-                schema.as_ref(),
-                format,
-                deny.contains(&Deny::Warnings),
-            )
-        }
-        Command::Disasm { file } => {
-            let Some(source) = read_source(&file) else {
-                return ExitCode::FAILURE;
-            };
-            let source = match source {
-                Ok(s) => s,
-                Err((file, d)) => {
-                    render(&file, &[d]);
-                    return ExitCode::FAILURE;
-                }
-            };
-            match campaign::compile(&source.text, None) {
-                Ok(compiled) => {
-                    render(&source, &compiled.warnings);
-                    let listing = compiled.program.listing();
-                    if print_stdout(&campaign::terminal::escape_keep_lines(&listing)) {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::FAILURE
-                    }
-                }
-                Err(diagnostics) => {
-                    render(&source, &diagnostics);
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        Command::Run {
-            file,
-            contacts,
-            contacts_format,
-            dry_run: is_dry,
-            format,
-            now,
-            concurrency,
-            rate,
-            journal,
-            out,
-            env_file,
-            allow_private,
-        } => {
-            let real = RealRun {
-                concurrency: concurrency as usize,
-                rate,
-                journal,
-                out,
-                env_file,
-                allow_private,
-            };
-            run(
-                &file,
-                &contacts,
-                contacts_format,
-                is_dry,
-                format,
-                now.as_deref(),
-                real,
-            )
-        }
-        Command::Report { journal } => report(&journal),
+/// Parses the arguments and runs the command. `Err` says how it failed;
+/// [`Failure::report`] turns that into what the user sees and the exit
+/// status.
+pub(crate) fn run() -> Result<(), Failure> {
+    match Cli::parse().command {
+        Command::Check(args) => check::check(&args),
+        Command::Disasm { file } => disasm::disasm(&file),
+        Command::Run(args) => run::run(&args),
+        Command::Report { journal } => report::report(&journal),
     }
 }

@@ -1,6 +1,7 @@
-//! Rendering for people: diagnostics with miette, and the summaries of a run.
+//! Everything the CLI shows: diagnostics (with miette for people, as JSON
+//! for tools) and the summaries of a run and of a journal.
 
-use std::io::{self, IsTerminal};
+use std::io::{self, IsTerminal, Write};
 
 use miette::{GraphicalReportHandler, GraphicalTheme};
 
@@ -186,4 +187,75 @@ pub(super) fn render_journal_summary(s: &campaign::deliver::journal::Summary) ->
         }
     }
     out
+}
+
+/// A JSON array written element by element, byte for byte as
+/// `serde_json::to_string_pretty` writes a whole one, so memory does not
+/// grow with the number of diagnostics. The first write error stops it.
+pub(super) struct JsonArray<W: Write> {
+    out: W,
+    count: usize,
+    error: Option<io::Error>,
+}
+
+impl<W: Write> JsonArray<W> {
+    pub(super) fn new(out: W) -> Self {
+        JsonArray {
+            out,
+            count: 0,
+            error: None,
+        }
+    }
+
+    pub(super) fn push(&mut self, value: &serde_json::Value) {
+        if self.error.is_some() {
+            return;
+        }
+        let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into());
+        let mut chunk = String::with_capacity(text.len() + 64);
+        chunk.push_str(if self.count == 0 { "[\n" } else { ",\n" });
+        // Pretty JSON escapes line breaks inside strings: every line is structure.
+        for (i, line) in text.lines().enumerate() {
+            if i > 0 {
+                chunk.push('\n');
+            }
+            chunk.push_str("  ");
+            chunk.push_str(line);
+        }
+        self.count += 1;
+        if let Err(e) = self.out.write_all(chunk.as_bytes()) {
+            self.error = Some(e);
+        }
+    }
+
+    pub(super) fn finish(mut self) -> io::Result<()> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let end = if self.count == 0 { "[]\n" } else { "\n]\n" };
+        self.out.write_all(end.as_bytes())?;
+        self.out.flush()
+    }
+}
+
+/// Longest `message`, `label` or `help` in JSON output, in bytes.
+pub(super) const JSON_TEXT_BYTES: usize = 1024;
+
+pub(super) fn diagnostic_json(source: &SourceFile, d: &Diagnostic) -> serde_json::Value {
+    use campaign::diagnostics::clip;
+    let (line, column) = source.line_col(d.span.start);
+    let (end_line, end_column) = source.line_col(d.span.end);
+    serde_json::json!({
+        "file": source.name,
+        "severity": d.severity,
+        "code": d.code,
+        "message": clip(&d.message, JSON_TEXT_BYTES),
+        "span": { "start": d.span.start, "end": d.span.end },
+        "line": line,
+        "column": column,
+        "end_line": end_line,
+        "end_column": end_column,
+        "label": clip(&d.label, JSON_TEXT_BYTES),
+        "help": d.help.as_deref().map(|h| clip(h, JSON_TEXT_BYTES)),
+    })
 }

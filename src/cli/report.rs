@@ -1,20 +1,13 @@
-//! `campaign report`.
+//! `campaign report`: the summary of a run, from its journal.
 
 use std::path::Path;
-use std::process::ExitCode;
 
-use super::output::{fail, print_stdout};
+use super::error::Failure;
+use super::output::print_stdout;
 use super::render::render_journal_summary;
 
-pub(super) fn report(path: &Path) -> ExitCode {
-    match campaign::deliver::journal::summary(path) {
-        Ok(summary) => {
-            if print_stdout(&render_journal_summary(&summary)) {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Err(e) => fail(&e.to_string()),
-    }
+pub(super) fn report(journal: &Path) -> Result<(), Failure> {
+    let summary = campaign::deliver::journal::summary(journal)?;
+    print_stdout(&render_journal_summary(&summary))?;
+    Ok(())
 }
