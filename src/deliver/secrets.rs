@@ -586,7 +586,13 @@ mod tests {
     /// trailing blanks included.
     #[test]
     fn the_last_line_needs_no_line_break() {
-        for text in ["K=abc ", "K=abc \n", "K=abc\t", "K='abc' ", "export K=abc  "] {
+        for text in [
+            "K=abc ",
+            "K=abc \n",
+            "K=abc\t",
+            "K='abc' ",
+            "export K=abc  ",
+        ] {
             let entries = parse_env(text).expect(text);
             assert_eq!(entries, [("K".to_string(), "abc".to_string())], "{text:?}");
         }
