@@ -6,10 +6,14 @@
 //! Each run's peak RSS is read from the kernel (`wait4`'s `ru_maxrss` for
 //! that very child), so a cap that regresses fails here, not in production.
 
+mod support;
+
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use support::{command as campaign, ndjson, write};
 
 /// One finished run of the binary.
 struct Run {
@@ -85,16 +89,15 @@ fn measure(mut command: Command, stdin: Option<Box<dyn Read + Send>>) -> Run {
     }
 }
 
-fn campaign(dir: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_campaign"));
-    c.args(args).current_dir(dir);
-    c
-}
-
-fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).unwrap();
-    path
+/// `campaign run n.campaign --contacts CONTACTS --dry-run` and `extra`, in
+/// `dir`, fed `stdin`.
+fn dry_run(dir: &Path, contacts: &str, extra: &[&str], stdin: Option<Box<dyn Read + Send>>) -> Run {
+    let args = [
+        &["run", "n.campaign", "--contacts", contacts, "--dry-run"],
+        extra,
+    ]
+    .concat();
+    measure(campaign(dir, &args), stdin)
 }
 
 /// Text clipped for assertion messages.
@@ -192,31 +195,31 @@ fn a_campaign_from_a_pipe_is_read() {
 #[test]
 fn dev_zero_as_an_env_file_stops_at_its_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(
+    write(
         dir.path(),
         "s.campaign",
         "campaign \"S\" {\n    webhook \"W\" {\n        url \"https://example.com/\"\n        header \"Api-Key\" = secret(\"K\")\n    }\n}\n",
     );
-    let contacts = write(dir.path(), "c.csv", "Contact ID\n1\n");
-    let mut cmd = campaign(
-        dir.path(),
-        &[
+    write(dir.path(), "c.csv", "Contact ID\n1\n");
+    let refused = |env_file: &str, says: &str| {
+        let args = [
             "run",
-            file.to_str().unwrap(),
+            "s.campaign",
             "--contacts",
-            contacts.to_str().unwrap(),
+            "c.csv",
             "--env-file",
-            "/dev/zero",
-        ],
-    );
-    cmd.env("K", "set");
-    let r = measure(cmd, None);
-    assert_eq!(r.code, Some(1), "{}", clip(&r.stderr));
-    assert!(
-        r.stderr
-            .contains("env file /dev/zero is larger than the limit of 1 MiB; nothing was sent"),
-        "{}",
-        clip(&r.stderr)
+            env_file,
+        ];
+        let mut cmd = campaign(dir.path(), &args);
+        cmd.env("K", "set");
+        let r = measure(cmd, None);
+        assert_eq!(r.code, Some(1), "{}", clip(&r.stderr));
+        assert!(r.stderr.contains(says), "{}", clip(&r.stderr));
+        r
+    };
+    let r = refused(
+        "/dev/zero",
+        "env file /dev/zero is larger than the limit of 1 MiB; nothing was sent",
     );
     assert!(r.peak_kib < BASE_KIB, "peak RSS {} KiB", r.peak_kib);
 
@@ -226,25 +229,9 @@ fn dev_zero_as_an_env_file_stops_at_its_limit() {
         .unwrap()
         .set_len(1 << 40)
         .unwrap();
-    let mut cmd = campaign(
-        dir.path(),
-        &[
-            "run",
-            "s.campaign",
-            "--contacts",
-            "c.csv",
-            "--env-file",
-            "big.env",
-        ],
-    );
-    cmd.env("K", "set");
-    let r = measure(cmd, None);
-    assert_eq!(r.code, Some(1), "{}", clip(&r.stderr));
-    assert!(
-        r.stderr
-            .contains("env file big.env is larger than the limit of 1 MiB"),
-        "{}",
-        clip(&r.stderr)
+    refused(
+        "big.env",
+        "env file big.env is larger than the limit of 1 MiB",
     );
 }
 
@@ -273,21 +260,13 @@ fn dev_zero_as_a_schema_stops_at_its_limit() {
     );
 
     // A schema from a pipe is a file too, not a list of one odd name.
-    let r = measure(
-        campaign(
-            dir.path(),
-            &["check", "n.campaign", "--schema", "/dev/stdin"],
-        ),
-        Some(Box::new(&b"First Name\n"[..])),
-    );
+    let piped = |fields: &'static [u8]| {
+        let args = ["check", "n.campaign", "--schema", "/dev/stdin"];
+        measure(campaign(dir.path(), &args), Some(Box::new(fields)))
+    };
+    let r = piped(b"First Name\n");
     assert_eq!(r.code, Some(0), "{}", clip(&r.stderr));
-    let r = measure(
-        campaign(
-            dir.path(),
-            &["check", "n.campaign", "--schema", "/dev/stdin"],
-        ),
-        Some(Box::new(&b"Email\n"[..])),
-    );
+    let r = piped(b"Email\n");
     assert_eq!(r.code, Some(1), "{}", clip(&r.stderr));
     assert!(
         r.stderr.contains("campaign::merge::unknown_field"),
@@ -299,8 +278,6 @@ fn dev_zero_as_a_schema_stops_at_its_limit() {
 // ---------------------------------------------------------------------------
 // Contacts: streamed, with a cap per record and per field
 // ---------------------------------------------------------------------------
-
-mod support;
 
 /// Far past every contacts limit: without them a run would hold this much.
 const HUGE: u64 = 100 << 20;
@@ -321,30 +298,20 @@ fn dry_run_stdin(
     input: Box<dyn Read + Send>,
 ) -> (Run, Vec<serde_json::Value>) {
     write(dir, "n.campaign", NOTE);
-    let r = measure(
-        campaign(
-            dir,
-            &[
-                "run",
-                "n.campaign",
-                "--contacts",
-                "/dev/stdin",
-                "--contacts-format",
-                format,
-                "--dry-run",
-                "--format",
-                "ndjson",
-                "--now",
-                "2026-11-27T09:00:00Z",
-            ],
-        ),
+    let r = dry_run(
+        dir,
+        "/dev/stdin",
+        &[
+            "--contacts-format",
+            format,
+            "--format",
+            "ndjson",
+            "--now",
+            "2026-11-27T09:00:00Z",
+        ],
         Some(input),
     );
-    let lines = r
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
+    let lines = ndjson(&r.stdout);
     (r, lines)
 }
 
@@ -518,27 +485,9 @@ fn an_unclosed_csv_quote_is_reported_at_its_record() {
         "c.csv",
         "Contact ID,First Name\n1,Ann\n2,\"Bob\n3,Cy\n4,Di\n",
     );
-    let r = measure(
-        campaign(
-            dir.path(),
-            &[
-                "run",
-                "n.campaign",
-                "--contacts",
-                "c.csv",
-                "--dry-run",
-                "--format",
-                "ndjson",
-            ],
-        ),
-        None,
-    );
+    let r = dry_run(dir.path(), "c.csv", &["--format", "ndjson"], None);
     assert_eq!(r.code, Some(1), "{}", clip(&r.stderr));
-    let lines: Vec<serde_json::Value> = r
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = ndjson(&r.stdout);
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!(lines[0]["text"], "hi Ann 1");
     assert_eq!(lines[1]["contact"], "2");
@@ -579,31 +528,11 @@ fn json_numbers_keep_their_digits_through_a_run() {
     write(dir.path(), "c.ndjson", records.join("\n"));
     write(dir.path(), "c.json", format!("[{}]", records.join(",\n")));
     for file in ["c.ndjson", "c.json"] {
-        let r = measure(
-            campaign(
-                dir.path(),
-                &[
-                    "run",
-                    "n.campaign",
-                    "--contacts",
-                    file,
-                    "--dry-run",
-                    "--format",
-                    "ndjson",
-                ],
-            ),
-            None,
-        );
+        let r = dry_run(dir.path(), file, &["--format", "ndjson"], None);
         assert_eq!(r.code, Some(0), "{file}: {}", clip(&r.stderr));
-        let notes: Vec<String> = r
-            .stdout
-            .lines()
-            .map(|l| {
-                serde_json::from_str::<serde_json::Value>(l).unwrap()["text"]
-                    .as_str()
-                    .unwrap()
-                    .to_string()
-            })
+        let notes: Vec<String> = ndjson(&r.stdout)
+            .iter()
+            .map(|l| l["text"].as_str().unwrap().to_string())
             .collect();
         let want: Vec<String> = numbers
             .iter()
@@ -628,21 +557,7 @@ fn a_repeated_contact_id_is_refused_in_a_dry_run() {
         "Contact ID,First Name\n7,Ann\n8,Bob\n7,Eve\n",
     );
     for format in ["ndjson", "human"] {
-        let r = measure(
-            campaign(
-                dir.path(),
-                &[
-                    "run",
-                    "n.campaign",
-                    "--contacts",
-                    "c.csv",
-                    "--dry-run",
-                    "--format",
-                    format,
-                ],
-            ),
-            None,
-        );
+        let r = dry_run(dir.path(), "c.csv", &["--format", format], None);
         assert_eq!(r.code, Some(1), "{}", clip(&r.stderr));
         assert!(!r.stdout.contains("Eve"), "{}", r.stdout);
         let said = "record 3: Contact ID `7` is already the id of record 1";
@@ -712,9 +627,8 @@ fn a_repeated_contact_id_is_never_sent_and_leaves_the_first_alone() {
         );
         assert_ne!(seen[0].key(), seen[1].key());
         let out = std::fs::read_to_string(dir.path().join("out.ndjson")).unwrap();
-        let refused: Vec<serde_json::Value> = out
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        let refused: Vec<serde_json::Value> = ndjson(&out)
+            .into_iter()
             .filter(|v| v["status"] == "failed")
             .collect();
         assert_eq!(refused.len(), 1, "session {session}: {out}");
