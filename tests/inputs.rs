@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{command as campaign, ndjson, write};
+use support::{command as campaign, ndjson, write, Case};
 
 /// One finished run of the binary.
 struct Run {
@@ -23,6 +23,18 @@ struct Run {
     /// Peak resident set size of the child, in KiB.
     peak_kib: u64,
     took: Duration,
+}
+
+impl Run {
+    /// Fails unless the run's peak RSS stayed under `limit_kib` more than an
+    /// ordinary small run takes ([`BASE_KIB`]).
+    fn assert_peak_within(&self, limit_kib: u64, what: &str) {
+        assert!(
+            self.peak_kib < limit_kib + BASE_KIB,
+            "{what}: peak RSS {} KiB",
+            self.peak_kib
+        );
+    }
 }
 
 /// Runs `command`, feeding it `stdin` (streamed from a thread, so the input
@@ -138,11 +150,7 @@ fn dev_zero_as_a_campaign_stops_at_the_source_limit() {
             clip(&r.stderr)
         );
         // The stream is read up to the limit and no further.
-        assert!(
-            r.peak_kib < 256 * MIB + BASE_KIB,
-            "{args:?}: peak RSS {} KiB",
-            r.peak_kib
-        );
+        r.assert_peak_within(256 * MIB, &format!("{args:?}"));
         assert!(r.took < Duration::from_secs(30), "{args:?}: {:?}", r.took);
     }
 }
@@ -165,7 +173,7 @@ fn an_oversized_regular_file_is_refused_by_its_size() {
     assert_eq!(json[0]["code"], "campaign::source::too_large");
     assert_eq!(json[0]["file"], "big.campaign");
     // Refused from its size: nothing was read.
-    assert!(r.peak_kib < BASE_KIB, "peak RSS {} KiB", r.peak_kib);
+    r.assert_peak_within(0, "");
 
     // One byte over the limit is over (src/input.rs tests the boundary
     // itself with small limits: a 256 MiB file takes minutes to parse here).
@@ -179,7 +187,7 @@ fn an_oversized_regular_file_is_refused_by_its_size() {
         "{}",
         clip(&r.stderr)
     );
-    assert!(r.peak_kib < BASE_KIB, "peak RSS {} KiB", r.peak_kib);
+    r.assert_peak_within(0, "");
 }
 
 #[test]
@@ -221,7 +229,7 @@ fn dev_zero_as_an_env_file_stops_at_its_limit() {
         "/dev/zero",
         "env file /dev/zero is larger than the limit of 1 MiB; nothing was sent",
     );
-    assert!(r.peak_kib < BASE_KIB, "peak RSS {} KiB", r.peak_kib);
+    r.assert_peak_within(0, "");
 
     // A sparse regular file over the limit is refused from its size.
     let env = dir.path().join("big.env");
@@ -253,11 +261,7 @@ fn dev_zero_as_a_schema_stops_at_its_limit() {
         "{}",
         clip(&r.stderr)
     );
-    assert!(
-        r.peak_kib < 16 * MIB + BASE_KIB,
-        "peak RSS {} KiB",
-        r.peak_kib
-    );
+    r.assert_peak_within(16 * MIB, "");
 
     // A schema from a pipe is a file too, not a list of one odd name.
     let piped = |fields: &'static [u8]| {
@@ -339,11 +343,7 @@ fn assert_only_the_huge_record_failed(
         clip(&r.stderr)
     );
     // One record is held at most (16 MiB), never the 100 MiB one.
-    assert!(
-        r.peak_kib < 16 * MIB + BASE_KIB,
-        "{what}: peak RSS {} KiB",
-        r.peak_kib
-    );
+    r.assert_peak_within(16 * MIB, what);
 }
 
 #[test]
@@ -433,11 +433,7 @@ fn a_huge_ndjson_line_is_skipped_in_bounded_memory() {
         Some(stream(head, b'x', tail)),
     );
     assert_eq!(r.code, Some(0), "{}", clip(&r.stderr));
-    assert!(
-        r.peak_kib < 16 * MIB + BASE_KIB,
-        "peak RSS {} KiB",
-        r.peak_kib
-    );
+    r.assert_peak_within(16 * MIB, "");
 }
 
 #[test]
@@ -583,32 +579,16 @@ fn a_repeated_contact_id_is_refused_in_a_dry_run() {
 #[test]
 fn a_repeated_contact_id_is_never_sent_and_leaves_the_first_alone() {
     let server = support::Server::start();
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "c.campaign",
-        format!(
+    let case = Case::new(
+        &format!(
             "campaign \"D\" {{\n    webhook \"Sync\" {{\n        url \"{}\"\n        post \"Email=[Email]\"\n    }}\n}}\n",
             server.url("/ok")
         ),
-    );
-    write(
-        dir.path(),
-        "c.csv",
         "Contact ID,Email\n7,ann@x.org\n8,bob@x.org\n7,eve@x.org\n",
     );
-    let args = [
-        "run",
-        "c.campaign",
-        "--contacts",
-        "c.csv",
-        "--journal",
-        "j.sqlite",
-        "--out",
-        "out.ndjson",
-    ];
+    let args = ["--journal", "j.sqlite", "--out", "out.ndjson"];
     for session in 1..=2 {
-        let r = measure(campaign(dir.path(), &args), None);
+        let r = measure(case.run_command(&args), None);
         assert_eq!(r.code, Some(1), "session {session}: {}", clip(&r.stderr));
         // Eve's record is never sent, not even under Ann's key.
         let seen = server.seen();
@@ -626,7 +606,7 @@ fn a_repeated_contact_id_is_never_sent_and_leaves_the_first_alone() {
             "{bodies:?}"
         );
         assert_ne!(seen[0].key(), seen[1].key());
-        let out = std::fs::read_to_string(dir.path().join("out.ndjson")).unwrap();
+        let out = case.read("out.ndjson");
         let refused: Vec<serde_json::Value> = ndjson(&out)
             .into_iter()
             .filter(|v| v["status"] == "failed")
@@ -639,7 +619,7 @@ fn a_repeated_contact_id_is_never_sent_and_leaves_the_first_alone() {
         );
         // The journal still says Ann's record (id 7) is done: the duplicate
         // did not overwrite it, so a resume skips Ann and re-sends nothing.
-        let report = measure(campaign(dir.path(), &["report", "j.sqlite"]), None);
+        let report = measure(case.command(&["report", "j.sqlite"]), None);
         assert!(
             report.stdout.contains("contacts: 2 done, 0 failed"),
             "session {session}: {}",

@@ -120,11 +120,16 @@ impl Case {
     }
 
     /// `run c.campaign --contacts <contacts>` and `extra`, for real unless
-    /// `extra` says `--dry-run`.
+    /// `extra` says `--dry-run`, run to its end.
     pub fn run(&self, extra: &[&str]) -> Output {
+        self.run_command(extra).output().expect("the binary runs")
+    }
+
+    /// The command [`Case::run`] runs, to start it otherwise.
+    pub fn run_command(&self, extra: &[&str]) -> Command {
         let mut args = vec!["run", "c.campaign", "--contacts", &self.contacts];
         args.extend_from_slice(extra);
-        self.campaign(&args)
+        self.command(&args)
     }
 
     /// The lines of `out.ndjson` (`--out out.ndjson`), parsed.

@@ -99,6 +99,17 @@ impl Server {
     pub fn seen(&self) -> Vec<Seen> {
         self.shared.seen.lock().unwrap().clone()
     }
+
+    /// How many requests came for `uri` (path and query).
+    pub fn count(&self, uri: &str) -> usize {
+        self.shared
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.uri == uri)
+            .count()
+    }
 }
 
 async fn handle(
