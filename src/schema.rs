@@ -138,6 +138,13 @@ mod tests {
         from_list(list).expect("loads").fields
     }
 
+    /// Writes `contents` to `dir/name`; its path as text.
+    fn file(dir: &tempfile::TempDir, name: &str, contents: &[u8]) -> String {
+        let path = dir.path().join(name);
+        std::fs::write(&path, contents).expect("write");
+        path.to_str().expect("UTF-8 path").to_owned()
+    }
+
     #[test]
     fn a_list_is_split_on_commas_and_trimmed() {
         assert_eq!(
@@ -150,32 +157,26 @@ mod tests {
     #[test]
     fn files_are_lines_or_a_json_array() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let lines = dir.path().join("fields.txt");
-        std::fs::write(&lines, "# known\n First Name \n\nEmail\n").expect("write");
-        let lines = lines.to_str().expect("UTF-8 path");
-        let schema = from_list(lines).expect("loads");
+        let lines = file(&dir, "fields.txt", b"# known\n First Name \n\nEmail\n");
+        let schema = from_list(&lines).expect("loads");
         assert_eq!(schema.fields, ["First Name", "Email"]);
         assert_eq!(schema.origin, format!("the schema ({lines})"));
 
-        let json = dir.path().join("fields.json");
-        std::fs::write(&json, " [\"a\", \"b, c\"]").expect("write");
-        assert_eq!(names(json.to_str().expect("UTF-8 path")), ["a", "b, c"]);
+        let json = file(&dir, "fields.json", b" [\"a\", \"b, c\"]");
+        assert_eq!(names(&json), ["a", "b, c"]);
     }
 
     #[test]
     fn each_failure_has_its_own_error() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let bad_json = dir.path().join("bad.json");
-        std::fs::write(&bad_json, "[1]").expect("write");
-        let bad_utf8 = dir.path().join("bad.txt");
-        std::fs::write(&bad_utf8, b"ok\n\xff").expect("write");
-        let path = |p: &Path| p.to_str().expect("UTF-8 path").to_owned();
+        let bad_json = file(&dir, "bad.json", b"[1]");
+        let bad_utf8 = file(&dir, "bad.txt", b"ok\n\xff");
         assert!(matches!(
-            from_list(&path(&bad_json)),
+            from_list(&bad_json),
             Err(SchemaError::NotJsonArray { .. })
         ));
         assert!(matches!(
-            from_list(&path(&bad_utf8)),
+            from_list(&bad_utf8),
             Err(SchemaError::NotUtf8 { at: 3, .. })
         ));
         for missing in ["nope.txt", "nope.json", "dir/nope"] {
@@ -188,9 +189,8 @@ mod tests {
         let err = from_contacts(&dir.path().join("none.csv"), ContactsFormat::Csv)
             .expect_err("absent sample");
         assert!(matches!(err, SchemaError::Open { .. }), "{err:?}");
-        let empty = dir.path().join("empty.csv");
-        std::fs::write(&empty, "").expect("write");
-        let err = from_contacts(&empty, ContactsFormat::Csv).expect_err("no header");
+        let empty = file(&dir, "empty.csv", b"");
+        let err = from_contacts(Path::new(&empty), ContactsFormat::Csv).expect_err("no header");
         assert!(
             matches!(
                 err,
@@ -206,13 +206,9 @@ mod tests {
     #[test]
     fn a_sample_gives_its_fields_and_says_where_they_came_from() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let sample = dir.path().join("sample.ndjson");
-        std::fs::write(&sample, "{\"b\": 1}\n{\"a\": 2, \"b\": 3}\n").expect("write");
-        let schema = from_contacts(&sample, ContactsFormat::Ndjson).expect("loads");
+        let sample = file(&dir, "sample.ndjson", b"{\"b\": 1}\n{\"a\": 2, \"b\": 3}\n");
+        let schema = from_contacts(Path::new(&sample), ContactsFormat::Ndjson).expect("loads");
         assert_eq!(schema.fields, ["b", "a"]);
-        assert_eq!(
-            schema.origin,
-            format!("the sample contacts ({})", sample.display())
-        );
+        assert_eq!(schema.origin, format!("the sample contacts ({sample})"));
     }
 }

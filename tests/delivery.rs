@@ -272,7 +272,7 @@ fn signs_the_standard_webhooks_way() {
         )),
         "Email\nada@example.com\n",
     );
-    case.write("s.env", &format!("SIGNING_SECRET={secret}\n"));
+    case.write("s.env", format!("SIGNING_SECRET={secret}\n"));
     let o = case.run(&["--env-file", "s.env"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let seen = &server.seen()[0];

@@ -100,12 +100,12 @@ fn start_journaled_run(
     write(
         dir,
         "c.campaign",
-        &format!(
+        format!(
             "campaign \"Journaled\" {{\n    webhook \"Slow\" {{\n        url \"{}\"\n{extra}    }}\n}}\n",
             server.url(path)
         ),
     );
-    write(dir, "c.csv", &contacts(n));
+    write(dir, "c.csv", contacts(n));
     let args = [
         "run",
         "c.campaign",

@@ -49,7 +49,7 @@ fn the_dry_run_timeline_escapes_contact_data() {
     // An NDJSON record that cannot be read, quoting its bad text.
     case.write(
         "c.ndjson",
-        &format!(
+        format!(
             "{{\"Contact ID\": {}, \"Name\": \"n\"}}\n[\"{}\"]\n",
             serde_json::to_string(HOSTILE).unwrap(),
             HOSTILE.escape_default()
@@ -75,7 +75,7 @@ fn check_escapes_the_script_and_the_paths() {
     write(
         dir.path(),
         "c.campaign",
-        &format!(
+        format!(
             "campaign \"T\" {{ // {HOSTILE}\n    note \"{}\" webhook \"W\" {{ url \"http://x.example.com/\" }}\n}}\n",
             HOSTILE.replace(['"', '\\'], "")
         ),

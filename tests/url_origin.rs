@@ -528,12 +528,12 @@ fn the_binary_refuses_extra_slash_hosts_before_sending_anything() {
         write(
             dir.path(),
             "c.campaign",
-            &format!(
+            format!(
                 "campaign \"T\" {{\n    webhook \"W\" {{\n        url \"{}\"\n        retry 0\n    }}\n}}\n",
                 url.replace('\\', "\\\\")
             ),
         );
-        write(dir.path(), "c.csv", &format!("Host\n{}\n", server.addr));
+        write(dir.path(), "c.csv", format!("Host\n{}\n", server.addr));
         let o = run(dir.path(), &["check", "c.campaign"]);
         assert_eq!(o.status.code(), Some(1), "{url}");
         let err = String::from_utf8_lossy(&o.stderr);

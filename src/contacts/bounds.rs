@@ -4,6 +4,7 @@
 
 use super::csv::CsvRecords;
 use super::ids::{integer_id, SeenIds};
+use super::tests::read_with;
 use super::*;
 use proptest::prelude::*;
 
@@ -13,23 +14,6 @@ const SMALL: Limits = Limits {
     field_bytes: 16,
     fields: 8,
 };
-
-fn read_with(
-    input: &[u8],
-    format: ContactsFormat,
-    slots: &dyn FieldSlots,
-    limits: &Limits,
-) -> Result<Vec<Result<Contact, RowError>>, ContactsError> {
-    let mut out = Vec::new();
-    for_each_contact_with(input, format, slots, limits, |row| {
-        out.push(match row {
-            Row::Contact(c) => Ok(c.clone()),
-            Row::Invalid(e) => Err(e),
-        });
-        Ok::<(), ContactsError>(())
-    })?;
-    Ok(out)
-}
 
 fn invalid(row: &Result<Contact, RowError>) -> &RowError {
     row.as_ref().expect_err("an invalid record")

@@ -5,7 +5,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::mem;
 
 use super::record::{clip, emit, Builder, Role};
-use super::{read_buffer, ContactsError, HeaderError, Limits, Row};
+use super::{buffered, read_buffer, ContactsError, HeaderError, Limits, Row};
 use crate::input::Bytes;
 
 /// What went past a limit in a CSV record.
@@ -88,7 +88,7 @@ impl<R: Read> CsvRecords<R> {
             .flatten()
             .unwrap_or_else(csv_core::Reader::new);
         CsvRecords {
-            reader: BufReader::with_capacity(read_buffer(&limits), input),
+            reader: buffered(input, &limits),
             core,
             limits,
             buf: Vec::new(),

@@ -19,12 +19,17 @@ impl ContactsFormat {
     /// By extension: `.csv`, `.json`, `.ndjson` / `.jsonl` (case-insensitive);
     /// `None` otherwise, so the caller can ask for `--contacts-format`.
     pub fn from_path(path: &Path) -> Option<ContactsFormat> {
-        let ext = path.extension()?.to_str()?;
-        if ext.eq_ignore_ascii_case("csv") {
+        ContactsFormat::named(path.extension()?.to_str()?)
+    }
+
+    /// The format `name` names: `csv`, `json`, `ndjson` or `jsonl`, in any
+    /// case.
+    fn named(name: &str) -> Option<ContactsFormat> {
+        if name.eq_ignore_ascii_case("csv") {
             Some(ContactsFormat::Csv)
-        } else if ext.eq_ignore_ascii_case("json") {
+        } else if name.eq_ignore_ascii_case("json") {
             Some(ContactsFormat::Json)
-        } else if ext.eq_ignore_ascii_case("ndjson") || ext.eq_ignore_ascii_case("jsonl") {
+        } else if name.eq_ignore_ascii_case("ndjson") || name.eq_ignore_ascii_case("jsonl") {
             Some(ContactsFormat::Ndjson)
         } else {
             None
@@ -58,14 +63,6 @@ impl FromStr for ContactsFormat {
     /// `csv`, `json`, `ndjson` (or its alias `jsonl`), case-insensitive.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
-        if s.eq_ignore_ascii_case("csv") {
-            Ok(ContactsFormat::Csv)
-        } else if s.eq_ignore_ascii_case("json") {
-            Ok(ContactsFormat::Json)
-        } else if s.eq_ignore_ascii_case("ndjson") || s.eq_ignore_ascii_case("jsonl") {
-            Ok(ContactsFormat::Ndjson)
-        } else {
-            Err(UnknownFormat(s.to_owned()))
-        }
+        ContactsFormat::named(s).ok_or_else(|| UnknownFormat(s.to_owned()))
     }
 }

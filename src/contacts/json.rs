@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader, Read};
 
 use super::object::{is_json_space, json_message, read_record, Outcome};
 use super::record::{emit, Builder};
-use super::{ContactsError, Row, READ_BUFFER};
+use super::{buffered, ContactsError, Limits, Row};
 use crate::input::Bytes;
 
 /// One element of a JSON array; its text is in [`JsonArray::buf`] unless it
@@ -76,11 +76,11 @@ pub(super) struct JsonArray<R> {
 }
 
 impl<R: Read> JsonArray<R> {
-    pub(super) fn new(input: R, limit: usize) -> Self {
+    pub(super) fn new(input: R, limits: &Limits) -> Self {
         JsonArray {
-            reader: BufReader::with_capacity(READ_BUFFER.min(limit.max(4096)), input),
+            reader: buffered(input, limits),
             buf: Vec::new(),
-            limit,
+            limit: limits.record_bytes,
             state: ArrayState::Start,
             count: 0,
             line: 1,
@@ -304,7 +304,7 @@ where
     F: FnMut(Row<'_>) -> Result<(), E>,
     E: From<ContactsError>,
 {
-    let mut array = JsonArray::new(input, b.limits.record_bytes);
+    let mut array = JsonArray::new(input, &b.limits);
     let mut row = 0u64;
     while let Some(element) = array.next_element()? {
         row += 1;

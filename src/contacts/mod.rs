@@ -96,6 +96,11 @@ fn read_buffer(limits: &Limits) -> usize {
     READ_BUFFER.min(limits.record_bytes.max(4096))
 }
 
+/// `input` behind a read buffer sized by [`read_buffer`].
+fn buffered<R: Read>(input: R, limits: &Limits) -> io::BufReader<R> {
+    io::BufReader::with_capacity(read_buffer(limits), input)
+}
+
 /// Default [`Limits::record_bytes`]: 16 MiB.
 pub const MAX_RECORD_BYTES: usize = 16 << 20;
 /// Default [`Limits::field_bytes`]: 1 MiB.

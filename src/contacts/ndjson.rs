@@ -4,7 +4,7 @@ use std::io::{self, BufRead, BufReader, Read};
 
 use super::object::{json_message, read_record, Outcome};
 use super::record::{emit, Builder};
-use super::{ContactsError, Row, READ_BUFFER};
+use super::{buffered, ContactsError, Limits, Row};
 use crate::input::Bytes;
 
 /// A non-blank NDJSON line: its 1-based number, and its text unless it was
@@ -21,12 +21,12 @@ pub(super) struct Lines<R> {
 }
 
 impl<R: Read> Lines<R> {
-    pub(super) fn new(input: R, limit: usize) -> Self {
+    pub(super) fn new(input: R, limits: &Limits) -> Self {
         Lines {
-            reader: BufReader::with_capacity(READ_BUFFER.min(limit.max(4096)), input),
+            reader: buffered(input, limits),
             buf: Vec::new(),
             line: 0,
-            limit,
+            limit: limits.record_bytes,
         }
     }
 
@@ -94,7 +94,7 @@ where
     F: FnMut(Row<'_>) -> Result<(), E>,
     E: From<ContactsError>,
 {
-    let mut lines = Lines::new(input, b.limits.record_bytes);
+    let mut lines = Lines::new(input, &b.limits);
     let mut row = 0u64;
     while let Some((line, text)) = lines.next_record().map_err(ContactsError::from)? {
         row += 1;

@@ -9,8 +9,18 @@ fn read_all(
     format: ContactsFormat,
     slots: &dyn FieldSlots,
 ) -> Result<Vec<Result<Contact, RowError>>, ContactsError> {
+    read_with(input, format, slots, &Limits::default())
+}
+
+/// [`read_all`] within `limits`.
+pub(super) fn read_with(
+    input: &[u8],
+    format: ContactsFormat,
+    slots: &dyn FieldSlots,
+    limits: &Limits,
+) -> Result<Vec<Result<Contact, RowError>>, ContactsError> {
     let mut out = Vec::new();
-    for_each_contact(input, format, slots, |row| {
+    for_each_contact_with(input, format, slots, limits, |row| {
         out.push(match row {
             Row::Contact(c) => Ok(c.clone()),
             Row::Invalid(e) => Err(e),
