@@ -21,6 +21,7 @@ pub mod filters;
 pub mod input;
 pub mod request;
 pub mod run;
+pub mod schema;
 pub mod span;
 pub mod syntax;
 pub mod terminal;

@@ -1,32 +1,9 @@
 //! The real binary, end to end: exit statuses, machine-readable output, and
 //! the contracts the issue fixes (flags, keys, redaction).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-fn campaign(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_campaign"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("ONTRAPORT_APP_ID")
-        .env_remove("ONTRAPORT_API_KEY")
-        .output()
-        .expect("the binary runs")
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use support::{campaign_here as campaign, ndjson, stderr, stdout, write, Case};
 
 const CLEAN: &str = "campaign \"C\" {\n    webhook \"W\" {\n        url \"https://x.example.com/c\"\n        post \"First_Name=[First Name]&Email=[Email]\"\n    }\n}\n";
 const WARNS: &str =
@@ -87,46 +64,25 @@ fn check_json_points_at_exact_characters() {
 
 #[test]
 fn check_against_sample_contacts_and_schema() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = write(
-        dir.path(),
-        "c.campaign",
+    let case = Case::with_contacts(
         "campaign \"C\" {\n    note \"[Frist Name] [Email]\"\n}\n",
+        "sample.csv",
+        "First Name,Email\nAda,a@x.com\n",
     );
-    let csv = write(dir.path(), "sample.csv", "First Name,Email\nAda,a@x.com\n");
-    let o = campaign(&[
-        "check",
-        file.to_str().unwrap(),
-        "--contacts",
-        csv.to_str().unwrap(),
-    ]);
+    let check = |extra: &[&str]| case.campaign(&[&["check", "c.campaign"], extra].concat());
+    let o = check(&["--contacts", "sample.csv"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains("did you mean `[First Name]`?"),
         "{}",
         stderr(&o)
     );
-    let o = campaign(&[
-        "check",
-        file.to_str().unwrap(),
-        "--schema",
-        "First Name,Email",
-    ]);
+    let o = check(&["--schema", "First Name,Email"]);
     assert_eq!(o.status.code(), Some(1));
-    let o = campaign(&[
-        "check",
-        file.to_str().unwrap(),
-        "--schema",
-        "Frist Name, Email",
-    ]);
+    let o = check(&["--schema", "Frist Name, Email"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let schema = write(dir.path(), "fields.txt", "# fields\nFrist Name\nEmail\n");
-    let o = campaign(&[
-        "check",
-        file.to_str().unwrap(),
-        "--schema",
-        schema.to_str().unwrap(),
-    ]);
+    case.write("fields.txt", "# fields\nFrist Name\nEmail\n");
+    let o = check(&["--schema", "fields.txt"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
 
@@ -144,10 +100,7 @@ fn dry_run_ndjson_keys_and_masked_secrets() {
         "2026-11-27T09:00:00Z",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let effects: Vec<serde_json::Value> = stdout(&o)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let effects = ndjson(&stdout(&o));
     let note = effects
         .iter()
         .find(|e| e["step"] == "Add contact note" && e["contact"] == "101")
@@ -174,31 +127,14 @@ fn dry_run_ndjson_keys_and_masked_secrets() {
 
 #[test]
 fn a_failing_contact_does_not_stop_the_others() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = write(
-        dir.path(),
-        "c.campaign",
+    let case = Case::with_contacts(
         "campaign \"C\" {\n    if [Score | number] > 1 { tag add \"big\" }\n    note \"done\"\n}\n",
-    );
-    let contacts = write(
-        dir.path(),
         "c.ndjson",
         "{\"Score\": \"5\"}\n{\"Score\": \"x\"}\nnot json\n{\"Score\": 0}\n",
     );
-    let o = campaign(&[
-        "run",
-        file.to_str().unwrap(),
-        "--contacts",
-        contacts.to_str().unwrap(),
-        "--dry-run",
-        "--format",
-        "ndjson",
-    ]);
+    let o = case.run(&["--dry-run", "--format", "ndjson"]);
     assert_eq!(o.status.code(), Some(1), "any failed contact fails the run");
-    let effects: Vec<serde_json::Value> = stdout(&o)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let effects = ndjson(&stdout(&o));
     let by = |id: &str| {
         effects
             .iter()
@@ -214,51 +150,30 @@ fn a_failing_contact_does_not_stop_the_others() {
 
 #[test]
 fn contacts_formats_by_extension_or_flag() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = write(
-        dir.path(),
-        "c.campaign",
+    let case = Case::with_contacts(
         "campaign \"C\" {\n    note \"[First Name] has [Tags]\"\n}\n",
-    );
-    let json = write(
-        dir.path(),
         "c.json",
         "[{\"Contact ID\": 7, \"First Name\": \"Ann\", \"Tags\": [\"a\", \"b\"]}]",
     );
-    let o = campaign(&[
-        "run",
-        file.to_str().unwrap(),
-        "--contacts",
-        json.to_str().unwrap(),
-        "--dry-run",
-        "--format",
-        "ndjson",
-    ]);
+    let o = case.run(&["--dry-run", "--format", "ndjson"]);
     assert_eq!(
         stdout(&o),
         "{\"contact\":\"7\",\"at\":0,\"action\":\"note\",\"text\":\"Ann has a,b\"}\n"
     );
-    let odd = write(dir.path(), "c.data", "First Name,Tags\nBo,\"x, y\"\n");
-    let o = campaign(&[
-        "run",
-        file.to_str().unwrap(),
-        "--contacts",
-        odd.to_str().unwrap(),
-        "--dry-run",
-    ]);
+    case.write("c.data", "First Name,Tags\nBo,\"x, y\"\n");
+    let run = |extra: &[&str]| {
+        case.campaign(
+            &[
+                &["run", "c.campaign", "--contacts", "c.data", "--dry-run"],
+                extra,
+            ]
+            .concat(),
+        )
+    };
+    let o = run(&[]);
     assert_ne!(o.status.code(), Some(0));
     assert!(stderr(&o).contains("--contacts-format"));
-    let o = campaign(&[
-        "run",
-        file.to_str().unwrap(),
-        "--contacts",
-        odd.to_str().unwrap(),
-        "--contacts-format",
-        "csv",
-        "--dry-run",
-        "--format",
-        "ndjson",
-    ]);
+    let o = run(&["--contacts-format", "csv", "--format", "ndjson"]);
     assert_eq!(
         stdout(&o),
         "{\"contact\":\"1\",\"at\":0,\"action\":\"note\",\"text\":\"Bo has x,y\"}\n"
@@ -307,4 +222,90 @@ fn invalid_utf8_and_empty_files_get_diagnostics() {
     let o = campaign(&["check", empty.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("campaign::syntax::empty"));
+}
+
+/// Every error that stops a command before it can do its work is said once,
+/// as the whole of stderr, `error: ...` on one line, with exit status 1:
+/// one case per kind of error, from each command that can meet it.
+#[test]
+fn an_error_that_stops_a_command_is_one_line_and_status_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    write(dir.path(), "c.campaign", CLEAN);
+    write(
+        dir.path(),
+        "contacts.csv",
+        "First Name,Email\nAda,a@x.example\n",
+    );
+    write(dir.path(), "contacts.txt", "First Name\nAda\n");
+    write(dir.path(), "empty.csv", "");
+    write(dir.path(), "bad.json", "[1]\n");
+    write(
+        dir.path(),
+        "secret.campaign",
+        "campaign \"C\" {\n    webhook \"W\" {\n        url \"https://x.example.com/c\"\n        header \"K\" = secret(\"CAMPAIGN_TEST_UNSET_3F9\")\n    }\n}\n",
+    );
+    let c = format!("{d}/c.campaign");
+    let csv = format!("{d}/contacts.csv");
+    let cases: Vec<(Vec<String>, String)> = vec![
+        (
+            vec!["disasm".into(), format!("{d}/none.campaign")],
+            format!("cannot read {d}/none.campaign: No such file or directory (os error 2)"),
+        ),
+        (
+            vec!["run".into(), format!("{d}/none.campaign"), "--contacts".into(), csv.clone(), "--dry-run".into()],
+            format!("cannot read {d}/none.campaign: No such file or directory (os error 2)"),
+        ),
+        (
+            vec!["run".into(), c.clone(), "--contacts".into(), csv.clone(), "--dry-run".into(), "--now".into(), "tomorrow".into()],
+            "--now \"tomorrow\" is not an RFC 3339 time (premature end of input); e.g. 2026-11-27T09:00:00Z".into(),
+        ),
+        (
+            vec!["run".into(), c.clone(), "--contacts".into(), format!("{d}/contacts.txt"), "--dry-run".into()],
+            format!("cannot tell the format of {d}/contacts.txt from its extension; pass --contacts-format csv|json|ndjson"),
+        ),
+        (
+            vec!["check".into(), c.clone(), "--contacts".into(), format!("{d}/contacts.txt")],
+            format!("cannot tell the format of {d}/contacts.txt from its extension; pass --contacts-format csv|json|ndjson"),
+        ),
+        (
+            vec!["run".into(), c.clone(), "--contacts".into(), format!("{d}/none.csv"), "--dry-run".into()],
+            format!("cannot read {d}/none.csv: No such file or directory (os error 2)"),
+        ),
+        (
+            vec!["run".into(), c.clone(), "--contacts".into(), format!("{d}/empty.csv"), "--dry-run".into()],
+            format!("{d}/empty.csv: contacts CSV has no header row"),
+        ),
+        (
+            vec!["check".into(), c.clone(), "--contacts".into(), format!("{d}/empty.csv")],
+            format!("{d}/empty.csv: contacts CSV has no header row"),
+        ),
+        (
+            vec!["check".into(), c.clone(), "--schema".into(), format!("{d}/none.txt")],
+            format!("cannot read schema file {d}/none.txt: no such file"),
+        ),
+        (
+            vec!["check".into(), c.clone(), "--schema".into(), format!("{d}/bad.json")],
+            format!("{d}/bad.json: expected a JSON array of field names: invalid type: integer `1`, expected a string at line 1 column 2"),
+        ),
+        (
+            vec!["run".into(), c.clone(), "--contacts".into(), csv.clone(), "--rate".into(), "fast".into()],
+            "--rate: invalid rate `fast`: expected COUNT/UNIT such as 50/s, 600/m or 1000/h".into(),
+        ),
+        (
+            vec!["run".into(), format!("{d}/secret.campaign"), "--contacts".into(), csv.clone()],
+            "missing secret: CAMPAIGN_TEST_UNSET_3F9 (set it in the environment or the --env-file); nothing was sent".into(),
+        ),
+        (
+            vec!["report".into(), format!("{d}/none.db")],
+            format!("journal {d}/none.db does not exist"),
+        ),
+    ];
+    for (args, message) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = campaign(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o), format!("error: {message}\n"), "{args:?}");
+        assert!(o.stdout.is_empty(), "{args:?}: {}", stdout(&o));
+    }
 }

@@ -4,61 +4,34 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::Output;
 use std::time::Duration;
 
-use support::{command, write, Server};
+use support::{campaign, hook, script, stderr, write, Case, Server};
 
 const APP_ID: &str = "canary-app-id-1234";
 const API_KEY: &str = "canary/key+with=odd&chars";
 
-fn campaign(dir: &Path, args: &[&str]) -> Output {
-    command(dir, args)
+/// `campaign` with `contacts` in `c.csv`, run with the example's secrets set.
+fn case(campaign: &str, contacts: &str) -> Case {
+    Case::new(campaign, contacts)
         .env("ONTRAPORT_APP_ID", APP_ID)
         .env("ONTRAPORT_API_KEY", API_KEY)
-        .output()
-        .expect("the binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn hook(name: &str, url: &str, extra: &str) -> String {
-    format!("    webhook \"{name}\" {{\n        url \"{url}\"\n{extra}    }}\n")
-}
-
-fn script(body: &str) -> String {
-    format!("campaign \"Test\" {{\n{body}}}\n")
 }
 
 #[test]
 fn requests_are_byte_exact_with_secrets_and_idempotency_keys() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
     let body = hook(
         "Add contact note",
         &server.url("/ok"),
         "        header \"Api-Appid\" = secret(\"ONTRAPORT_APP_ID\")\n        header \"Api-Key\" = secret(\"ONTRAPORT_API_KEY\")\n        post \"id=0&data=Note inserted by webhook using new API.&author=1&contact_id=[Contact ID]&name=[First Name]\"\n",
     ) + &hook("Sync", &server.url("/things/[Contact ID]?src=[Source]"), "        method PUT\n        json { \"name\": [First Name], \"score\": [Score | number] }\n");
-    write(dir.path(), "c.campaign", &script(&body));
-    write(
-        dir.path(),
-        "c.csv",
+    let case = case(
+        &script(&body),
         "Contact ID,First Name,Source,Score\n7,José & Co,web form,42\n8,Bob,,\n",
     );
     // The test server is on 127.0.0.1 and the URL merges contact data.
-    let o = campaign(
-        dir.path(),
-        &[
-            "run",
-            "c.campaign",
-            "--contacts",
-            "c.csv",
-            "--allow-private",
-        ],
-    );
+    let o = case.run(&["--allow-private"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let seen = server.seen();
     assert_eq!(seen.len(), 4);
@@ -103,28 +76,15 @@ fn requests_are_byte_exact_with_secrets_and_idempotency_keys() {
 #[test]
 fn retries_5xx_with_backoff_and_the_same_key() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "c.campaign",
+    let case = case(
         &script(&hook(
             "W",
             &server.url("/fail/2"),
             "        retry 3\n        backoff 20ms\n",
         )),
+        "Contact ID\n1\n",
     );
-    write(dir.path(), "c.csv", "Contact ID\n1\n");
-    let o = campaign(
-        dir.path(),
-        &[
-            "run",
-            "c.campaign",
-            "--contacts",
-            "c.csv",
-            "--out",
-            "out.ndjson",
-        ],
-    );
+    let o = case.run(&["--out", "out.ndjson"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let seen = server.seen();
     assert_eq!(
@@ -146,7 +106,7 @@ fn retries_5xx_with_backoff_and_the_same_key() {
         gap2 >= Duration::from_millis(32) && gap2 < Duration::from_millis(600),
         "{gap2:?}"
     );
-    let out = std::fs::read_to_string(dir.path().join("out.ndjson")).unwrap();
+    let out = case.read("out.ndjson");
     let line: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
     assert_eq!(line["status"], "done");
     assert_eq!(line["attempts"].as_array().unwrap().len(), 3);
@@ -155,7 +115,6 @@ fn retries_5xx_with_backoff_and_the_same_key() {
 #[test]
 fn gives_up_after_the_allowed_retries_and_never_retries_other_4xx() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
     let body = hook(
         "Always 500",
         &server.url("/fail/99"),
@@ -165,32 +124,12 @@ fn gives_up_after_the_allowed_retries_and_never_retries_other_4xx() {
         &server.url("/status/400"),
         "        retry 5\n        backoff 5ms\n",
     );
-    write(dir.path(), "c.campaign", &script(&body));
-    write(dir.path(), "c.csv", "Contact ID\n1\n");
-    let o = campaign(
-        dir.path(),
-        &[
-            "run",
-            "c.campaign",
-            "--contacts",
-            "c.csv",
-            "--out",
-            "out.ndjson",
-        ],
-    );
+    let case = case(&script(&body), "Contact ID\n1\n");
+    let o = case.run(&["--out", "out.ndjson"]);
     assert_eq!(o.status.code(), Some(1));
-    let seen = server.seen();
-    assert_eq!(
-        seen.iter().filter(|s| s.uri == "/fail/99").count(),
-        3,
-        "first try and 2 retries"
-    );
-    assert_eq!(
-        seen.iter().filter(|s| s.uri == "/status/400").count(),
-        1,
-        "a 400 is not retried"
-    );
-    let out = std::fs::read_to_string(dir.path().join("out.ndjson")).unwrap();
+    assert_eq!(server.count("/fail/99"), 3, "first try and 2 retries");
+    assert_eq!(server.count("/status/400"), 1, "a 400 is not retried");
+    let out = case.read("out.ndjson");
     assert!(
         out.contains("\"status\":\"failed\"") && out.contains("HTTP 400"),
         "{out}"
@@ -200,7 +139,6 @@ fn gives_up_after_the_allowed_retries_and_never_retries_other_4xx() {
 #[test]
 fn honours_retry_after_and_times_out_slow_servers() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
     let body = hook(
         "Throttled",
         &server.url("/throttle"),
@@ -210,19 +148,8 @@ fn honours_retry_after_and_times_out_slow_servers() {
         &server.url("/slow/2000"),
         "        timeout 200ms\n        retry 1\n        backoff 5ms\n",
     );
-    write(dir.path(), "c.campaign", &script(&body));
-    write(dir.path(), "c.csv", "Contact ID\n1\n");
-    let o = campaign(
-        dir.path(),
-        &[
-            "run",
-            "c.campaign",
-            "--contacts",
-            "c.csv",
-            "--out",
-            "out.ndjson",
-        ],
-    );
+    let case = case(&script(&body), "Contact ID\n1\n");
+    let o = case.run(&["--out", "out.ndjson"]);
     assert_eq!(o.status.code(), Some(1));
     let seen = server.seen();
     let throttled: Vec<_> = seen.iter().filter(|s| s.uri == "/throttle").collect();
@@ -231,56 +158,30 @@ fn honours_retry_after_and_times_out_slow_servers() {
         throttled[1].at - throttled[0].at >= Duration::from_millis(950),
         "Retry-After: 1 is honoured"
     );
-    assert_eq!(
-        seen.iter().filter(|s| s.uri == "/slow/2000").count(),
-        2,
-        "a timeout is retried"
-    );
-    let out = std::fs::read_to_string(dir.path().join("out.ndjson")).unwrap();
+    assert_eq!(server.count("/slow/2000"), 2, "a timeout is retried");
+    let out = case.read("out.ndjson");
     assert!(out.contains("timed out"), "{out}");
 }
 
 #[test]
 fn gone_marks_the_endpoint_dead_and_redirects_are_failures() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
     let body = hook(
         "Gone",
         &server.url("/status/410"),
         "        on failure continue\n",
     ) + &hook("Moved", &server.url("/status/302"), "");
-    write(dir.path(), "c.campaign", &script(&body));
-    write(dir.path(), "c.csv", "Contact ID\n1\n2\n3\n");
-    let o = campaign(
-        dir.path(),
-        &[
-            "run",
-            "c.campaign",
-            "--contacts",
-            "c.csv",
-            "--concurrency",
-            "1",
-            "--out",
-            "out.ndjson",
-        ],
-    );
+    let case = case(&script(&body), "Contact ID\n1\n2\n3\n");
+    let o = case.run(&["--concurrency", "1", "--out", "out.ndjson"]);
     assert_eq!(o.status.code(), Some(1));
-    let seen = server.seen();
     assert_eq!(
-        seen.iter().filter(|s| s.uri == "/status/410").count(),
+        server.count("/status/410"),
         1,
         "nothing more is sent to a dead endpoint"
     );
-    assert_eq!(
-        seen.iter().filter(|s| s.uri == "/status/302").count(),
-        3,
-        "3xx is not retried"
-    );
-    assert!(
-        !seen.iter().any(|s| s.uri == "/ok"),
-        "redirects are not followed"
-    );
-    let out = std::fs::read_to_string(dir.path().join("out.ndjson")).unwrap();
+    assert_eq!(server.count("/status/302"), 3, "3xx is not retried");
+    assert_eq!(server.count("/ok"), 0, "redirects are not followed");
+    let out = case.read("out.ndjson");
     assert_eq!(out.lines().count(), 3);
     assert!(out.contains("410 Gone"));
 }
@@ -288,21 +189,10 @@ fn gone_marks_the_endpoint_dead_and_redirects_are_failures() {
 #[test]
 fn captures_feed_later_steps() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
     let body = hook("Create", &server.url("/capture"), "        capture [CRM ID] = json \"/id\"\n        capture [CRM Name] = json \"/data/name\"\n        capture [Where] = header \"Location\"\n")
         + &hook("Follow", &server.url("/things/[CRM ID]?name=[CRM Name]&at=[Where]"), "");
-    write(dir.path(), "c.campaign", &script(&body));
-    write(dir.path(), "c.csv", "Contact ID\n1\n");
-    let o = campaign(
-        dir.path(),
-        &[
-            "run",
-            "c.campaign",
-            "--contacts",
-            "c.csv",
-            "--allow-private",
-        ],
-    );
+    let case = case(&script(&body), "Contact ID\n1\n");
+    let o = case.run(&["--allow-private"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let seen = server.seen();
     assert_eq!(seen[1].uri, "/things/42?name=Ada&at=%2Fthings%2F42");
@@ -311,11 +201,9 @@ fn captures_feed_later_steps() {
 #[test]
 fn missing_secrets_stop_the_run_before_anything_is_sent() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
     let body = hook("W", &server.url("/ok"), "        header \"A\" = secret(\"FIRST_MISSING\")\n        header \"B\" = secret(\"SECOND_MISSING\")\n");
-    write(dir.path(), "c.campaign", &script(&body));
-    write(dir.path(), "c.csv", "Contact ID\n1\n");
-    let o = campaign(dir.path(), &["run", "c.campaign", "--contacts", "c.csv"]);
+    let case = case(&script(&body), "Contact ID\n1\n");
+    let o = case.run(&[]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert!(
@@ -324,22 +212,11 @@ fn missing_secrets_stop_the_run_before_anything_is_sent() {
     );
     assert!(server.seen().is_empty());
     // An env file provides them.
-    write(
-        dir.path(),
+    case.write(
         "secrets.env",
         "FIRST_MISSING=one\nexport SECOND_MISSING=\"two\"\n",
     );
-    let o = campaign(
-        dir.path(),
-        &[
-            "run",
-            "c.campaign",
-            "--contacts",
-            "c.csv",
-            "--env-file",
-            "secrets.env",
-        ],
-    );
+    let o = case.run(&["--env-file", "secrets.env"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(server.seen()[0].header("b"), Some("two"));
 }
@@ -348,34 +225,20 @@ fn missing_secrets_stop_the_run_before_anything_is_sent() {
 fn secrets_never_leak_even_when_the_server_echoes_them() {
     use base64::Engine as _;
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
     let body = hook(
         "Leaky",
         &server.url("/echo"),
         "        header \"Api-Key\" = secret(\"ONTRAPORT_API_KEY\")\n        header \"Authorization\" = \"Basic \" + secret(\"ONTRAPORT_APP_ID\")\n        retry 0\n",
     );
-    write(dir.path(), "c.campaign", &script(&body));
-    write(dir.path(), "c.csv", "Contact ID\n1\n");
-    let o = campaign(
-        dir.path(),
-        &[
-            "run",
-            "c.campaign",
-            "--contacts",
-            "c.csv",
-            "--out",
-            "out.ndjson",
-            "--journal",
-            "j.sqlite",
-        ],
-    );
+    let case = case(&script(&body), "Contact ID\n1\n");
+    let o = case.run(&["--out", "out.ndjson", "--journal", "j.sqlite"]);
     assert_eq!(o.status.code(), Some(1));
-    let report = campaign(dir.path(), &["report", "j.sqlite"]);
+    let report = case.campaign(&["report", "j.sqlite"]);
     let mut everything = o.stdout.clone();
     everything.extend(&o.stderr);
     everything.extend(&report.stdout);
     everything.extend(&report.stderr);
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
+    for entry in std::fs::read_dir(case.path()).unwrap() {
         everything.extend(std::fs::read(entry.unwrap().path()).unwrap());
     }
     let text = String::from_utf8_lossy(&everything);
@@ -400,30 +263,17 @@ fn secrets_never_leak_even_when_the_server_echoes_them() {
 #[test]
 fn signs_the_standard_webhooks_way() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
     let secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
-    write(
-        dir.path(),
-        "c.campaign",
+    let case = case(
         &script(&hook(
             "Signed",
             &server.url("/ok"),
             "        json { \"email\": [Email] }\n        sign secret(\"SIGNING_SECRET\")\n",
         )),
+        "Email\nada@example.com\n",
     );
-    write(dir.path(), "c.csv", "Email\nada@example.com\n");
-    write(dir.path(), "s.env", &format!("SIGNING_SECRET={secret}\n"));
-    let o = campaign(
-        dir.path(),
-        &[
-            "run",
-            "c.campaign",
-            "--contacts",
-            "c.csv",
-            "--env-file",
-            "s.env",
-        ],
-    );
+    case.write("s.env", format!("SIGNING_SECRET={secret}\n"));
+    let o = case.run(&["--env-file", "s.env"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let seen = &server.seen()[0];
     let id = seen.header("webhook-id").unwrap();
@@ -442,38 +292,21 @@ fn signs_the_standard_webhooks_way() {
 #[test]
 fn contact_data_cannot_reach_private_addresses_without_opt_in() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "c.campaign",
+    let case = case(
         &script(&hook(
             "Dyn",
             "http://[Host]/ok",
             "        dynamic host\n        retry 0\n",
         )),
-    );
-    write(
-        dir.path(),
-        "c.csv",
         &format!("Host\n{}\nlocalhost:{}\n", server.addr, server.addr.port()),
     );
-    let o = campaign(
-        dir.path(),
-        &[
-            "run",
-            "c.campaign",
-            "--contacts",
-            "c.csv",
-            "--out",
-            "out.ndjson",
-        ],
-    );
+    let o = case.run(&["--out", "out.ndjson"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         server.seen().is_empty(),
         "nothing reached the loopback server"
     );
-    let out = std::fs::read_to_string(dir.path().join("out.ndjson")).unwrap();
+    let out = case.read("out.ndjson");
     assert_eq!(
         out.lines()
             .filter(|l| l.contains("\"status\":\"failed\"") && l.contains("private"))
@@ -481,16 +314,7 @@ fn contact_data_cannot_reach_private_addresses_without_opt_in() {
         2,
         "{out}"
     );
-    let o = campaign(
-        dir.path(),
-        &[
-            "run",
-            "c.campaign",
-            "--contacts",
-            "c.csv",
-            "--allow-private",
-        ],
-    );
+    let o = case.run(&["--allow-private"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(server.seen().len(), 2);
 }
@@ -498,32 +322,16 @@ fn contact_data_cannot_reach_private_addresses_without_opt_in() {
 #[test]
 fn a_bad_contact_fails_alone() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "c.campaign",
+    let case = Case::with_contacts(
         &script(&hook(
             "H",
             &server.url("/ok"),
             "        header \"X-Team\" = \"[Team]\"\n",
         )),
-    );
-    write(
-        dir.path(),
         "c.ndjson",
         "{\"Team\": \"a\"}\n{\"Team\": \"b\\r\\nX-Evil: 1\"}\n{\"Team\": \"c\"}\n",
     );
-    let o = campaign(
-        dir.path(),
-        &[
-            "run",
-            "c.campaign",
-            "--contacts",
-            "c.ndjson",
-            "--out",
-            "out.ndjson",
-        ],
-    );
+    let o = case.run(&["--out", "out.ndjson"]);
     assert_eq!(o.status.code(), Some(1));
     let seen = server.seen();
     assert_eq!(seen.len(), 2);
@@ -533,47 +341,35 @@ fn a_bad_contact_fails_alone() {
 #[test]
 fn large_response_bodies_are_capped() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "c.campaign",
+    let case = case(
         &script(&hook("Big", &server.url("/big"), "")),
+        "Contact ID\n1\n",
     );
-    write(dir.path(), "c.csv", "Contact ID\n1\n");
-    let o = campaign(dir.path(), &["run", "c.campaign", "--contacts", "c.csv"]);
+    let o = case.run(&[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
 
 #[test]
 fn journal_resume_sends_nothing_twice_and_report_summarises() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
     let body = hook("First", &server.url("/ok"), "")
         + "    wait 1 day\n"
         + &hook("Second", &server.url("/ok"), "");
-    write(dir.path(), "c.campaign", &script(&body));
-    write(dir.path(), "c.csv", "Contact ID\n1\n2\n");
-    let args = [
-        "run",
-        "c.campaign",
-        "--contacts",
-        "c.csv",
-        "--journal",
-        "j.sqlite",
-    ];
-    let o = campaign(dir.path(), &args);
+    let case = case(&script(&body), "Contact ID\n1\n2\n");
+    let args = ["--journal", "j.sqlite"];
+    let o = case.run(&args);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stderr(&o).contains("2 waiting"), "{}", stderr(&o));
     assert_eq!(server.seen().len(), 2);
     // Again: both are still waiting; nothing is re-sent.
-    let o = campaign(dir.path(), &args);
+    let o = case.run(&args);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(
         server.seen().len(),
         2,
         "a 2xx'd request is never sent again"
     );
-    let report = campaign(dir.path(), &["report", "j.sqlite"]);
+    let report = case.campaign(&["report", "j.sqlite"]);
     assert_eq!(report.status.code(), Some(0), "{}", stderr(&report));
     let text = String::from_utf8_lossy(&report.stdout);
     assert!(text.contains("First"), "{text}");
@@ -600,31 +396,18 @@ fn connection_resets_are_retried_then_reported() {
             drop(stream);
         }
     });
-    let dir = tempfile::tempdir().unwrap();
     let url = format!("http://{addr}/reset");
-    write(
-        dir.path(),
-        "c.campaign",
+    let case = case(
         &script(&hook(
             "Reset",
             &url,
             "        retry 2\n        backoff 5ms\n",
         )),
+        "Contact ID\n1\n",
     );
-    write(dir.path(), "c.csv", "Contact ID\n1\n");
-    let o = campaign(
-        dir.path(),
-        &[
-            "run",
-            "c.campaign",
-            "--contacts",
-            "c.csv",
-            "--out",
-            "out.ndjson",
-        ],
-    );
+    let o = case.run(&["--out", "out.ndjson"]);
     assert_eq!(o.status.code(), Some(1));
-    let out = std::fs::read_to_string(dir.path().join("out.ndjson")).unwrap();
+    let out = case.read("out.ndjson");
     let line: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
     assert_eq!(line["status"], "failed");
     assert_eq!(
@@ -676,9 +459,9 @@ fn the_summary_and_the_report_compute_latency_alike() {
             "http://127.0.0.1:1/x",
             "        retry 1\n        backoff 1ms\n        on failure continue\n",
         );
-    write(dir.path(), "c.campaign", &script(&body));
+    write(dir.path(), "c.campaign", script(&body));
     let contacts: String = (0..60).map(|i| format!("{i}\n")).collect();
-    write(dir.path(), "c.csv", &format!("Contact ID\n{contacts}"));
+    write(dir.path(), "c.csv", format!("Contact ID\n{contacts}"));
     let o = campaign(
         dir.path(),
         &[

@@ -6,8 +6,6 @@
 mod support;
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::process::Output;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,19 +14,7 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use support::{command, write, Server};
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn script(body: &str) -> String {
-    format!("campaign \"Safety\" {{\n{body}}}\n")
-}
-
-fn hook(name: &str, url: &str, extra: &str) -> String {
-    format!("    webhook \"{name}\" {{\n        url \"{url}\"\n{extra}    }}\n")
-}
+use support::{hook, script, serve, stderr, Case, Server};
 
 /// Requests seen per path, by a server whose answers these tests shape.
 #[derive(Default)]
@@ -59,16 +45,7 @@ struct Shaped {
 
 impl Shaped {
     fn start() -> Shaped {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
         let seen = Arc::new(Seen::default());
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let app = axum::Router::new()
             .route("/stall/:ms", any(stall))
             .route("/huge", any(huge))
@@ -76,11 +53,9 @@ impl Shaped {
             .fallback(any(ok))
             .layer(axum::middleware::from_fn_with_state(seen.clone(), count))
             .with_state(seen.clone());
-        runtime.spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (addr, runtime) = serve(app);
         Shaped {
-            url,
+            url: format!("http://{addr}"),
             seen,
             _runtime: runtime,
         }
@@ -137,43 +112,25 @@ async fn leak(UrlPath(n): UrlPath<usize>, headers: HeaderMap) -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, body).into_response()
 }
 
-fn results(dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(dir.join("out.ndjson"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 /// A 2xx whose body stalls past the timeout: the receiver accepted the
 /// request, so it is delivered and never sent again; only a `capture ...
 /// = json`, which needs the body, fails its step.
 #[test]
 fn a_slow_body_after_a_2xx_is_delivered_once() {
     let server = Shaped::start();
-    let dir = tempfile::tempdir().unwrap();
     let stall = format!("{}/stall/8000", server.url);
     let slow = "        timeout 1s\n        retry 3\n        backoff 5ms\n";
     // No JSON capture: the body is not needed; the contact goes on.
     let body = hook("Notify", &stall, slow) + &hook("Next", &format!("{}/next", server.url), "");
-    write(dir.path(), "c.campaign", &script(&body));
-    write(dir.path(), "c.csv", "Contact ID\n1\n");
+    let case = Case::new(&script(&body), "Contact ID\n1\n");
     // The last part merges a field into a URL to 127.0.0.1: such requests
     // go through the private-address guard.
-    let args = [
-        "run",
-        "c.campaign",
-        "--contacts",
-        "c.csv",
-        "--out",
-        "out.ndjson",
-        "--allow-private",
-    ];
-    let o = command(dir.path(), &args).output().unwrap();
+    let args = ["--out", "out.ndjson", "--allow-private"];
+    let o = case.run(&args);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(server.seen.count("/stall/8000"), 1, "not sent again");
     assert_eq!(server.seen.count("/next"), 1);
-    let line = &results(dir.path())[0];
+    let line = &case.results()[0];
     assert_eq!(line["status"], "done", "{line}");
     assert_eq!(line["attempts"][0]["status"], 200, "{line}");
     assert!(
@@ -190,35 +147,31 @@ fn a_slow_body_after_a_2xx_is_delivered_once() {
         &stall,
         &format!("{slow}        capture [CRM ID] = json \"/id\"\n        capture [Where] = header \"Location\"\n"),
     ) + &hook("Use", &format!("{}/use/[CRM ID]", server.url), "");
-    write(dir.path(), "c.campaign", &script(&body));
+    case.write("c.campaign", script(&body));
     let journaled = [
-        "run",
-        "c.campaign",
-        "--contacts",
-        "c.csv",
         "--out",
         "out.ndjson",
         "--journal",
         "j.sqlite",
         "--allow-private",
     ];
-    let o = command(dir.path(), &journaled).output().unwrap();
+    let o = case.run(&journaled);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_eq!(server.seen.count("/stall/8000"), 2, "one more: this run's");
-    let line = &results(dir.path())[0];
+    let line = &case.results()[0];
     assert_eq!(line["status"], "failed", "{line}");
     let error = line["error"].as_str().unwrap();
     assert!(error.contains("did not arrive whole"), "{error}");
     assert!(error.contains("not sent again"), "{error}");
     assert_eq!(line["attempts"].as_array().unwrap().len(), 1, "{line}");
-    let o = command(dir.path(), &journaled).output().unwrap();
+    let o = case.run(&journaled);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(
         server.seen.count("/stall/8000"),
         2,
         "a resume does not resend it"
     );
-    assert_eq!(results(dir.path())[0]["status"], "skipped");
+    assert_eq!(case.results()[0]["status"], "skipped");
 
     // `on failure continue` goes on, without the captured value.
     let body = hook(
@@ -226,8 +179,8 @@ fn a_slow_body_after_a_2xx_is_delivered_once() {
         &stall,
         &format!("{slow}        capture [CRM ID] = json \"/id\"\n        on failure continue\n"),
     ) + &hook("Use", &format!("{}/use/x[CRM ID]", server.url), "");
-    write(dir.path(), "c.campaign", &script(&body));
-    let o = command(dir.path(), &args).output().unwrap();
+    case.write("c.campaign", script(&body));
+    let o = case.run(&args);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(server.seen.count("/stall/8000"), 3);
     assert_eq!(server.seen.count("/use/x"), 1, "sent without the capture");
@@ -239,26 +192,17 @@ fn a_slow_body_after_a_2xx_is_delivered_once() {
 #[test]
 fn a_2xx_body_too_long_to_capture_from_fails_the_step_not_the_delivery() {
     let server = Shaped::start();
-    let dir = tempfile::tempdir().unwrap();
     let body = hook(
         "Create",
         &format!("{}/huge", server.url),
         "        retry 3\n        backoff 5ms\n        capture [CRM ID] = json \"/id\"\n",
     );
-    write(dir.path(), "c.campaign", &script(&body));
-    write(dir.path(), "c.csv", "Contact ID\n1\n");
-    let args = [
-        "run",
-        "c.campaign",
-        "--contacts",
-        "c.csv",
-        "--out",
-        "out.ndjson",
-    ];
-    let o = command(dir.path(), &args).output().unwrap();
+    let case = Case::new(&script(&body), "Contact ID\n1\n");
+    let args = ["--out", "out.ndjson"];
+    let o = case.run(&args);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_eq!(server.seen.count("/huge"), 1);
-    let line = &results(dir.path())[0];
+    let line = &case.results()[0];
     assert!(
         line["error"]
             .as_str()
@@ -279,7 +223,6 @@ fn a_secret_straddling_the_error_cut_leaks_nowhere() {
         .iter()
         .all(|g| g.chars().any(|c| !c.is_ascii_hexdigit())));
     let server = Shaped::start();
-    let dir = tempfile::tempdir().unwrap();
     // The error quotes the first 200 characters of the body: the secret
     // starts 15 characters before that cut.
     let body = hook(
@@ -287,31 +230,13 @@ fn a_secret_straddling_the_error_cut_leaks_nowhere() {
         &format!("{}/leak/185", server.url),
         "        header \"X-Token\" = secret(\"API_TOKEN\")\n        retry 0\n",
     );
-    write(dir.path(), "c.campaign", &script(&body));
-    write(dir.path(), "c.csv", "Contact ID\n1\n");
-    let o = command(
-        dir.path(),
-        &[
-            "run",
-            "c.campaign",
-            "--contacts",
-            "c.csv",
-            "--out",
-            "out.ndjson",
-            "--journal",
-            "j.sqlite",
-        ],
-    )
-    .env("API_TOKEN", SECRET)
-    .output()
-    .unwrap();
+    let case = Case::new(&script(&body), "Contact ID\n1\n").env("API_TOKEN", SECRET);
+    let o = case.run(&["--out", "out.ndjson", "--journal", "j.sqlite"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_eq!(server.seen.count("/leak/185"), 1);
-    let report = command(dir.path(), &["report", "j.sqlite"])
-        .output()
-        .unwrap();
+    let report = case.campaign(&["report", "j.sqlite"]);
     assert_eq!(report.status.code(), Some(0), "{}", stderr(&report));
-    let out = std::fs::read(dir.path().join("out.ndjson")).unwrap();
+    let out = std::fs::read(case.path().join("out.ndjson")).unwrap();
     assert!(
         String::from_utf8_lossy(&out).contains(&format!(
             "HTTP 500 Internal Server Error: {}***{}\"",
@@ -327,7 +252,7 @@ fn a_secret_straddling_the_error_cut_leaks_nowhere() {
         ("stderr", o.stderr),
         ("report stderr", report.stderr),
     ];
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
+    for entry in std::fs::read_dir(case.path()).unwrap() {
         let path = entry.unwrap().path();
         if path.to_string_lossy().contains("j.sqlite") {
             written.push(("journal", std::fs::read(&path).unwrap()));
@@ -348,29 +273,20 @@ fn a_secret_straddling_the_error_cut_leaks_nowhere() {
 #[test]
 fn outputs_never_overwrite_inputs() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
     let campaign = script(&hook("W", &server.url("/ok"), ""));
-    write(dir.path(), "c.campaign", &campaign);
-    write(dir.path(), "c.csv", "Contact ID\n1\n");
-    write(dir.path(), "secrets.env", "UNUSED=1\n");
-    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let case = Case::new(&campaign, "Contact ID\n1\n");
+    case.write("secrets.env", "UNUSED=1\n");
+    std::fs::create_dir(case.path().join("sub")).unwrap();
     #[cfg(unix)]
     {
-        std::os::unix::fs::symlink("c.csv", dir.path().join("link.csv")).unwrap();
+        std::os::unix::fs::symlink("c.csv", case.path().join("link.csv")).unwrap();
         std::fs::hard_link(
-            dir.path().join("c.campaign"),
-            dir.path().join("hard.campaign"),
+            case.path().join("c.campaign"),
+            case.path().join("hard.campaign"),
         )
         .unwrap();
     }
-    let base = [
-        "run",
-        "c.campaign",
-        "--contacts",
-        "c.csv",
-        "--env-file",
-        "secrets.env",
-    ];
+    let base = ["--env-file", "secrets.env"];
     let mut cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["--out", "c.csv"], "is the contacts file"),
         (vec!["--out", "sub/../c.csv"], "is the contacts file"),
@@ -393,24 +309,24 @@ fn outputs_never_overwrite_inputs() {
     }
     for (extra, says) in cases {
         let args: Vec<&str> = base.iter().copied().chain(extra.iter().copied()).collect();
-        let o = command(dir.path(), &args).output().unwrap();
+        let o = case.run(&args);
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(1), "{extra:?}: {err}");
         assert!(err.contains(says), "{extra:?}: {err}");
         assert!(err.contains("nothing was written"), "{extra:?}: {err}");
         assert_eq!(
-            std::fs::read_to_string(dir.path().join("c.campaign")).unwrap(),
+            std::fs::read_to_string(case.path().join("c.campaign")).unwrap(),
             campaign
         );
         assert_eq!(
-            std::fs::read_to_string(dir.path().join("c.csv")).unwrap(),
+            std::fs::read_to_string(case.path().join("c.csv")).unwrap(),
             "Contact ID\n1\n"
         );
         assert_eq!(
-            std::fs::read_to_string(dir.path().join("secrets.env")).unwrap(),
+            std::fs::read_to_string(case.path().join("secrets.env")).unwrap(),
             "UNUSED=1\n"
         );
-        assert!(!dir.path().join("j.sqlite").exists(), "{extra:?}");
+        assert!(!case.path().join("j.sqlite").exists(), "{extra:?}");
     }
     assert!(server.seen().is_empty(), "nothing was sent");
     // A new file is fine.
@@ -419,6 +335,6 @@ fn outputs_never_overwrite_inputs() {
         .copied()
         .chain(["--out", "out.ndjson"])
         .collect();
-    let o = command(dir.path(), &args).output().unwrap();
+    let o = case.run(&args);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }

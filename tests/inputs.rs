@@ -6,10 +6,14 @@
 //! Each run's peak RSS is read from the kernel (`wait4`'s `ru_maxrss` for
 //! that very child), so a cap that regresses fails here, not in production.
 
+mod support;
+
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use support::{command as campaign, ndjson, write, Case};
 
 /// One finished run of the binary.
 struct Run {
@@ -19,6 +23,18 @@ struct Run {
     /// Peak resident set size of the child, in KiB.
     peak_kib: u64,
     took: Duration,
+}
+
+impl Run {
+    /// Fails unless the run's peak RSS stayed under `limit_kib` more than an
+    /// ordinary small run takes ([`BASE_KIB`]).
+    fn assert_peak_within(&self, limit_kib: u64, what: &str) {
+        assert!(
+            self.peak_kib < limit_kib + BASE_KIB,
+            "{what}: peak RSS {} KiB",
+            self.peak_kib
+        );
+    }
 }
 
 /// Runs `command`, feeding it `stdin` (streamed from a thread, so the input
@@ -85,16 +101,15 @@ fn measure(mut command: Command, stdin: Option<Box<dyn Read + Send>>) -> Run {
     }
 }
 
-fn campaign(dir: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_campaign"));
-    c.args(args).current_dir(dir);
-    c
-}
-
-fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).unwrap();
-    path
+/// `campaign run n.campaign --contacts CONTACTS --dry-run` and `extra`, in
+/// `dir`, fed `stdin`.
+fn dry_run(dir: &Path, contacts: &str, extra: &[&str], stdin: Option<Box<dyn Read + Send>>) -> Run {
+    let args = [
+        &["run", "n.campaign", "--contacts", contacts, "--dry-run"],
+        extra,
+    ]
+    .concat();
+    measure(campaign(dir, &args), stdin)
 }
 
 /// Text clipped for assertion messages.
@@ -135,11 +150,7 @@ fn dev_zero_as_a_campaign_stops_at_the_source_limit() {
             clip(&r.stderr)
         );
         // The stream is read up to the limit and no further.
-        assert!(
-            r.peak_kib < 256 * MIB + BASE_KIB,
-            "{args:?}: peak RSS {} KiB",
-            r.peak_kib
-        );
+        r.assert_peak_within(256 * MIB, &format!("{args:?}"));
         assert!(r.took < Duration::from_secs(30), "{args:?}: {:?}", r.took);
     }
 }
@@ -162,7 +173,7 @@ fn an_oversized_regular_file_is_refused_by_its_size() {
     assert_eq!(json[0]["code"], "campaign::source::too_large");
     assert_eq!(json[0]["file"], "big.campaign");
     // Refused from its size: nothing was read.
-    assert!(r.peak_kib < BASE_KIB, "peak RSS {} KiB", r.peak_kib);
+    r.assert_peak_within(0, "");
 
     // One byte over the limit is over (src/input.rs tests the boundary
     // itself with small limits: a 256 MiB file takes minutes to parse here).
@@ -176,7 +187,7 @@ fn an_oversized_regular_file_is_refused_by_its_size() {
         "{}",
         clip(&r.stderr)
     );
-    assert!(r.peak_kib < BASE_KIB, "peak RSS {} KiB", r.peak_kib);
+    r.assert_peak_within(0, "");
 }
 
 #[test]
@@ -192,33 +203,33 @@ fn a_campaign_from_a_pipe_is_read() {
 #[test]
 fn dev_zero_as_an_env_file_stops_at_its_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(
+    write(
         dir.path(),
         "s.campaign",
         "campaign \"S\" {\n    webhook \"W\" {\n        url \"https://example.com/\"\n        header \"Api-Key\" = secret(\"K\")\n    }\n}\n",
     );
-    let contacts = write(dir.path(), "c.csv", "Contact ID\n1\n");
-    let mut cmd = campaign(
-        dir.path(),
-        &[
+    write(dir.path(), "c.csv", "Contact ID\n1\n");
+    let refused = |env_file: &str, says: &str| {
+        let args = [
             "run",
-            file.to_str().unwrap(),
+            "s.campaign",
             "--contacts",
-            contacts.to_str().unwrap(),
+            "c.csv",
             "--env-file",
-            "/dev/zero",
-        ],
+            env_file,
+        ];
+        let mut cmd = campaign(dir.path(), &args);
+        cmd.env("K", "set");
+        let r = measure(cmd, None);
+        assert_eq!(r.code, Some(1), "{}", clip(&r.stderr));
+        assert!(r.stderr.contains(says), "{}", clip(&r.stderr));
+        r
+    };
+    let r = refused(
+        "/dev/zero",
+        "env file /dev/zero is larger than the limit of 1 MiB; nothing was sent",
     );
-    cmd.env("K", "set");
-    let r = measure(cmd, None);
-    assert_eq!(r.code, Some(1), "{}", clip(&r.stderr));
-    assert!(
-        r.stderr
-            .contains("env file /dev/zero is larger than the limit of 1 MiB; nothing was sent"),
-        "{}",
-        clip(&r.stderr)
-    );
-    assert!(r.peak_kib < BASE_KIB, "peak RSS {} KiB", r.peak_kib);
+    r.assert_peak_within(0, "");
 
     // A sparse regular file over the limit is refused from its size.
     let env = dir.path().join("big.env");
@@ -226,25 +237,9 @@ fn dev_zero_as_an_env_file_stops_at_its_limit() {
         .unwrap()
         .set_len(1 << 40)
         .unwrap();
-    let mut cmd = campaign(
-        dir.path(),
-        &[
-            "run",
-            "s.campaign",
-            "--contacts",
-            "c.csv",
-            "--env-file",
-            "big.env",
-        ],
-    );
-    cmd.env("K", "set");
-    let r = measure(cmd, None);
-    assert_eq!(r.code, Some(1), "{}", clip(&r.stderr));
-    assert!(
-        r.stderr
-            .contains("env file big.env is larger than the limit of 1 MiB"),
-        "{}",
-        clip(&r.stderr)
+    refused(
+        "big.env",
+        "env file big.env is larger than the limit of 1 MiB",
     );
 }
 
@@ -266,28 +261,16 @@ fn dev_zero_as_a_schema_stops_at_its_limit() {
         "{}",
         clip(&r.stderr)
     );
-    assert!(
-        r.peak_kib < 16 * MIB + BASE_KIB,
-        "peak RSS {} KiB",
-        r.peak_kib
-    );
+    r.assert_peak_within(16 * MIB, "");
 
     // A schema from a pipe is a file too, not a list of one odd name.
-    let r = measure(
-        campaign(
-            dir.path(),
-            &["check", "n.campaign", "--schema", "/dev/stdin"],
-        ),
-        Some(Box::new(&b"First Name\n"[..])),
-    );
+    let piped = |fields: &'static [u8]| {
+        let args = ["check", "n.campaign", "--schema", "/dev/stdin"];
+        measure(campaign(dir.path(), &args), Some(Box::new(fields)))
+    };
+    let r = piped(b"First Name\n");
     assert_eq!(r.code, Some(0), "{}", clip(&r.stderr));
-    let r = measure(
-        campaign(
-            dir.path(),
-            &["check", "n.campaign", "--schema", "/dev/stdin"],
-        ),
-        Some(Box::new(&b"Email\n"[..])),
-    );
+    let r = piped(b"Email\n");
     assert_eq!(r.code, Some(1), "{}", clip(&r.stderr));
     assert!(
         r.stderr.contains("campaign::merge::unknown_field"),
@@ -299,8 +282,6 @@ fn dev_zero_as_a_schema_stops_at_its_limit() {
 // ---------------------------------------------------------------------------
 // Contacts: streamed, with a cap per record and per field
 // ---------------------------------------------------------------------------
-
-mod support;
 
 /// Far past every contacts limit: without them a run would hold this much.
 const HUGE: u64 = 100 << 20;
@@ -321,30 +302,20 @@ fn dry_run_stdin(
     input: Box<dyn Read + Send>,
 ) -> (Run, Vec<serde_json::Value>) {
     write(dir, "n.campaign", NOTE);
-    let r = measure(
-        campaign(
-            dir,
-            &[
-                "run",
-                "n.campaign",
-                "--contacts",
-                "/dev/stdin",
-                "--contacts-format",
-                format,
-                "--dry-run",
-                "--format",
-                "ndjson",
-                "--now",
-                "2026-11-27T09:00:00Z",
-            ],
-        ),
+    let r = dry_run(
+        dir,
+        "/dev/stdin",
+        &[
+            "--contacts-format",
+            format,
+            "--format",
+            "ndjson",
+            "--now",
+            "2026-11-27T09:00:00Z",
+        ],
         Some(input),
     );
-    let lines = r
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
+    let lines = ndjson(&r.stdout);
     (r, lines)
 }
 
@@ -372,11 +343,7 @@ fn assert_only_the_huge_record_failed(
         clip(&r.stderr)
     );
     // One record is held at most (16 MiB), never the 100 MiB one.
-    assert!(
-        r.peak_kib < 16 * MIB + BASE_KIB,
-        "{what}: peak RSS {} KiB",
-        r.peak_kib
-    );
+    r.assert_peak_within(16 * MIB, what);
 }
 
 #[test]
@@ -466,11 +433,7 @@ fn a_huge_ndjson_line_is_skipped_in_bounded_memory() {
         Some(stream(head, b'x', tail)),
     );
     assert_eq!(r.code, Some(0), "{}", clip(&r.stderr));
-    assert!(
-        r.peak_kib < 16 * MIB + BASE_KIB,
-        "peak RSS {} KiB",
-        r.peak_kib
-    );
+    r.assert_peak_within(16 * MIB, "");
 }
 
 #[test]
@@ -518,27 +481,9 @@ fn an_unclosed_csv_quote_is_reported_at_its_record() {
         "c.csv",
         "Contact ID,First Name\n1,Ann\n2,\"Bob\n3,Cy\n4,Di\n",
     );
-    let r = measure(
-        campaign(
-            dir.path(),
-            &[
-                "run",
-                "n.campaign",
-                "--contacts",
-                "c.csv",
-                "--dry-run",
-                "--format",
-                "ndjson",
-            ],
-        ),
-        None,
-    );
+    let r = dry_run(dir.path(), "c.csv", &["--format", "ndjson"], None);
     assert_eq!(r.code, Some(1), "{}", clip(&r.stderr));
-    let lines: Vec<serde_json::Value> = r
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = ndjson(&r.stdout);
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!(lines[0]["text"], "hi Ann 1");
     assert_eq!(lines[1]["contact"], "2");
@@ -579,31 +524,11 @@ fn json_numbers_keep_their_digits_through_a_run() {
     write(dir.path(), "c.ndjson", records.join("\n"));
     write(dir.path(), "c.json", format!("[{}]", records.join(",\n")));
     for file in ["c.ndjson", "c.json"] {
-        let r = measure(
-            campaign(
-                dir.path(),
-                &[
-                    "run",
-                    "n.campaign",
-                    "--contacts",
-                    file,
-                    "--dry-run",
-                    "--format",
-                    "ndjson",
-                ],
-            ),
-            None,
-        );
+        let r = dry_run(dir.path(), file, &["--format", "ndjson"], None);
         assert_eq!(r.code, Some(0), "{file}: {}", clip(&r.stderr));
-        let notes: Vec<String> = r
-            .stdout
-            .lines()
-            .map(|l| {
-                serde_json::from_str::<serde_json::Value>(l).unwrap()["text"]
-                    .as_str()
-                    .unwrap()
-                    .to_string()
-            })
+        let notes: Vec<String> = ndjson(&r.stdout)
+            .iter()
+            .map(|l| l["text"].as_str().unwrap().to_string())
             .collect();
         let want: Vec<String> = numbers
             .iter()
@@ -628,21 +553,7 @@ fn a_repeated_contact_id_is_refused_in_a_dry_run() {
         "Contact ID,First Name\n7,Ann\n8,Bob\n7,Eve\n",
     );
     for format in ["ndjson", "human"] {
-        let r = measure(
-            campaign(
-                dir.path(),
-                &[
-                    "run",
-                    "n.campaign",
-                    "--contacts",
-                    "c.csv",
-                    "--dry-run",
-                    "--format",
-                    format,
-                ],
-            ),
-            None,
-        );
+        let r = dry_run(dir.path(), "c.csv", &["--format", format], None);
         assert_eq!(r.code, Some(1), "{}", clip(&r.stderr));
         assert!(!r.stdout.contains("Eve"), "{}", r.stdout);
         let said = "record 3: Contact ID `7` is already the id of record 1";
@@ -668,32 +579,16 @@ fn a_repeated_contact_id_is_refused_in_a_dry_run() {
 #[test]
 fn a_repeated_contact_id_is_never_sent_and_leaves_the_first_alone() {
     let server = support::Server::start();
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "c.campaign",
-        format!(
+    let case = Case::new(
+        &format!(
             "campaign \"D\" {{\n    webhook \"Sync\" {{\n        url \"{}\"\n        post \"Email=[Email]\"\n    }}\n}}\n",
             server.url("/ok")
         ),
-    );
-    write(
-        dir.path(),
-        "c.csv",
         "Contact ID,Email\n7,ann@x.org\n8,bob@x.org\n7,eve@x.org\n",
     );
-    let args = [
-        "run",
-        "c.campaign",
-        "--contacts",
-        "c.csv",
-        "--journal",
-        "j.sqlite",
-        "--out",
-        "out.ndjson",
-    ];
+    let args = ["--journal", "j.sqlite", "--out", "out.ndjson"];
     for session in 1..=2 {
-        let r = measure(campaign(dir.path(), &args), None);
+        let r = measure(case.run_command(&args), None);
         assert_eq!(r.code, Some(1), "session {session}: {}", clip(&r.stderr));
         // Eve's record is never sent, not even under Ann's key.
         let seen = server.seen();
@@ -711,10 +606,9 @@ fn a_repeated_contact_id_is_never_sent_and_leaves_the_first_alone() {
             "{bodies:?}"
         );
         assert_ne!(seen[0].key(), seen[1].key());
-        let out = std::fs::read_to_string(dir.path().join("out.ndjson")).unwrap();
-        let refused: Vec<serde_json::Value> = out
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        let out = case.read("out.ndjson");
+        let refused: Vec<serde_json::Value> = ndjson(&out)
+            .into_iter()
             .filter(|v| v["status"] == "failed")
             .collect();
         assert_eq!(refused.len(), 1, "session {session}: {out}");
@@ -725,7 +619,7 @@ fn a_repeated_contact_id_is_never_sent_and_leaves_the_first_alone() {
         );
         // The journal still says Ann's record (id 7) is done: the duplicate
         // did not overwrite it, so a resume skips Ann and re-sends nothing.
-        let report = measure(campaign(dir.path(), &["report", "j.sqlite"]), None);
+        let report = measure(case.command(&["report", "j.sqlite"]), None);
         assert!(
             report.stdout.contains("contacts: 2 done, 0 failed"),
             "session {session}: {}",

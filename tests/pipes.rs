@@ -5,37 +5,41 @@
 //! Class: every write to stdout and stderr, in every command that writes a
 //! lot (`check` in both formats, `disasm`, `run --dry-run` in both formats).
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Stdio};
+
+use support::{command as campaign, write};
 
 fn files(dir: &Path) {
     // 3,000 errors (and as many reports) and a listing of 60,000 lines.
     let notes = "    note \"[A | uper]\"\n".repeat(3000);
-    std::fs::write(
-        dir.join("errors.campaign"),
+    write(
+        dir,
+        "errors.campaign",
         format!("campaign \"E\" {{\n{notes}}}\n"),
-    )
-    .unwrap();
+    );
     let tags = "    tag add \"t\"\n".repeat(20_000);
-    std::fs::write(
-        dir.join("long.campaign"),
+    write(
+        dir,
+        "long.campaign",
         format!(
             "campaign \"L\" {{\n    webhook \"W\" {{ url \"http://x.example.com/\" }}\n{tags}}}\n"
         ),
-    )
-    .unwrap();
+    );
     // A warning, then a few effects for each of 20,000 contacts.
-    std::fs::write(
-        dir.join("run.campaign"),
+    write(
+        dir,
+        "run.campaign",
         "campaign \"R\" {\n    webhook \"W\" { url \"http://x.example.com/[Name]\" }\n    note \"[Name]\"\n    tag add \"t\"\n}\n",
-    )
-    .unwrap();
+    );
     let mut csv = String::from("Contact ID,Name\n");
     for i in 0..20_000 {
         csv.push_str(&format!("{i},Name {i}\n"));
     }
-    std::fs::write(dir.join("c.csv"), csv).unwrap();
+    write(dir, "c.csv", csv);
 }
 
 /// (arguments, exit status whatever happens to the output)
@@ -63,10 +67,13 @@ fn commands() -> Vec<(Vec<&'static str>, i32)> {
     ]
 }
 
-fn campaign(dir: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_campaign"));
-    c.args(args).current_dir(dir).env("NO_COLOR", "1");
-    c
+/// Starts the binary with `args` in `dir`, its output where it is told.
+fn spawn(dir: &Path, args: &[&str], stdout: impl Into<Stdio>, stderr: impl Into<Stdio>) -> Child {
+    campaign(dir, args)
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
 }
 
 /// Reads one line, then closes the pipe.
@@ -82,11 +89,8 @@ fn stdout_closed_after_one_line() {
     for (args, status) in commands() {
         // stderr to a file: a pipe nobody reads could fill and block.
         let err_path = dir.path().join("stderr.txt");
-        let mut child = campaign(dir.path(), &args)
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&err_path).unwrap())
-            .spawn()
-            .unwrap();
+        let err_file = std::fs::File::create(&err_path).unwrap();
+        let mut child = spawn(dir.path(), &args, Stdio::piped(), err_file);
         read_one_line_and_close(child.stdout.take().unwrap());
         let code = child.wait().unwrap().code();
         let err = std::fs::read_to_string(&err_path).unwrap();
@@ -106,11 +110,7 @@ fn stdout_and_stderr_one_pipe_closed_after_one_line() {
     for (args, status) in commands() {
         // `2>&1 | head -n 1`
         let (reader, writer) = std::io::pipe().unwrap();
-        let mut child = campaign(dir.path(), &args)
-            .stdout(writer.try_clone().unwrap())
-            .stderr(writer)
-            .spawn()
-            .unwrap();
+        let mut child = spawn(dir.path(), &args, writer.try_clone().unwrap(), writer);
         read_one_line_and_close(reader);
         let code = child.wait().unwrap().code();
         assert_eq!(code, Some(status), "{args:?}");
@@ -122,11 +122,7 @@ fn stderr_closed_or_full() {
     let dir = tempfile::tempdir().unwrap();
     files(dir.path());
     for (args, status) in commands() {
-        let mut child = campaign(dir.path(), &args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn(dir.path(), &args, Stdio::null(), Stdio::piped());
         // Commands that write only to stdout say nothing here: EOF.
         read_one_line_and_close(child.stderr.take().unwrap());
         assert_eq!(child.wait().unwrap().code(), Some(status), "{args:?}");

@@ -92,7 +92,7 @@ fn the_binary_takes_any_rate_a_script_takes() {
     write(
         dir.path(),
         "c.campaign",
-        &format!(
+        format!(
             "campaign \"T\" {{\n    webhook \"W\" {{\n        url \"{}\"\n        rate 10/hours\n    }}\n}}\n",
             server.url("/ok")
         ),

@@ -5,12 +5,13 @@
 //! Class: every span miette is asked to draw, whatever the line length,
 //! column, characters around it or length of the span and of its texts.
 
-use std::process::Command;
+mod support;
 
 use campaign::diagnostics::{Diagnostic, Report, SourceFile};
 use campaign::span::Span;
 use miette::{GraphicalReportHandler, GraphicalTheme};
 use proptest::prelude::*;
+use support::{campaign_here as campaign, write};
 
 /// What one rendered diagnostic may take.
 const MAX_RENDERED: usize = 4096;
@@ -148,28 +149,18 @@ fn a_long_line_is_cut_around_the_span() {
     }
 }
 
-fn campaign(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_campaign"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the binary runs")
-}
-
 /// The reproduction: a valid 70 KB one-line file with one warning
 /// past column 65,535, through `check`, `disasm` and `run --dry-run`.
 #[test]
 fn the_binary_renders_a_warning_past_column_65535() {
     let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("long.campaign");
     let pad = " ".repeat(70_000);
-    std::fs::write(
-        &script,
+    let script = write(
+        dir.path(),
+        "long.campaign",
         format!("campaign \"X\" {{{pad}webhook \"W\" {{ url \"http://example.com/x\" }} }}"),
-    )
-    .unwrap();
-    let contacts = dir.path().join("c.csv");
-    std::fs::write(&contacts, "Contact ID\n1\n").unwrap();
+    );
+    let contacts = write(dir.path(), "c.csv", "Contact ID\n1\n");
     let script = script.to_str().unwrap();
     for args in [
         vec!["check", script],
@@ -200,9 +191,12 @@ fn the_binary_renders_a_warning_past_column_65535() {
 #[test]
 fn many_errors_on_one_line_are_capped_and_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("many.campaign");
     let notes = "note \"[A | uper]\" ".repeat(3000);
-    std::fs::write(&script, format!("campaign \"X\" {{ {notes}}}")).unwrap();
+    let script = write(
+        dir.path(),
+        "many.campaign",
+        format!("campaign \"X\" {{ {notes}}}"),
+    );
     let o = campaign(&["check", script.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1));

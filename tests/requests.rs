@@ -96,7 +96,7 @@ fn a_dry_run_shows_the_headers_and_bodies_a_real_run_sends() {
         "c.csv",
         "Contact ID,First Name,Email,Source,Score\n7,José & Co,jose+crm@example.com,web form,42\n8,Bob,,,\n9,\"Ann \"\"A\"\"\",ann@example.com,ads,7.5\n",
     );
-    write(dir.path(), "s.env", &format!("SIGNING_SECRET={SECRET}\n"));
+    write(dir.path(), "s.env", format!("SIGNING_SECRET={SECRET}\n"));
     let dry = command(
         dir.path(),
         &[

@@ -6,14 +6,10 @@ mod support;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{command, write, Server};
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    command(dir, args).output().unwrap()
-}
+use support::{campaign as run, command, stderr, write, Case, Server};
 
 fn contacts(n: usize) -> String {
     let mut csv = String::from("Contact ID,Email\n");
@@ -39,34 +35,15 @@ fn per_key(server: &Server) -> (HashMap<String, usize>, HashMap<String, usize>) 
 #[test]
 fn a_flaky_server_loses_nothing() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "c.campaign",
+    let case = Case::new(
         &format!(
             "campaign \"Fault\" {{\n    webhook \"Flaky\" {{\n        url \"{}\"\n        post \"email=[Email]\"\n        retry 3\n        backoff 1ms\n    }}\n}}\n",
             server.url("/flaky/30")
         ),
+        &contacts(2000),
     );
-    write(dir.path(), "c.csv", &contacts(2000));
-    let o = run(
-        dir.path(),
-        &[
-            "run",
-            "c.campaign",
-            "--contacts",
-            "c.csv",
-            "--out",
-            "out.ndjson",
-            "--concurrency",
-            "64",
-        ],
-    );
-    let out = std::fs::read_to_string(dir.path().join("out.ndjson")).unwrap();
-    let lines: Vec<serde_json::Value> = out
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let o = case.run(&["--out", "out.ndjson", "--concurrency", "64"]);
+    let lines = case.results();
     assert_eq!(lines.len(), 2000, "one result per contact");
     let failed = lines.iter().filter(|l| l["status"] == "failed").count();
     for l in &lines {
@@ -123,12 +100,12 @@ fn start_journaled_run(
     write(
         dir,
         "c.campaign",
-        &format!(
+        format!(
             "campaign \"Journaled\" {{\n    webhook \"Slow\" {{\n        url \"{}\"\n{extra}    }}\n}}\n",
             server.url(path)
         ),
     );
-    write(dir, "c.csv", &contacts(n));
+    write(dir, "c.csv", contacts(n));
     let args = [
         "run",
         "c.campaign",
@@ -160,12 +137,7 @@ fn kill_9_then_resume_delivers_every_contact_exactly_once() {
     let before = server.seen().len();
     assert!(before < 400, "killed mid-run");
     let o = run(dir.path(), &args);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let (all, ok) = per_key(&server);
     assert_eq!(ok.len(), 400, "every contact got a 2xx, none missing");
     // Re-sent requests reuse their key, so a receiver deduplicating by key
@@ -189,17 +161,32 @@ fn kill_9_then_resume_delivers_every_contact_exactly_once() {
 #[cfg(unix)]
 #[test]
 fn sigint_stops_cleanly_and_says_how_to_resume() {
+    stops_cleanly_on("-INT", 130, "interrupted");
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_cleanly_like_sigint() {
+    stops_cleanly_on("-TERM", 143, "terminated (SIGTERM)");
+}
+
+/// Sends `signal` to a journaled run: it exits with `status` (128 + the
+/// signal's number), says `says` and how to resume, and the resume sends
+/// each contact once.
+#[cfg(unix)]
+fn stops_cleanly_on(signal: &str, status: i32, says: &str) {
     let server = Server::start();
     let dir = tempfile::tempdir().unwrap();
     let (child, args) = start_journaled_run(&server, dir.path(), "/slow/50", "", 300, "4", 20);
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+    let killed = Command::new("kill")
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
-    assert!(status.success());
+    assert!(killed.success());
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert_eq!(out.status.code(), Some(status), "128 + the signal: {err}");
+    assert!(err.contains(says), "{err}");
     assert!(
         err.contains("run the same command again to resume"),
         "{err}"
@@ -207,18 +194,13 @@ fn sigint_stops_cleanly_and_says_how_to_resume() {
     let sent = server.seen().len();
     assert!(sent < 300);
     let o = run(dir.path(), &args);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let (_, ok) = per_key(&server);
     assert_eq!(ok.len(), 300);
     assert_eq!(
         server.seen().len(),
         300,
-        "requests finished before SIGINT were journaled, none sent twice"
+        "requests finished before the signal were journaled, none sent twice"
     );
 }
 
@@ -232,12 +214,7 @@ fn a_second_run_on_a_journal_in_use_is_refused_before_sending() {
     assert_eq!(second.status.code(), Some(1), "{err}");
     assert!(err.contains("in use by another `campaign run`"), "{err}");
     let out = first.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let (_, ok) = per_key(&server);
     assert_eq!(ok.len(), 200);
     assert_eq!(server.seen().len(), 200, "the refused run sent nothing");
@@ -262,12 +239,7 @@ fn kill_9_at_full_speed_resends_at_most_concurrency() {
     let before = server.seen().len();
     assert!(before < N, "killed mid-run");
     let o = run(dir.path(), &args);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let (_, ok) = per_key(&server);
     assert_eq!(ok.len(), N, "every contact got a 2xx, none missing");
     let duplicates: usize = ok.values().map(|n| n - 1).sum();
@@ -287,43 +259,6 @@ fn kill_9_at_full_speed_resends_at_most_concurrency() {
     let o = run(dir.path(), &args);
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(server.seen().len(), sent, "a finished run sends nothing");
-}
-
-#[cfg(unix)]
-#[test]
-fn sigterm_stops_cleanly_like_sigint() {
-    let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
-    let (child, args) = start_journaled_run(&server, dir.path(), "/slow/50", "", 300, "4", 20);
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(143), "128 + SIGTERM: {err}");
-    assert!(err.contains("terminated (SIGTERM)"), "{err}");
-    assert!(
-        err.contains("run the same command again to resume"),
-        "{err}"
-    );
-    let sent = server.seen().len();
-    assert!(sent < 300);
-    let o = run(dir.path(), &args);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let (_, ok) = per_key(&server);
-    assert_eq!(ok.len(), 300);
-    assert_eq!(
-        server.seen().len(),
-        300,
-        "requests finished before SIGTERM were journaled, none sent twice"
-    );
 }
 
 /// Kills a journaled run of `n` contacts to a slow endpoint once `started`
@@ -356,12 +291,7 @@ fn a_lost_write_ahead_log_is_refused_not_restarted() {
     // With the log back, the run resumes with its keys, and completes.
     std::fs::rename(&kept, &wal).unwrap();
     let o = run(dir.path(), &args);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let (all, ok) = per_key(&server);
     assert_eq!(ok.len(), 200);
     assert_eq!(all.len(), 200, "the same keys: no new run");
@@ -392,12 +322,7 @@ fn a_resume_with_changed_contacts_is_refused() {
     }
     write(dir.path(), "c.csv", &original);
     let o = run(dir.path(), &args);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let (all, _) = per_key(&server);
     assert_eq!(all.len(), 100);
 }

@@ -13,9 +13,13 @@
 //! 50,000-term `and` chain. The whole file stays well under 20 s in a debug
 //! build.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
+
+use std::path::Path;
+use std::process::Output;
 use std::time::{Duration, Instant};
+
+use support::{stderr, stdout, write};
 
 /// Longest one run of the binary may take. Each takes well under 3 s in a
 /// debug build on an idle 2-core machine; the margin is for a loaded one (the
@@ -25,30 +29,10 @@ const CASE_LIMIT: Duration = Duration::from_secs(60);
 
 fn campaign(args: &[&str]) -> Output {
     let start = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_campaign"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("ONTRAPORT_APP_ID")
-        .env_remove("ONTRAPORT_API_KEY")
-        .output()
-        .expect("the binary runs");
+    let out = support::campaign_here(args);
     let took = start.elapsed();
     assert!(took < CASE_LIMIT, "campaign {args:?} took {took:?}");
     out
-}
-
-fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).unwrap();
-    path
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// Stderr, clipped for assertion messages (some inputs are megabytes).
@@ -130,10 +114,7 @@ fn dry_run(file: &Path, contacts: &Path) -> Output {
 }
 
 fn ndjson(o: &Output) -> Vec<serde_json::Value> {
-    stdout(o)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
+    support::ndjson(&stdout(o))
 }
 
 const N: usize = 10_000;
@@ -150,11 +131,16 @@ fn nested_ifs(depth: usize, body: &str) -> String {
     src
 }
 
+/// Checks `src`: refused as nested too deeply.
+fn check_too_deep(src: String) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "deep.campaign", src);
+    check_fails_with(&file, "campaign::syntax::too_deep")
+}
+
 #[test]
 fn ten_thousand_nested_ifs_are_too_deep() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "ifs.campaign", nested_ifs(N, "stop"));
-    let o = check_fails_with(&file, "campaign::syntax::too_deep");
+    let o = check_too_deep(nested_ifs(N, "stop"));
     assert!(
         stderr(&o).contains("deeper than 64 levels"),
         "{}",
@@ -164,34 +150,25 @@ fn ten_thousand_nested_ifs_are_too_deep() {
 
 #[test]
 fn ten_thousand_nested_parentheses_are_too_deep() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = format!(
+    check_too_deep(format!(
         "campaign \"Parens\" {{\n    if {}[Email] is empty{} {{ stop }}\n}}\n",
         "(".repeat(N),
         ")".repeat(N)
-    );
-    let file = write(dir.path(), "parens.campaign", src);
-    check_fails_with(&file, "campaign::syntax::too_deep");
+    ));
 }
 
 #[test]
 fn ten_thousand_unclosed_parentheses_are_too_deep() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = format!("campaign \"Open\" {{\n    if {}\n", "(".repeat(N));
-    let file = write(dir.path(), "open.campaign", src);
-    check_fails_with(&file, "campaign::syntax::too_deep");
+    check_too_deep(format!("campaign \"Open\" {{\n    if {}\n", "(".repeat(N)));
 }
 
 #[test]
 fn ten_thousand_nested_json_arrays_are_too_deep() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = format!(
+    check_too_deep(format!(
         "campaign \"Json\" {{\n    webhook \"W\" {{\n        url \"https://app.example.com/x\"\n        json {{ \"a\": {}1{} }}\n    }}\n}}\n",
         "[".repeat(N),
         "]".repeat(N)
-    );
-    let file = write(dir.path(), "json.campaign", src);
-    check_fails_with(&file, "campaign::syntax::too_deep");
+    ));
 }
 
 #[test]

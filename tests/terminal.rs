@@ -10,7 +10,7 @@ mod support;
 
 use std::process::Output;
 
-use support::{command, write, Server};
+use support::{campaign, ndjson, stderr, stdout, write, Case, Server};
 
 /// ESC[2J, OSC 52 (clipboard), OSC 8 (link), C1 CSI, bidi override, BEL,
 /// CR, backspace, DEL.
@@ -41,58 +41,30 @@ fn cell(text: &str) -> String {
 
 #[test]
 fn the_dry_run_timeline_escapes_contact_data() {
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "c.campaign",
-        "campaign \"T\" {\n    webhook \"W\" {\n        url \"https://x.example.com/[Path | raw]\"\n        header \"X-Name\" = \"[Name]\"\n        post \"name=[Name | raw]\"\n    }\n    note \"[Name]\"\n    tag add \"[Name]\"\n    field set [Status] = [Name]\n    if [Name | number] > 1 { stop }\n}\n",
-    );
     let hostile = cell(HOSTILE);
-    write(
-        dir.path(),
-        "c.csv",
+    let case = Case::new(
+        "campaign \"T\" {\n    webhook \"W\" {\n        url \"https://x.example.com/[Path | raw]\"\n        header \"X-Name\" = \"[Name]\"\n        post \"name=[Name | raw]\"\n    }\n    note \"[Name]\"\n    tag add \"[Name]\"\n    field set [Status] = [Name]\n    if [Name | number] > 1 { stop }\n}\n",
         &format!("Contact ID,Name,Path\n{hostile},{hostile},a\n2,x,{hostile}\n"),
     );
     // An NDJSON record that cannot be read, quoting its bad text.
-    write(
-        dir.path(),
+    case.write(
         "c.ndjson",
-        &format!(
+        format!(
             "{{\"Contact ID\": {}, \"Name\": \"n\"}}\n[\"{}\"]\n",
             serde_json::to_string(HOSTILE).unwrap(),
             HOSTILE.escape_default()
         ),
     );
     for contacts in ["c.csv", "c.ndjson"] {
-        let o = command(
-            dir.path(),
-            &["run", "c.campaign", "--contacts", contacts, "--dry-run"],
-        )
-        .output()
-        .unwrap();
+        let o = case.campaign(&["run", "c.campaign", "--contacts", contacts, "--dry-run"]);
         assert_inert(contacts, &o);
         let out = String::from_utf8_lossy(&o.stdout);
         assert!(out.contains("\\u{1b}[2J"), "{out}");
         assert!(out.contains("contact \\u{1b}[2J"), "the id, escaped: {out}");
     }
     // The NDJSON output stays JSON: escaped as JSON, parsed back exactly.
-    let o = command(
-        dir.path(),
-        &[
-            "run",
-            "c.campaign",
-            "--contacts",
-            "c.csv",
-            "--dry-run",
-            "--format",
-            "ndjson",
-        ],
-    )
-    .output()
-    .unwrap();
-    let first: serde_json::Value =
-        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().next().unwrap()).unwrap();
-    assert_eq!(first["contact"], HOSTILE);
+    let o = case.run(&["--dry-run", "--format", "ndjson"]);
+    assert_eq!(ndjson(&stdout(&o))[0]["contact"], HOSTILE);
 }
 
 #[test]
@@ -103,17 +75,15 @@ fn check_escapes_the_script_and_the_paths() {
     write(
         dir.path(),
         "c.campaign",
-        &format!(
+        format!(
             "campaign \"T\" {{ // {HOSTILE}\n    note \"{}\" webhook \"W\" {{ url \"http://x.example.com/\" }}\n}}\n",
             HOSTILE.replace(['"', '\\'], "")
         ),
     );
-    let o = command(
+    let o = campaign(
         dir.path(),
         &["check", "c.campaign", &format!("missing{HOSTILE}.campaign")],
-    )
-    .output()
-    .unwrap();
+    );
     assert_eq!(o.status.code(), Some(1));
     assert_inert("check", &o);
     let err = String::from_utf8_lossy(&o.stderr);
@@ -126,46 +96,20 @@ fn check_escapes_the_script_and_the_paths() {
 #[test]
 fn a_real_run_and_its_report_escape_server_replies() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
     // `/echo` answers 400 with the request's headers and body: the reply,
     // and so the recorded error, carries the contact's escape sequences.
-    write(
-        dir.path(),
-        "c.campaign",
+    let hostile = cell(HOSTILE);
+    let case = Case::new(
         &format!(
             "campaign \"T\" {{\n    webhook \"W\" {{\n        url \"{}\"\n        header \"X-Name\" = \"[Name]\"\n        post \"name=[Name | raw]\"\n        retry 0\n    }}\n}}\n",
             server.url("/echo")
         ),
-    );
-    let hostile = cell(HOSTILE);
-    write(
-        dir.path(),
-        "c.csv",
         &format!("Contact ID,Name\n{hostile},{hostile}\n"),
     );
-    let o = command(
-        dir.path(),
-        &[
-            "run",
-            "c.campaign",
-            "--contacts",
-            "c.csv",
-            "--journal",
-            "j.sqlite",
-        ],
-    )
-    .output()
-    .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = case.run(&["--journal", "j.sqlite"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_inert("run", &o);
-    let o = command(dir.path(), &["report", "j.sqlite"])
-        .output()
-        .unwrap();
+    let o = case.campaign(&["report", "j.sqlite"]);
     assert_eq!(o.status.code(), Some(0));
     assert_inert("report", &o);
     let out = String::from_utf8_lossy(&o.stdout);

@@ -15,13 +15,11 @@
 
 mod support;
 
-use std::path::Path;
-
 use campaign::contacts::ContactsFormat;
 use campaign::diagnostics::SourceFile;
 use campaign::run::dry_run::{DryRun, OutputFormat};
 use proptest::prelude::*;
-use support::{command, write, Server};
+use support::{campaign as run, stderr, write, Case, Server};
 
 /// A piece of a generated URL template.
 #[derive(Debug, Clone)]
@@ -519,10 +517,6 @@ fn an_encoded_dot_segment_never_shortens_the_path() {
     );
 }
 
-fn run(dir: &Path, args: &[&str]) -> std::process::Output {
-    command(dir, args).output().expect("the binary runs")
-}
-
 #[test]
 fn the_binary_refuses_extra_slash_hosts_before_sending_anything() {
     let server = Server::start();
@@ -531,12 +525,12 @@ fn the_binary_refuses_extra_slash_hosts_before_sending_anything() {
         write(
             dir.path(),
             "c.campaign",
-            &format!(
+            format!(
                 "campaign \"T\" {{\n    webhook \"W\" {{\n        url \"{}\"\n        retry 0\n    }}\n}}\n",
                 url.replace('\\', "\\\\")
             ),
         );
-        write(dir.path(), "c.csv", &format!("Host\n{}\n", server.addr));
+        write(dir.path(), "c.csv", format!("Host\n{}\n", server.addr));
         let o = run(dir.path(), &["check", "c.campaign"]);
         assert_eq!(o.status.code(), Some(1), "{url}");
         let err = String::from_utf8_lossy(&o.stderr);
@@ -562,28 +556,15 @@ fn the_binary_refuses_extra_slash_hosts_before_sending_anything() {
 #[test]
 fn a_url_that_merges_contact_data_cannot_reach_a_private_address_without_opt_in() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
     let port = server.addr.port();
-    write(
-        dir.path(),
-        "c.campaign",
+    let case = Case::new(
         &format!(
             "campaign \"T\" {{\n    webhook \"Ip\" {{\n        url \"http://127.0.0.1:{port}/things/[Contact ID]\"\n        retry 0\n        on failure continue\n    }}\n    webhook \"Name\" {{\n        url \"http://localhost:{port}/things/[Contact ID]\"\n        retry 0\n        on failure continue\n    }}\n    webhook \"Literal\" {{\n        url \"http://127.0.0.1:{port}/ok\"\n        retry 0\n    }}\n}}\n"
         ),
+        "Contact ID\n7\n",
     );
-    write(dir.path(), "c.csv", "Contact ID\n7\n");
-    let o = run(
-        dir.path(),
-        &[
-            "run",
-            "c.campaign",
-            "--contacts",
-            "c.csv",
-            "--out",
-            "out.ndjson",
-        ],
-    );
-    let out = std::fs::read_to_string(dir.path().join("out.ndjson")).unwrap();
+    let o = case.run(&["--out", "out.ndjson"]);
+    let out = case.read("out.ndjson");
     let uris: Vec<String> = server.seen().iter().map(|s| s.uri.clone()).collect();
     // Only the literal URL, which merges nothing, was sent.
     assert_eq!(uris, vec!["/ok".to_string()], "{out}");
@@ -593,22 +574,8 @@ fn a_url_that_merges_contact_data_cannot_reach_a_private_address_without_opt_in(
         "{out}"
     );
     assert_eq!(o.status.code(), Some(0), "`on failure continue`");
-    let o = run(
-        dir.path(),
-        &[
-            "run",
-            "c.campaign",
-            "--contacts",
-            "c.csv",
-            "--allow-private",
-        ],
-    );
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = case.run(&["--allow-private"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let uris: Vec<String> = server.seen().iter().map(|s| s.uri.clone()).collect();
     assert_eq!(uris[1..], ["/things/7", "/things/7", "/ok"]);
 }
@@ -616,36 +583,19 @@ fn a_url_that_merges_contact_data_cannot_reach_a_private_address_without_opt_in(
 #[test]
 fn a_raw_dot_segment_never_reaches_the_server() {
     let server = Server::start();
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "c.campaign",
+    let case = Case::with_contacts(
         &format!(
             "campaign \"T\" {{\n    webhook \"W\" {{\n        url \"{}\"\n        retry 0\n    }}\n}}\n",
             server.url("/things/[P | raw]")
         ),
-    );
-    write(
-        dir.path(),
         "c.json",
         r#"[{"Contact ID": "1", "P": "..\\.."}, {"Contact ID": "2", "P": ".\t."}, {"Contact ID": "3", "P": "../x"}, {"Contact ID": "4", "P": "42"}]"#,
     );
-    let o = run(
-        dir.path(),
-        &[
-            "run",
-            "c.campaign",
-            "--contacts",
-            "c.json",
-            "--allow-private",
-            "--out",
-            "out.ndjson",
-        ],
-    );
+    let o = case.run(&["--allow-private", "--out", "out.ndjson"]);
     assert_eq!(o.status.code(), Some(1));
     let uris: Vec<String> = server.seen().iter().map(|s| s.uri.clone()).collect();
     assert_eq!(uris, vec!["/things/42".to_string()]);
-    let out = std::fs::read_to_string(dir.path().join("out.ndjson")).unwrap();
+    let out = case.read("out.ndjson");
     assert_eq!(
         out.matches("a merged field changed the fixed part of the path `/things/[…]`")
             .count(),

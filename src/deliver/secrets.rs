@@ -67,8 +67,9 @@ pub enum SecretsError {
 /// and lines starting with `#` are ignored; `export NAME=value` is accepted;
 /// a value may be wrapped in single or double quotes (kept verbatim inside,
 /// no escape processing), and a quoted value may be followed by a `# comment`.
-/// An unquoted value is everything after `=`, trimmed, `#` included. A later
-/// line for the same name wins. The whole file is checked even when the
+/// An unquoted value is everything after `=`, trimmed, `#` included. No
+/// value expands `$NAME` or `${NAME}`, and none spans lines. A later line
+/// for the same name wins. The whole file is checked even when the
 /// environment supplies every secret, so a broken file is always reported.
 ///
 /// Empty values count as missing. If any are missing the error lists every
@@ -146,6 +147,13 @@ fn parse_env_file(path: &Path) -> Result<Vec<(String, String)>, SecretsError> {
 /// Parses env file text into `(name, value)` pairs in file order, or the
 /// 1-based line number and reason of the first malformed line. Public for the
 /// fuzz target; [`load`] says what the syntax is.
+///
+/// Not `dotenvy`, which reads these files differently where it matters for
+/// secrets (each case is a test below): it expands `$NAME` and `${NAME}`
+/// from the process environment, so a generated secret such as `pa$$w0rd`
+/// silently becomes `pa`; it reads `\n` in an unquoted value as a line break;
+/// it refuses a last line that ends in a space without a line break; and
+/// its errors quote the whole line, secret included, without its number.
 pub fn parse_env(text: &str) -> Result<Vec<(String, String)>, (usize, &'static str)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut entries = Vec::new();
@@ -543,6 +551,59 @@ mod tests {
         assert_eq!(entries, expected);
         let values = resolve(&strings(&["PLAIN"]), &entries, env_from(&[])).expect("present");
         assert_eq!(values, strings(&["later"]), "later lines win");
+    }
+
+    /// What a secret generator writes is the secret: no `$` expansion
+    /// (from the file or the environment), no escapes, in any quoting.
+    #[test]
+    fn values_are_verbatim() {
+        let text = "A=x\n\
+            DOLLARS=pa$$w0rd\n\
+            HOME_REF=abc$HOME\n\
+            BRACES=${A}y\n\
+            DOUBLE=\"${A}\\n$A\"\n\
+            SINGLE='${A}\\n'\n\
+            BACKSLASH=C:\\new\\path\n\
+            QUOTED_BACKSLASH=\"C:\\path\"\n";
+        let entries = parse_env(text).expect("valid file");
+        let values: Vec<&str> = entries.iter().map(|(_, v)| v.as_str()).collect();
+        assert_eq!(
+            values,
+            [
+                "x",
+                "pa$$w0rd",
+                "abc$HOME",
+                "${A}y",
+                "${A}\\n$A",
+                "${A}\\n",
+                "C:\\new\\path",
+                "C:\\path"
+            ]
+        );
+    }
+
+    /// The last line reads the same with or without a final line break,
+    /// trailing blanks included.
+    #[test]
+    fn the_last_line_needs_no_line_break() {
+        for text in [
+            "K=abc ",
+            "K=abc \n",
+            "K=abc\t",
+            "K='abc' ",
+            "export K=abc  ",
+        ] {
+            let entries = parse_env(text).expect(text);
+            assert_eq!(entries, [("K".to_string(), "abc".to_string())], "{text:?}");
+        }
+    }
+
+    /// A quoted value ends on its line: a multi-line value is refused, not
+    /// joined with the lines after it.
+    #[test]
+    fn a_value_never_spans_lines() {
+        let (line, reason) = parse_env("A=1\nK=\"line one\nline two\"\n").expect_err("multi-line");
+        assert_eq!((line, reason), (2, "unterminated quoted value"));
     }
 
     #[test]

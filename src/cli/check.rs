@@ -1,0 +1,84 @@
+//! `campaign check`: every diagnostic of every file, for people or as JSON.
+
+use std::io;
+use std::path::Path;
+
+use campaign::check::Schema;
+use campaign::contacts::ContactsFormat;
+use campaign::schema;
+
+use super::error::{CliError, Failure};
+use super::inputs::{contacts_format, read_source, SourceError};
+use super::output::reader_may_leave;
+use super::render::{diagnostic_json, note_hidden, plural, render_capped, JsonArray};
+use super::{CheckArgs, CheckFormat, Deny};
+
+pub(super) fn check(args: &CheckArgs) -> Result<(), Failure> {
+    let schema = load_schema(
+        args.contacts.as_deref(),
+        args.contacts_format,
+        args.schema.as_deref(),
+    )?;
+    let schema = schema.as_ref();
+    let mut errors = 0;
+    let mut warnings = 0;
+    let mut unreadable = false;
+    let mut json = JsonArray::new(io::BufWriter::new(io::stdout().lock()));
+    let (mut shown, mut hidden) = (0, 0);
+    for path in &args.files {
+        let (source, diagnostics) = match read_source(path) {
+            Ok(s) => {
+                let d = campaign::diagnose(&s.text, schema);
+                (s, d)
+            }
+            Err(SourceError::Refused(s, d)) => (s, vec![*d]),
+            Err(SourceError::Unreadable(e)) => {
+                // The other files are still checked.
+                eprintln!("error: {e}");
+                unreadable = true;
+                continue;
+            }
+        };
+        errors += diagnostics.iter().filter(|d| d.is_error()).count();
+        warnings += diagnostics.iter().filter(|d| !d.is_error()).count();
+        match args.format {
+            CheckFormat::Human => hidden += render_capped(&source, &diagnostics, &mut shown),
+            CheckFormat::Json => {
+                for d in &diagnostics {
+                    json.push(&diagnostic_json(&source, d));
+                }
+            }
+        }
+    }
+    match args.format {
+        CheckFormat::Json => reader_may_leave(json.finish())?,
+        CheckFormat::Human => {
+            note_hidden(hidden);
+            eprintln!(
+                "checked {}: {}, {}",
+                plural(args.files.len() as u64, "file"),
+                plural(errors as u64, "error"),
+                plural(warnings as u64, "warning")
+            );
+        }
+    }
+    let deny_warnings = args.deny.contains(&Deny::Warnings);
+    if unreadable || errors > 0 || (deny_warnings && warnings > 0) {
+        Err(Failure::Reported)
+    } else {
+        Ok(())
+    }
+}
+
+/// The known fields, from a sample contacts file or a list of names.
+fn load_schema(
+    contacts: Option<&Path>,
+    format: Option<ContactsFormat>,
+    list: Option<&str>,
+) -> Result<Option<Schema>, CliError> {
+    if let Some(path) = contacts {
+        let format = contacts_format(path, format)?;
+        return Ok(Some(schema::from_contacts(path, format)?));
+    }
+    Ok(list.map(schema::from_list).transpose()?)
+}

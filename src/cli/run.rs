@@ -1,0 +1,247 @@
+//! `campaign run`: the dry run, and the real one that sends.
+
+use std::fs::File;
+use std::io::{self, BufReader, IsTerminal};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::Arc;
+
+use campaign::compile::Program;
+use campaign::contacts::ContactsFormat;
+use campaign::deliver::{self, rate::parse_rate, secrets, Options};
+use campaign::diagnostics::SourceFile;
+use campaign::run::dry_run::{DryRun, DryRunError, OutputFormat};
+
+use super::error::{CliError, Failure};
+use super::inputs::{compile, contacts_format, read_campaign};
+use super::render::{plural, print_summary, render_failures, rendered};
+use super::{RunArgs, RunFormat};
+
+pub(super) fn run(args: &RunArgs) -> Result<(), Failure> {
+    let source = read_campaign(&args.file)?;
+    let compiled = compile(&source)?;
+    let now = match args.now.as_deref() {
+        None => chrono::Utc::now().timestamp(),
+        Some(text) => chrono::DateTime::parse_from_rfc3339(text)
+            .map_err(|source| CliError::Now {
+                text: text.to_owned(),
+                source,
+            })?
+            .timestamp(),
+    };
+    let format = contacts_format(&args.contacts, args.contacts_format)?;
+    let input = File::open(&args.contacts).map_err(|source| CliError::OpenContacts {
+        path: args.contacts.clone(),
+        source,
+    })?;
+    let input = BufReader::with_capacity(256 * 1024, input);
+    if args.dry_run {
+        dry(&source, &compiled.program, input, format, now, args)
+    } else {
+        send(&source, &compiled.program, input, format, args)
+    }
+}
+
+/// Records what would happen, to stdout, and sends nothing.
+fn dry(
+    source: &SourceFile,
+    program: &Program,
+    input: BufReader<File>,
+    format: ContactsFormat,
+    now: i64,
+    args: &RunArgs,
+) -> Result<(), Failure> {
+    let output = match args.format {
+        RunFormat::Human => OutputFormat::Human,
+        RunFormat::Ndjson => OutputFormat::Ndjson,
+    };
+    let color = io::stdout().is_terminal();
+    let render = |d: &campaign::diagnostics::Diagnostic| rendered(source, d, color);
+    let dry_run = DryRun::new(program, source, output, now).render_with(&render);
+    match dry_run.run(input, format, io::stdout().lock()) {
+        Ok(summary) => {
+            eprintln!(
+                "dry run: {}, {} failed, {}; nothing was sent",
+                plural(summary.contacts, "contact"),
+                summary.failed,
+                plural(summary.effects, "effect")
+            );
+            if summary.failed > 0 {
+                Err(Failure::Reported)
+            } else {
+                Ok(())
+            }
+        }
+        // A reader that went away (`| head`) is not a failure of the run.
+        Err(DryRunError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(DryRunError::Output(e)) => Err(CliError::Output(e).into()),
+        Err(source) => Err(CliError::DryRun {
+            contacts: args.contacts.clone(),
+            source,
+        }
+        .into()),
+    }
+}
+
+/// Sends every webhook for real, on a runtime of its own, stopping cleanly
+/// on SIGINT or SIGTERM.
+fn send(
+    source: &SourceFile,
+    program: &Program,
+    mut input: BufReader<File>,
+    format: ContactsFormat,
+    args: &RunArgs,
+) -> Result<(), Failure> {
+    let rate = args
+        .rate
+        .as_deref()
+        .map(parse_rate)
+        .transpose()
+        .map_err(|e| CliError::Rate(e.to_string()))?;
+    // Every secret must be there before anything is sent.
+    let secret_values = secrets::load(&program.secrets, args.env_file.as_deref())?;
+    let progress = progress_bar(format, &args.contacts);
+    let callback: Option<Arc<dyn Fn(u64, u64) + Send + Sync>> = progress.clone().map(|bar| {
+        Arc::new(move |done: u64, failed: u64| {
+            bar.set_position(done);
+            if failed > 0 {
+                bar.set_message(format!("{failed} failed"));
+            }
+        }) as Arc<dyn Fn(u64, u64) + Send + Sync>
+    });
+    // A resume must be refused before anything is sent if the contacts
+    // changed, so they are fingerprinted in a pass of their own.
+    let contacts_fingerprint = match &args.journal {
+        Some(_) => deliver::fingerprint::contacts(&mut input, format).map_err(|source| {
+            CliError::Fingerprint {
+                path: args.contacts.clone(),
+                source,
+            }
+        })?,
+        None => String::new(),
+    };
+    let options = Options {
+        concurrency: args.concurrency as usize,
+        rate,
+        allow_private: args.allow_private,
+        journal: args.journal.clone(),
+        out: args.out.clone(),
+        source: source.clone(),
+        contacts_fingerprint,
+        progress: callback,
+        inputs: [
+            ("the campaign", Some(Path::new(&source.name))),
+            ("the contacts file", Some(args.contacts.as_path())),
+            ("the env file", args.env_file.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(what, path)| Some((what, path?.to_path_buf())))
+        .collect(),
+    };
+    // One thread drives every contact and connection: measured faster than
+    // a multi-thread runtime, where each response costs a cross-thread wake.
+    // Reading contacts and writing the journal have threads of their own.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+    let stopping = Arc::new(AtomicBool::new(false));
+    // SIGINT and SIGTERM stop alike; the exit status says which came.
+    let stopped_by = Arc::new(AtomicU8::new(130));
+    let result = runtime.block_on(async {
+        let signals = deliver::stop::StopSignals::install().map_err(CliError::Signals)?;
+        tokio::spawn(signals.watch(stopping.clone(), stopped_by.clone()));
+        deliver::deliver(
+            program,
+            input,
+            format,
+            secret_values,
+            options,
+            stopping.clone(),
+        )
+        .await
+        .map_err(CliError::from)
+    });
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let summary = result?;
+    render_failures(source, &summary.failures);
+    print_summary(&summary);
+    if summary.stopped_early {
+        match &args.journal {
+            Some(j) => eprintln!(
+                "stopped early: {} contacts not finished; run the same command again to resume (journal {})",
+                summary.interrupted,
+                j.display()
+            ),
+            None => eprintln!(
+                "stopped early: {} contacts not finished; without --journal a resumed run cannot know what was sent",
+                summary.interrupted
+            ),
+        }
+        return Err(Failure::Stopped(stopped_by.load(Ordering::Relaxed)));
+    }
+    if summary.waiting > 0 && args.journal.is_none() {
+        eprintln!(
+            "{} contacts stopped at a wait; run with --journal to resume them once it has passed",
+            summary.waiting
+        );
+    }
+    if summary.failed > 0 {
+        Err(Failure::Reported)
+    } else {
+        Ok(())
+    }
+}
+
+/// A progress bar on a terminal (none otherwise). Counting lines is fast
+/// and gives the bar a length, hence an ETA; a JSON array would need
+/// parsing, so it gets a spinner.
+fn progress_bar(format: ContactsFormat, contacts: &Path) -> Option<indicatif::ProgressBar> {
+    if !io::stderr().is_terminal() {
+        return None;
+    }
+    let total = match format {
+        ContactsFormat::Csv => count_lines(contacts).map(|n| n.saturating_sub(1)),
+        ContactsFormat::Ndjson => count_lines(contacts),
+        ContactsFormat::Json => None,
+    };
+    let (bar, template) = match total {
+        Some(n) => (
+            indicatif::ProgressBar::new(n),
+            "{bar:30} {pos}/{len} contacts ({per_sec}, ETA {eta}) {msg}",
+        ),
+        None => (
+            indicatif::ProgressBar::new_spinner(),
+            "{spinner} {pos} contacts ({per_sec}) {msg} [{elapsed}]",
+        ),
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    Some(bar)
+}
+
+/// Non-blank lines in a file, for the progress bar's length. Only a regular
+/// file is read twice: a pipe or `/dev/stdin` would lose what was counted.
+fn count_lines(path: &Path) -> Option<u64> {
+    use std::io::Read as _;
+    let mut file = File::open(path).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut buf = vec![0u8; 256 * 1024];
+    let (mut lines, mut last) = (0u64, b'\n');
+    loop {
+        let n = file.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+        last = buf[n - 1];
+    }
+    Some(lines + u64::from(last != b'\n'))
+}
