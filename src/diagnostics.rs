@@ -173,7 +173,7 @@ pub fn clip_for_terminal(text: &str, max: usize) -> Cow<'_, str> {
 
 /// A diagnostic bound to its source, ready for miette to render.
 ///
-/// It carries only an [`Excerpt`] of the source: a few lines around the
+/// It carries only an `Excerpt` of the source: a few lines around the
 /// span, long lines cut around it; and its texts are cut to a few hundred
 /// bytes. So a rendered report is a few KiB at most, and takes the same
 /// time anywhere in any file.

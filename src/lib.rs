@@ -3,11 +3,23 @@
 //!
 //! The pipeline: [`syntax`] parses source (pest for the file, logos for merge
 //! templates) into a typed AST with byte spans; [`check`] reports semantic
-//! errors and lints; [`compile`] lowers the AST to a [`compile::Program`];
-//! [`vm`] runs a program for one contact at a time and yields effects; [`run`]
-//! drives the VM over a stream of [`contacts`] and records the effects (dry
-//! run); [`deliver`] sends them over HTTP for real. Every stage reports [`diagnostics::Diagnostic`]s; only the
-//! binary renders them.
+//! errors and lints; [`compile`](mod@compile) lowers the AST to a [`compile::Program`];
+//! [`vm`] runs a program for one contact at a time and yields effects;
+//! [`request`] turns a webhook effect into the exact request; [`run`] drives
+//! the VM over a stream of [`contacts`] and records the effects (dry run);
+//! [`deliver`] sends them over HTTP for real. Every stage reports
+//! [`diagnostics::Diagnostic`]s; only the binary renders them.
+//!
+//! Stages only look down (`tests/layering.rs` holds the tree to it), lowest
+//! first:
+//! - leaves: [`span`], [`terminal`], [`encode`], [`input`], then
+//!   [`diagnostics`] and the [`contacts`] reader;
+//! - [`syntax`]; then [`filters`]' compile-time half and [`url_template`],
+//!   which `check` and `compile` share;
+//! - [`check`] and [`compile`](mod@compile);
+//! - [`vm`] (with the filters' `apply`) and [`schema`];
+//! - [`request`] and [`failure`], which both drivers use;
+//! - [`run`] and [`deliver`], the two drivers.
 #![warn(missing_docs, rust_2018_idioms)]
 
 pub mod check;
