@@ -1,38 +1,39 @@
 //! Context escapers for merged values.
 //!
 //! Every function appends to a caller-owned `String` so rendering a webhook
-//! reuses one buffer, and all-safe input (the common case: names, emails,
-//! ids) is copied with a single `push_str`.
+//! reuses one buffer. Percent-encoding is the `form_urlencoded` and
+//! `percent-encoding` crates' (the `url` crate's own), which copy runs of
+//! safe bytes whole; JSON strings are escaped here, byte for byte as
+//! serde_json writes them.
 
-const HEX: &[u8; 16] = b"0123456789ABCDEF";
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-/// Bytes kept as-is by `application/x-www-form-urlencoded` (WHATWG).
-const FORM_SAFE: [bool; 256] = safe_table(b"*-._");
+/// The bytes JavaScript's `encodeURIComponent` escapes: all but ASCII
+/// alphanumerics and `- _ . ! ~ * ' ( )`.
+const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'!')
+    .remove(b'~')
+    .remove(b'*')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')');
 
-/// Bytes kept as-is by JavaScript's `encodeURIComponent`.
-const COMPONENT_SAFE: [bool; 256] = safe_table(b"-_.!~*'()");
-
-/// A table marking ASCII alphanumerics plus `extra` as safe.
-const fn safe_table(extra: &[u8]) -> [bool; 256] {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        table[b] = (b as u8).is_ascii_alphanumeric();
-        b += 1;
-    }
-    let mut i = 0;
-    while i < extra.len() {
-        table[extra[i] as usize] = true;
-        i += 1;
-    }
-    table
+/// Appends `s` encoded as `application/x-www-form-urlencoded`, as the WHATWG
+/// URL serializer does (`form_urlencoded::byte_serialize`, which hands back
+/// runs of safe bytes whole): ASCII alphanumerics and `*-._` stay, space
+/// becomes `+`, every other UTF-8 byte becomes `%XX`.
+pub fn form_urlencode_into(out: &mut String, s: &str) {
+    out.extend(form_urlencoded::byte_serialize(s.as_bytes()));
 }
 
-/// Appends `%XX` (uppercase hex) for one byte.
-fn push_percent(out: &mut String, b: u8) {
-    out.push('%');
-    out.push(char::from(HEX[usize::from(b >> 4)]));
-    out.push(char::from(HEX[usize::from(b & 0xf)]));
+/// Appends `s` percent-encoded as a URL component, like JavaScript's
+/// `encodeURIComponent`: `A-Z a-z 0-9 - _ . ! ~ * ' ( )` stay, every other
+/// UTF-8 byte becomes `%XX`. Safe for paths and query values alike.
+pub fn url_component_into(out: &mut String, s: &str) {
+    out.extend(utf8_percent_encode(s, URI_COMPONENT));
 }
 
 /// Copies runs of `safe` bytes whole and hands every other byte to `escape`.
@@ -56,27 +57,6 @@ fn escape_bytes(out: &mut String, s: &str, safe: &[bool; 256], escape: impl Fn(&
         }
     }
     out.push_str(s.get(run..).unwrap_or(""));
-}
-
-/// Appends `s` encoded as `application/x-www-form-urlencoded`, byte for byte
-/// what the WHATWG URL serializer (and `form_urlencoded::byte_serialize`)
-/// produce: ASCII alphanumerics and `*-._` stay, space becomes `+`, every
-/// other UTF-8 byte becomes `%XX`.
-pub fn form_urlencode_into(out: &mut String, s: &str) {
-    escape_bytes(out, s, &FORM_SAFE, |out, b| {
-        if b == b' ' {
-            out.push('+');
-        } else {
-            push_percent(out, b);
-        }
-    });
-}
-
-/// Appends `s` percent-encoded as a URL component, like JavaScript's
-/// `encodeURIComponent`: `A-Z a-z 0-9 - _ . ! ~ * ' ( )` stay, every other
-/// UTF-8 byte becomes `%XX`. Safe for paths and query values alike.
-pub fn url_component_into(out: &mut String, s: &str) {
-    escape_bytes(out, s, &COMPONENT_SAFE, push_percent);
 }
 
 /// Appends the contents of a JSON string literal for `s` (without the
@@ -301,7 +281,7 @@ mod tests {
                     prop_assert!(bytes.get(i + 2).is_some_and(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(b)));
                     i += 3;
                 } else {
-                    prop_assert!(COMPONENT_SAFE[usize::from(bytes[i])], "unexpected byte {:?}", bytes[i]);
+                    prop_assert!(bytes[i].is_ascii_alphanumeric() || b"-_.!~*'()".contains(&bytes[i]), "unexpected byte {:?}", bytes[i]);
                     i += 1;
                 }
             }

@@ -41,7 +41,7 @@ pub fn contacts<R: Read + Seek>(input: &mut R, format: ContactsFormat) -> io::Re
     }
     input.seek(SeekFrom::Start(start)).map_err(not_seekable)?;
     let digest = hasher.finalize();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = hex::encode(digest);
     Ok(format!("{format}, {size} bytes, sha256 {hex}"))
 }
 

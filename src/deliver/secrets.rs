@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::input::{read_limited, Bytes, InputError};
 
@@ -204,19 +203,6 @@ fn parse_line(line: &str) -> Result<(String, String), &'static str> {
     Ok((name.to_string(), value.to_string()))
 }
 
-/// The bytes `encodeURIComponent` escapes: all but ASCII alphanumerics and
-/// `- _ . ! ~ * ' ( )`.
-const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'!')
-    .remove(b'~')
-    .remove(b'*')
-    .remove(b'\'')
-    .remove(b'(')
-    .remove(b')');
-
 /// Replaces secret values in text, so nothing the run writes (output, logs,
 /// errors, journal) contains a secret even when a server echoes it back.
 ///
@@ -375,8 +361,10 @@ fn collect_matches(text: &str, pattern: &str, spans: &mut Vec<(usize, usize)>) {
 /// percent-encoded, JSON-escaped and base64.
 pub(crate) fn forms(secret: &str) -> Vec<String> {
     let mut out = vec![secret.to_string()];
-    let form: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-    let component = utf8_percent_encode(secret, URI_COMPONENT).to_string();
+    let mut form = String::new();
+    crate::encode::form_urlencode_into(&mut form, secret);
+    let mut component = String::new();
+    crate::encode::url_component_into(&mut component, secret);
     for encoded in [form, component] {
         let lower = lowercase_hex(&encoded);
         out.push(encoded);
