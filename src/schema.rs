@@ -67,11 +67,20 @@ pub fn from_contacts(path: &Path, format: ContactsFormat) -> Result<Schema, Sche
         path: path.to_path_buf(),
         source,
     })?;
-    let fields =
-        field_names(BufReader::new(file), format).map_err(|source| SchemaError::Contacts {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    from_reader(BufReader::new(file), format, path)
+}
+
+/// The fields of sample contacts read from `input` (stdin, say); `path`
+/// names it in messages.
+pub fn from_reader(
+    input: impl std::io::BufRead,
+    format: ContactsFormat,
+    path: &Path,
+) -> Result<Schema, SchemaError> {
+    let fields = field_names(input, format).map_err(|source| SchemaError::Contacts {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(Schema {
         fields,
         origin: format!("the sample contacts ({})", path.display()),

@@ -8,12 +8,16 @@ use campaign::contacts::ContactsFormat;
 use campaign::schema;
 
 use super::error::{CliError, Failure};
-use super::inputs::{contacts_format, read_source, SourceError};
-use super::output::reader_may_leave;
+use super::inputs::{is_stdin, open_contacts, read_source, SourceError};
+use super::output::{reader_may_leave, verbosity};
 use super::render::{diagnostic_json, note_hidden, plural, render_capped, JsonArray};
-use super::{CheckArgs, CheckFormat, Deny};
+use super::{CheckArgs, CheckFormat, Deny, Verbosity};
 
 pub(super) fn check(args: &CheckArgs) -> Result<(), Failure> {
+    let stdin_files = args.files.iter().filter(|f| is_stdin(f)).count();
+    if stdin_files + usize::from(args.contacts.as_deref().is_some_and(is_stdin)) > 1 {
+        return Err(CliError::StdinTwice.into());
+    }
     let schema = load_schema(
         args.contacts.as_deref(),
         args.contacts_format,
@@ -22,7 +26,6 @@ pub(super) fn check(args: &CheckArgs) -> Result<(), Failure> {
     let schema = schema.as_ref();
     let mut errors = 0;
     let mut warnings = 0;
-    let mut unreadable = false;
     let mut json = JsonArray::new(io::BufWriter::new(io::stdout().lock()));
     let (mut shown, mut hidden) = (0, 0);
     for path in &args.files {
@@ -35,14 +38,26 @@ pub(super) fn check(args: &CheckArgs) -> Result<(), Failure> {
             Err(SourceError::Unreadable(e)) => {
                 // The other files are still checked.
                 eprintln!("error: {e}");
-                unreadable = true;
+                errors += 1;
                 continue;
             }
         };
-        errors += diagnostics.iter().filter(|d| d.is_error()).count();
-        warnings += diagnostics.iter().filter(|d| !d.is_error()).count();
+        let file_errors = diagnostics.iter().filter(|d| d.is_error()).count();
+        let file_warnings = diagnostics.len() - file_errors;
+        errors += file_errors;
+        warnings += file_warnings;
         match args.format {
-            CheckFormat::Human => hidden += render_capped(&source, &diagnostics, &mut shown),
+            CheckFormat::Human => {
+                hidden += render_capped(&source, &diagnostics, &mut shown);
+                if verbosity() == Verbosity::Verbose {
+                    eprintln!(
+                        "{}: {}, {}",
+                        source.name,
+                        plural(file_errors as u64, "error"),
+                        plural(file_warnings as u64, "warning")
+                    );
+                }
+            }
             CheckFormat::Json => {
                 for d in &diagnostics {
                     json.push(&diagnostic_json(&source, d));
@@ -54,7 +69,7 @@ pub(super) fn check(args: &CheckArgs) -> Result<(), Failure> {
         CheckFormat::Json => reader_may_leave(json.finish())?,
         CheckFormat::Human => {
             note_hidden(hidden);
-            eprintln!(
+            note!(
                 "checked {}: {}, {}",
                 plural(args.files.len() as u64, "file"),
                 plural(errors as u64, "error"),
@@ -63,7 +78,7 @@ pub(super) fn check(args: &CheckArgs) -> Result<(), Failure> {
         }
     }
     let deny_warnings = args.deny.contains(&Deny::Warnings);
-    if unreadable || errors > 0 || (deny_warnings && warnings > 0) {
+    if errors > 0 || (deny_warnings && warnings > 0) {
         Err(Failure::Reported)
     } else {
         Ok(())
@@ -77,8 +92,8 @@ fn load_schema(
     list: Option<&str>,
 ) -> Result<Option<Schema>, CliError> {
     if let Some(path) = contacts {
-        let format = contacts_format(path, format)?;
-        return Ok(Some(schema::from_contacts(path, format)?));
+        let (input, format) = open_contacts(path, format)?;
+        return Ok(Some(schema::from_reader(input, format, path)?));
     }
     Ok(list.map(schema::from_list).transpose()?)
 }

@@ -61,6 +61,26 @@ pub(crate) enum CliError {
         /// What went wrong.
         source: DryRunError,
     },
+    /// `campaign new` with a name that cannot be a file name.
+    #[error("{0:?} cannot name a campaign file: use a name without `/`, `\\`, control characters or a leading `.`")]
+    NewName(String),
+    /// `campaign new` would replace a file.
+    #[error("{} already exists; nothing was written", .0.display())]
+    NewExists(PathBuf),
+    /// `campaign new` could not write a file.
+    #[error("cannot write {}: {source}", .path.display())]
+    NewWrite {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: io::Error,
+    },
+    /// `-` given for two inputs of one command.
+    #[error("stdin (`-`) can be only one of the inputs")]
+    StdinTwice,
+    /// `--journal` with contacts that cannot be read again.
+    #[error("--journal needs contacts it can read again to resume: give a file, not a pipe, as --contacts")]
+    JournalNeedsFile,
     /// `--rate` does not parse.
     #[error("--rate: {0}")]
     Rate(String),

@@ -1,5 +1,7 @@
 //! Reading the files named on the command line: campaigns and contacts formats.
 
+use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use campaign::contacts::ContactsFormat;
@@ -22,7 +24,10 @@ pub(super) enum SourceError {
 /// Reads a campaign file. Invalid UTF-8 becomes a diagnostic at the first bad
 /// byte (the source is shown lossily), as does a file over the size limit.
 pub(super) fn read_source(path: &Path) -> Result<SourceFile, SourceError> {
-    let name = path.display().to_string();
+    let (path, name) = match is_stdin(path) {
+        true => (Path::new(STDIN), "<stdin>".to_string()),
+        false => (path, path.display().to_string()),
+    };
     let bytes = match read_limited(path, MAX_SOURCE_BYTES as u64) {
         Ok(b) => b,
         Err(InputError::TooLarge { limit, .. }) => {
@@ -81,6 +86,57 @@ pub(super) fn compile(source: &SourceFile) -> Result<Compiled, Failure> {
     })
 }
 
+/// Where `-` reads from. A path, so stdin goes through the same limited
+/// reader as a file and, when it is a redirected file, can be read again.
+const STDIN: &str = "/dev/stdin";
+
+/// `-`: stdin, as Unix tools spell it.
+pub(super) fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// Opens `--contacts` (`-` is stdin) with a buffer, and settles its format:
+/// `--contacts-format`, else the extension, else (for stdin, which has
+/// none) the first byte that is not a byte-order mark or whitespace: `[`
+/// a JSON array, `{` NDJSON, anything else CSV.
+pub(super) fn open_contacts(
+    path: &Path,
+    given: Option<ContactsFormat>,
+) -> Result<(BufReader<File>, ContactsFormat), CliError> {
+    let real = if is_stdin(path) {
+        Path::new(STDIN)
+    } else {
+        path
+    };
+    let file = File::open(real).map_err(|source| CliError::OpenContacts {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut input = BufReader::with_capacity(256 * 1024, file);
+    let format = match given {
+        Some(f) => f,
+        None if is_stdin(path) => {
+            let start = input.fill_buf().map_err(|source| CliError::OpenContacts {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            sniff(start)
+        }
+        None => contacts_format(path, None)?,
+    };
+    Ok((input, format))
+}
+
+/// The format the first bytes of a contacts stream suggest.
+pub(super) fn sniff(start: &[u8]) -> ContactsFormat {
+    let start = start.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(start);
+    match start.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => ContactsFormat::Json,
+        Some(b'{') => ContactsFormat::Ndjson,
+        _ => ContactsFormat::Csv,
+    }
+}
+
 /// The format of a contacts file: `--contacts-format`, or its extension.
 pub(super) fn contacts_format(
     path: &Path,
@@ -89,4 +145,17 @@ pub(super) fn contacts_format(
     given
         .or_else(|| ContactsFormat::from_path(path))
         .ok_or_else(|| CliError::ContactsFormat(path.to_path_buf()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffing_looks_past_a_bom_and_whitespace() {
+        assert_eq!(sniff(b"\xEF\xBB\xBF \n[{\"a\":1}]"), ContactsFormat::Json);
+        assert_eq!(sniff(b"\n{\"a\":1}\n"), ContactsFormat::Ndjson);
+        assert_eq!(sniff(b"Contact ID,Email\n"), ContactsFormat::Csv);
+        assert_eq!(sniff(b""), ContactsFormat::Csv);
+    }
 }

@@ -1,11 +1,12 @@
 //! The command line: the clap definitions and the dispatch to one file per
-//! subcommand (`check`, `disasm`, `run`, `report`). [`render`] is the only
+//! subcommand (`check`, `disasm`, `run`, `report`, `new`; completions and
+//! the man page come from the clap definitions). [`render`] is the only
 //! place that renders diagnostics and summaries; [`error`] the only place
 //! that chooses an exit status.
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use campaign::contacts::ContactsFormat;
 
@@ -21,10 +22,21 @@ macro_rules! eprintln {
     }};
 }
 
+/// A summary or note on stderr, left out with `-q`.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        if $crate::cli::output::chatty() {
+            eprintln!($($arg)*);
+        }
+    }};
+}
+
 mod check;
+mod color;
 mod disasm;
 mod error;
 mod inputs;
+mod new;
 mod output;
 mod render;
 mod report;
@@ -34,46 +46,94 @@ pub(crate) use error::Failure;
 
 /// Compile, check and run `.campaign` scripts: marketing-automation steps as text.
 #[derive(Parser)]
-#[command(name = "campaign", version, about, long_about = None)]
+#[command(
+    name = "campaign",
+    version,
+    about,
+    long_about = None,
+    after_help = "Examples:
+  campaign new welcome                 write welcome.campaign and welcome.contacts.csv
+  campaign check welcome.campaign      every error and lint, at the exact characters
+  campaign run welcome.campaign -c welcome.contacts.csv --dry-run
+                                       every request, byte for byte; nothing is sent
+
+Docs: README.md and docs/ (docs/cli.md for every command and flag)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// When to colour diagnostics: `auto` (a terminal, unless NO_COLOR is set or CLICOLOR_FORCE asks for colour), `always`, `never`.
+    #[arg(long, global = true, value_enum, default_value_t = color::When::Auto, value_name = "WHEN")]
+    color: color::When,
+    /// Print only errors and diagnostics: no progress, summaries or notes.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Print more: every step's latency in a run's summary, and a line per file in `check`.
+    #[arg(short, long, global = true)]
+    verbose: bool,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Report every error and lint in campaign files (exit 1 on any error).
+    #[command(after_help = "Examples:
+  campaign check welcome.campaign
+  campaign check campaigns/*.campaign --contacts sample.csv --deny warnings
+  campaign check - < welcome.campaign
+  campaign check welcome.campaign --format json | jq .")]
     Check(CheckArgs),
     /// Print the bytecode listing of a campaign.
-    Disasm {
-        /// The campaign file.
-        file: PathBuf,
-    },
-    /// Run a campaign for every contact in a file.
+    #[command(after_help = "Examples:
+  campaign disasm welcome.campaign
+  campaign disasm welcome.campaign --format json")]
+    Disasm(DisasmArgs),
+    /// Run a campaign for every contact in a file (a dry run with --dry-run).
+    #[command(after_help = "Examples:
+  campaign run welcome.campaign -c contacts.csv --dry-run
+  campaign run welcome.campaign -c contacts.csv -n -f ndjson --now 2026-12-01T09:00:00Z
+  campaign run welcome.campaign -c contacts.csv --journal run.sqlite -o results.ndjson -e .env
+  cat contacts.ndjson | campaign run welcome.campaign -c - --dry-run")]
     Run(RunArgs),
     /// Print the summary of a run from its journal.
-    Report {
-        /// The journal file given to `run --journal`.
-        journal: PathBuf,
+    #[command(after_help = "Examples:
+  campaign report run.sqlite
+  campaign report run.sqlite --format json")]
+    Report(ReportArgs),
+    /// Write a commented starter campaign and sample contacts that check and run.
+    #[command(after_help = "Example:
+  campaign new welcome     writes welcome.campaign and welcome.contacts.csv here")]
+    New(NewArgs),
+    /// Print a shell completion script.
+    #[command(after_help = "Examples:
+  campaign completions bash > ~/.local/share/bash-completion/completions/campaign
+  campaign completions zsh > ~/.zfunc/_campaign
+  campaign completions fish > ~/.config/fish/completions/campaign.fish")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
+    /// Print the manual page (roff), for `man`.
+    #[command(after_help = "Example:
+  campaign man > ~/.local/share/man/man1/campaign.1 && man campaign")]
+    Man,
 }
 
 #[derive(Args)]
 struct CheckArgs {
-    /// Campaign files to check.
+    /// Campaign files to check (`-` reads one from stdin).
     #[arg(required = true)]
     files: Vec<PathBuf>,
-    /// Sample contacts (CSV, JSON or NDJSON): merge fields must be among their fields.
-    #[arg(long, conflicts_with = "schema")]
+    /// Sample contacts (CSV, JSON or NDJSON; `-` for stdin): merge fields must be among their fields.
+    #[arg(short, long, conflicts_with = "schema")]
     contacts: Option<PathBuf>,
-    /// Format of --contacts when its extension does not tell.
+    /// Format of --contacts when its extension does not tell (stdin is sniffed).
     #[arg(long, value_name = "csv|json|ndjson")]
     contacts_format: Option<ContactsFormat>,
     /// Known field names: a file (one per line, or a JSON array) or a comma-separated list.
-    #[arg(long, value_name = "FIELDS")]
+    #[arg(short, long, value_name = "FIELDS")]
     schema: Option<String>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
+    #[arg(short, long, value_enum, default_value_t = CheckFormat::Human)]
     format: CheckFormat,
     /// Make warnings fail too (`--deny warnings`).
     #[arg(long, value_enum)]
@@ -81,41 +141,68 @@ struct CheckArgs {
 }
 
 #[derive(Args)]
-struct RunArgs {
-    /// The campaign file.
+struct DisasmArgs {
+    /// The campaign file (`-` for stdin).
     file: PathBuf,
-    /// Contacts: CSV with a header row, a JSON array of objects, or NDJSON.
-    #[arg(long)]
+    /// Output format: the listing, or the program as JSON.
+    #[arg(short, long, value_enum, default_value_t = DataFormat::Human)]
+    format: DataFormat,
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// The journal file given to `run --journal`.
+    journal: PathBuf,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = DataFormat::Human)]
+    format: DataFormat,
+}
+
+#[derive(Args)]
+struct NewArgs {
+    /// The campaign's name: writes NAME.campaign and NAME.contacts.csv.
+    name: String,
+    /// The folder to write them in.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    dir: PathBuf,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The campaign file (`-` for stdin).
+    file: PathBuf,
+    /// Contacts: CSV with a header row, a JSON array of objects, or NDJSON (`-` for stdin).
+    #[arg(short, long)]
     contacts: PathBuf,
-    /// Format of --contacts when its extension does not tell.
+    /// Format of --contacts when its extension does not tell (stdin is sniffed).
     #[arg(long, value_name = "csv|json|ndjson")]
     contacts_format: Option<ContactsFormat>,
     /// Record what would happen instead of sending anything.
-    #[arg(long)]
+    #[arg(short = 'n', long)]
     dry_run: bool,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = RunFormat::Human)]
+    /// Output format of a dry run.
+    #[arg(short, long, value_enum, default_value_t = RunFormat::Human, requires = "dry_run")]
     format: RunFormat,
-    /// Start of the virtual clock (RFC 3339), for `wait until` in a dry run; default: now.
-    #[arg(long, value_name = "RFC3339")]
+    /// Start of a dry run's virtual clock (RFC 3339), for `wait until`; default: now.
+    #[arg(long, value_name = "RFC3339", requires = "dry_run")]
     now: Option<String>,
-    /// Contacts in flight at once (real runs).
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    /// Contacts in flight at once, 1 to 4096 (real runs).
+    #[arg(short = 'j', long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096), conflicts_with = "dry_run")]
     concurrency: u32,
-    /// Overall request rate limit, e.g. `50/s`, `600/m` (real runs).
-    #[arg(long, value_name = "N/UNIT")]
+    /// Overall request rate limit, e.g. `50/s`, `600/minute`, `10/hours` (real runs).
+    #[arg(long, value_name = "N/UNIT", conflicts_with = "dry_run")]
     rate: Option<String>,
-    /// SQLite journal: records the run and resumes it when given again.
-    #[arg(long, value_name = "FILE")]
+    /// SQLite journal: records the run and resumes it when given again (real runs).
+    #[arg(long, value_name = "FILE", conflicts_with = "dry_run")]
     journal: Option<PathBuf>,
-    /// Write one result line per contact (NDJSON) to this file.
-    #[arg(long, value_name = "FILE")]
+    /// Write one result line per contact (NDJSON) to this file (real runs).
+    #[arg(short, long, value_name = "FILE", conflicts_with = "dry_run")]
     out: Option<PathBuf>,
-    /// Read secrets from this file (`NAME=value` lines) as well as the environment.
-    #[arg(long, value_name = "FILE")]
+    /// Read secrets from this file (`NAME=value` lines) as well as the environment (real runs).
+    #[arg(short, long, value_name = "FILE", conflicts_with = "dry_run")]
     env_file: Option<PathBuf>,
-    /// Let webhooks whose URL merges contact data reach private, loopback, link-local and other non-public addresses.
-    #[arg(long)]
+    /// Let webhooks whose URL merges contact data reach private, loopback, link-local and other non-public addresses (real runs).
+    #[arg(long, conflicts_with = "dry_run")]
     allow_private: bool,
 }
 
@@ -131,19 +218,57 @@ enum RunFormat {
     Ndjson,
 }
 
+/// `disasm` and `report`: for people, or as JSON for tools.
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum DataFormat {
+    Human,
+    Json,
+}
+
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
 enum Deny {
     Warnings,
+}
+
+/// How much the commands print besides their output and diagnostics.
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
 }
 
 /// Parses the arguments and runs the command. `Err` says how it failed;
 /// [`Failure::report`] turns that into what the user sees and the exit
 /// status.
 pub(crate) fn run() -> Result<(), Failure> {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    color::set(cli.color);
+    let verbosity = match (cli.quiet, cli.verbose) {
+        (true, _) => Verbosity::Quiet,
+        (_, true) => Verbosity::Verbose,
+        _ => Verbosity::Normal,
+    };
+    output::set_verbosity(verbosity);
+    match cli.command {
         Command::Check(args) => check::check(&args),
-        Command::Disasm { file } => disasm::disasm(&file),
+        Command::Disasm(args) => disasm::disasm(&args),
         Command::Run(args) => run::run(&args),
-        Command::Report { journal } => report::report(&journal),
+        Command::Report(args) => report::report(&args),
+        Command::New(args) => new::new(&args),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "campaign", &mut out);
+            output::print_stdout(&String::from_utf8_lossy(&out))?;
+            Ok(())
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut out)
+                .map_err(error::CliError::Output)?;
+            output::print_stdout(&String::from_utf8_lossy(&out))?;
+            Ok(())
+        }
     }
 }

@@ -1,8 +1,10 @@
 //! Writing to stdout and stderr without panicking on a closed or full stream.
 
 use std::io::{self, Write};
+use std::sync::OnceLock;
 
 use super::error::CliError;
+use super::Verbosity;
 
 /// Writes to stdout. A reader that went away (`| head`: a broken pipe)
 /// ends the output quietly, and the command keeps the exit status it had;
@@ -28,4 +30,20 @@ pub(super) fn write_stderr(text: &str) -> bool {
     err.write_all(text.as_bytes())
         .and_then(|()| err.flush())
         .is_ok()
+}
+
+static VERBOSITY: OnceLock<Verbosity> = OnceLock::new();
+
+pub(super) fn set_verbosity(v: Verbosity) {
+    let _ = VERBOSITY.set(v);
+}
+
+/// `-q` or `-v`, if either was given.
+pub(super) fn verbosity() -> Verbosity {
+    VERBOSITY.get().copied().unwrap_or(Verbosity::Normal)
+}
+
+/// Whether summaries, notes and progress are wanted (not `-q`).
+pub(super) fn chatty() -> bool {
+    verbosity() != Verbosity::Quiet
 }

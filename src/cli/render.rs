@@ -1,7 +1,7 @@
 //! Everything the CLI shows: diagnostics (with miette for people, as JSON
 //! for tools) and the summaries of a run and of a journal.
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 
 use miette::{GraphicalReportHandler, GraphicalTheme};
 
@@ -20,7 +20,7 @@ pub(super) const SHOWN_DIAGNOSTICS: usize = 200;
 
 /// Renders diagnostics to stderr with miette (at most
 /// [`SHOWN_DIAGNOSTICS`], then a count of the rest); colour only on a
-/// terminal and when NO_COLOR is unset.
+/// terminal unless `--color`, NO_COLOR or CLICOLOR_FORCE say otherwise.
 pub(super) fn render(source: &SourceFile, diagnostics: &[Diagnostic]) {
     let mut shown = 0;
     let hidden = render_capped(source, diagnostics, &mut shown);
@@ -37,7 +37,7 @@ pub(super) fn render_capped(
     let room = SHOWN_DIAGNOSTICS
         .saturating_sub(*shown)
         .min(diagnostics.len());
-    let color = io::stderr().is_terminal();
+    let color = super::color::stderr();
     for d in &diagnostics[..room] {
         *shown += 1;
         let mut out = rendered(source, d, color);
@@ -50,10 +50,9 @@ pub(super) fn render_capped(
     diagnostics.len() - room
 }
 
-/// One diagnostic drawn with miette, in colour if `color` (and NO_COLOR is
-/// unset).
+/// One diagnostic drawn with miette, in colour if `color`.
 pub(super) fn rendered(source: &SourceFile, d: &Diagnostic, color: bool) -> String {
-    let theme = if color && std::env::var_os("NO_COLOR").is_none() {
+    let theme = if color {
         GraphicalTheme::unicode()
     } else {
         GraphicalTheme::unicode_nocolor()
@@ -83,7 +82,7 @@ pub(super) fn render_failures(source: &SourceFile, failures: &[campaign::failure
 /// The line that says how many diagnostics were left out.
 pub(super) fn note_hidden(hidden: usize) {
     if hidden > 0 {
-        eprintln!(
+        note!(
             "note: {} not shown (the first {SHOWN_DIAGNOSTICS} are); `--format json` lists them all",
             plural(hidden as u64, "more diagnostic")
         );
@@ -102,49 +101,65 @@ pub(super) fn ms(us: u64) -> String {
 }
 
 pub(super) fn print_summary(s: &campaign::deliver::Summary) {
-    eprintln!(
+    note!(
         "contacts: {} done, {} failed, {} waiting, {} skipped (already finished)",
-        s.done, s.failed, s.waiting, s.skipped
+        s.done,
+        s.failed,
+        s.waiting,
+        s.skipped
     );
-    eprintln!(
-        "requests: {} ok, {} failed, {} retried ({} attempts)",
-        s.requests_ok, s.requests_failed, s.retries, s.attempts
+    note!(
+        "requests: {} ok, {} failed, {} retried ({})",
+        s.requests_ok,
+        s.requests_failed,
+        s.retries,
+        plural(s.attempts, "attempt")
     );
     if let Some(l) = s.latency {
-        eprintln!(
+        note!(
             "latency: p50 {} p95 {} p99 {}",
             ms(l.p50_us),
             ms(l.p95_us),
             ms(l.p99_us)
         );
     }
-    for st in s.steps.iter().take(5) {
-        eprintln!(
-            "  step {:?}: p95 {} mean {} ({} attempts, {} failed)",
+    let shown = if super::output::verbosity() == super::Verbosity::Verbose {
+        s.steps.len()
+    } else {
+        5
+    };
+    for st in s.steps.iter().take(shown) {
+        note!(
+            "  step {:?}: p95 {} mean {} ({}, {} failed)",
             st.step,
             ms(st.p95_us),
             ms(st.mean_us),
-            st.attempts,
+            plural(st.attempts, "attempt"),
             st.failures
         );
     }
     if let Some(id) = &s.run_id {
-        eprintln!("run id: {id}");
+        note!("run id: {id}");
     }
 }
 
 pub(super) fn render_journal_summary(s: &campaign::deliver::journal::Summary) -> String {
     use std::fmt::Write as _;
     let us = |u: u64| format!("{:.1}ms", u as f64 / 1000.0);
-    let started = chrono::DateTime::from_timestamp_millis(s.started_ms).map_or_else(
-        || s.started_ms.to_string(),
-        |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-    );
+    let started = campaign::deliver::journal::report::rfc3339_ms(s.started_ms);
     // Contact ids and errors come from the contacts file and the servers.
     let shown = |text: &str| campaign::terminal::escape(text).into_owned();
     let mut out = String::new();
     let _ = writeln!(out, "run {} of campaign {:?}", shown(&s.run_id), s.campaign);
-    let _ = writeln!(out, "started {started}, {} session(s)", s.sessions);
+    let resumes = match s.sessions {
+        0 | 1 => "not resumed".to_string(),
+        n => format!("resumed {}", plural(u64::from(n) - 1, "time")),
+    };
+    let _ = writeln!(
+        out,
+        "started {started}, {} ({resumes})",
+        plural(u64::from(s.sessions), "session")
+    );
     let _ = writeln!(
         out,
         "contacts: {} done, {} failed, {} waiting",
@@ -152,8 +167,11 @@ pub(super) fn render_journal_summary(s: &campaign::deliver::journal::Summary) ->
     );
     let _ = writeln!(
         out,
-        "requests: {} ok, {} failed, {} retries ({} attempts)",
-        s.requests_ok, s.requests_failed, s.retries, s.attempts
+        "requests: {} ok, {} failed, {} retried ({})",
+        s.requests_ok,
+        s.requests_failed,
+        s.retries,
+        plural(s.attempts, "attempt")
     );
     if let Some(l) = &s.latency {
         let _ = writeln!(
@@ -169,11 +187,11 @@ pub(super) fn render_journal_summary(s: &campaign::deliver::journal::Summary) ->
         for st in &s.steps {
             let _ = writeln!(
                 out,
-                "  {:?}: p95 {} mean {} ({} attempts, {} failed)",
+                "  {:?}: p95 {} mean {} ({}, {} failed)",
                 st.step,
                 us(st.p95_us),
                 us(st.mean_us),
-                st.attempts,
+                plural(st.attempts, "attempt"),
                 st.failures
             );
         }
@@ -208,8 +226,24 @@ pub(super) fn render_journal_summary(s: &campaign::deliver::journal::Summary) ->
             );
         }
     }
+    if !s.waiting.is_empty() {
+        let _ = writeln!(out, "waiting contacts (soonest first):");
+        for w in s.waiting.iter().take(WAITING_SHOWN) {
+            let _ = writeln!(out, "  {}: until {}", shown(&w.contact), w.resume_at);
+        }
+        if s.waiting.len() > WAITING_SHOWN {
+            let _ = writeln!(
+                out,
+                "  ... and {} more (`--format json` lists them all)",
+                s.waiting.len() - WAITING_SHOWN
+            );
+        }
+    }
     out
 }
+
+/// How many waiting contacts the human report lists.
+const WAITING_SHOWN: usize = 20;
 
 /// A JSON array written element by element, byte for byte as
 /// `serde_json::to_string_pretty` writes a whole one, so memory does not

@@ -1,13 +1,21 @@
 //! `campaign report`: the summary of a run, from its journal.
 
-use std::path::Path;
-
-use super::error::Failure;
+use super::error::{CliError, Failure};
 use super::output::print_stdout;
 use super::render::render_journal_summary;
+use super::{DataFormat, ReportArgs};
 
-pub(super) fn report(journal: &Path) -> Result<(), Failure> {
-    let summary = campaign::deliver::journal::summary(journal)?;
-    print_stdout(&render_journal_summary(&summary))?;
+pub(super) fn report(args: &ReportArgs) -> Result<(), Failure> {
+    let summary = campaign::deliver::journal::summary(&args.journal)?;
+    let text = match args.format {
+        DataFormat::Human => render_journal_summary(&summary),
+        DataFormat::Json => {
+            let mut text =
+                serde_json::to_string_pretty(&summary).map_err(|e| CliError::Output(e.into()))?;
+            text.push('\n');
+            text
+        }
+    };
+    print_stdout(&text)?;
     Ok(())
 }

@@ -13,7 +13,7 @@ use campaign::diagnostics::SourceFile;
 use campaign::run::dry_run::{DryRun, DryRunError, OutputFormat};
 
 use super::error::{CliError, Failure};
-use super::inputs::{compile, contacts_format, read_campaign};
+use super::inputs::{compile, is_stdin, open_contacts, read_campaign};
 use super::render::{plural, print_summary, render_failures, rendered};
 use super::{RunArgs, RunFormat};
 
@@ -29,12 +29,10 @@ pub(super) fn run(args: &RunArgs) -> Result<(), Failure> {
             })?
             .timestamp(),
     };
-    let format = contacts_format(&args.contacts, args.contacts_format)?;
-    let input = File::open(&args.contacts).map_err(|source| CliError::OpenContacts {
-        path: args.contacts.clone(),
-        source,
-    })?;
-    let input = BufReader::with_capacity(256 * 1024, input);
+    if is_stdin(&args.file) && is_stdin(&args.contacts) {
+        return Err(CliError::StdinTwice.into());
+    }
+    let (input, format) = open_contacts(&args.contacts, args.contacts_format)?;
     if args.dry_run {
         dry(&source, &compiled.program, input, format, now, args)
     } else {
@@ -55,12 +53,12 @@ fn dry(
         RunFormat::Human => OutputFormat::Human,
         RunFormat::Ndjson => OutputFormat::Ndjson,
     };
-    let color = io::stdout().is_terminal();
+    let color = super::color::stdout();
     let render = |d: &campaign::diagnostics::Diagnostic| rendered(source, d, color);
     let dry_run = DryRun::new(program, source, output, now).render_with(&render);
     match dry_run.run(input, format, io::stdout().lock()) {
         Ok(summary) => {
-            eprintln!(
+            note!(
                 "dry run: {}, {} failed, {}; nothing was sent",
                 plural(summary.contacts, "contact"),
                 summary.failed,
@@ -111,6 +109,10 @@ fn send(
     });
     // A resume must be refused before anything is sent if the contacts
     // changed, so they are fingerprinted in a pass of their own.
+    let rereadable = input.get_ref().metadata().is_ok_and(|m| m.is_file());
+    if args.journal.is_some() && !rereadable {
+        return Err(CliError::JournalNeedsFile.into());
+    }
     let contacts_fingerprint = match &args.journal {
         Some(_) => deliver::fingerprint::contacts(&mut input, format).map_err(|source| {
             CliError::Fingerprint {
@@ -120,6 +122,9 @@ fn send(
         })?,
         None => String::new(),
     };
+    if let Some(journal) = &args.journal {
+        announce_resume(journal, source);
+    }
     let options = Options {
         concurrency: args.concurrency as usize,
         rate,
@@ -183,7 +188,7 @@ fn send(
         return Err(Failure::Stopped(stopped_by.load(Ordering::Relaxed)));
     }
     if summary.waiting > 0 && args.journal.is_none() {
-        eprintln!(
+        note!(
             "{} contacts stopped at a wait; run with --journal to resume them once it has passed",
             summary.waiting
         );
@@ -199,7 +204,7 @@ fn send(
 /// and gives the bar a length, hence an ETA; a JSON array would need
 /// parsing, so it gets a spinner.
 fn progress_bar(format: ContactsFormat, contacts: &Path) -> Option<indicatif::ProgressBar> {
-    if !io::stderr().is_terminal() {
+    if !io::stderr().is_terminal() || !super::output::chatty() {
         return None;
     }
     let total = match format {
@@ -210,16 +215,23 @@ fn progress_bar(format: ContactsFormat, contacts: &Path) -> Option<indicatif::Pr
     let (bar, template) = match total {
         Some(n) => (
             indicatif::ProgressBar::new(n),
-            "{bar:30} {pos}/{len} contacts ({per_sec}, ETA {eta}) {msg}",
+            "{bar:30} {pos}/{len} contacts ({rate}, ETA {eta}) {msg}",
         ),
         None => (
             indicatif::ProgressBar::new_spinner(),
-            "{spinner} {pos} contacts ({per_sec}) {msg} [{elapsed}]",
+            "{spinner} {pos} contacts ({rate}) {msg} [{elapsed}]",
         ),
     };
     bar.set_style(
         indicatif::ProgressStyle::with_template(template)
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner())
+            // indicatif's own {per_sec} prints four decimals (416.0099/s).
+            .with_key(
+                "rate",
+                |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0}/s", state.per_sec());
+                },
+            ),
     );
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     Some(bar)
@@ -244,4 +256,28 @@ fn count_lines(path: &Path) -> Option<u64> {
         last = buf[n - 1];
     }
     Some(lines + u64::from(last != b'\n'))
+}
+
+/// Says, before anything is sent, that this run resumes an earlier one, and
+/// where it stands. Only for a journal of this very campaign: any other is
+/// refused by the run itself, with its own message.
+fn announce_resume(journal: &Path, source: &SourceFile) {
+    if !journal.exists() {
+        return;
+    }
+    let Ok(s) = deliver::journal::summary(journal) else {
+        return;
+    };
+    if s.digest != campaign::request::campaign_digest(&source.text) {
+        return;
+    }
+    note!(
+        "resuming run {} from {} (session {}): {} done, {} failed, {} waiting so far; finished contacts are skipped",
+        s.run_id,
+        journal.display(),
+        s.sessions + 1,
+        s.contacts_done,
+        s.contacts_failed,
+        s.contacts_waiting
+    );
 }

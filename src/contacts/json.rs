@@ -32,7 +32,8 @@ impl Element {
         let column = if e.line() <= 1 {
             self.column + (e.column() as u64).saturating_sub(1)
         } else {
-            e.column() as u64
+            // serde_json counts 0 at the very end of the input.
+            e.column().max(1) as u64
         };
         ContactsError::Json {
             line: line as usize,

@@ -320,7 +320,8 @@ impl From<serde_json::Error> for ContactsError {
         }
         ContactsError::Json {
             line: e.line(),
-            column: e.column(),
+            // serde_json counts 0 at the very end of the input.
+            column: e.column().max(1),
             message: json_message(&e),
         }
     }

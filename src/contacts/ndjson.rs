@@ -112,7 +112,9 @@ where
                 Ok(Outcome::Problem(problem)) => Err(format!("line {line}: {problem}")),
                 Err(e) => Err(format!(
                     "line {line}, column {}: invalid JSON: {}",
-                    e.column(),
+                    // serde_json counts 0 at the very end of the input;
+                    // columns here are 1-based.
+                    e.column().max(1),
                     json_message(&e)
                 )),
             },

@@ -256,6 +256,9 @@ struct ResultLine<'a> {
     steps: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     resume_at_ms: Option<i64>,
+    /// `resume_at_ms` in RFC 3339 (UTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resume_at: Option<String>,
     error: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     line: Option<usize>,
@@ -770,6 +773,10 @@ fn finish(
             steps,
             resume_at_ms: match ending {
                 Ending::Waiting(at) => Some(*at),
+                _ => None,
+            },
+            resume_at: match ending {
+                Ending::Waiting(at) => Some(journal::report::rfc3339_ms(*at)),
                 _ => None,
             },
             error: error.as_deref(),

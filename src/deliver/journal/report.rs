@@ -57,6 +57,29 @@ pub struct Summary {
     /// The last failed contacts, most recent first (at most
     /// [`LAST_ERRORS`]).
     pub contact_errors: Vec<ContactRecord>,
+    /// Every contact parked at a wait, soonest first.
+    pub waiting: Vec<WaitingContact>,
+}
+
+/// A contact parked at a wait, and when it may go on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WaitingContact {
+    /// The contact's id.
+    pub contact: String,
+    /// When its wait ends, unix ms.
+    pub resume_at_ms: i64,
+    /// The same instant in RFC 3339 (UTC), for people and tools that do not
+    /// count milliseconds.
+    pub resume_at: String,
+}
+
+/// `ms` since the epoch as RFC 3339 in UTC, to the second (the number
+/// itself if it is out of chrono's range).
+pub fn rfc3339_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
+        || ms.to_string(),
+        |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    )
 }
 
 /// How many recent errors a [`Summary`] lists.
@@ -135,6 +158,7 @@ pub fn summary(path: &Path) -> Result<Summary, JournalError> {
     let steps = step_stats(&conn, path)?;
     let last_errors = last_errors(&conn, path)?;
     let contact_errors = contact_errors(&conn, path)?;
+    let waiting = waiting(&conn, path)?;
     conn.execute_batch("COMMIT").map_err(err)?;
 
     Ok(Summary {
@@ -156,7 +180,42 @@ pub fn summary(path: &Path) -> Result<Summary, JournalError> {
         steps,
         last_errors,
         contact_errors,
+        waiting,
     })
+}
+
+/// The waiting contacts with the end of their latest wait, from the merged
+/// and the pending rows alike.
+fn waiting(conn: &Connection, path: &Path) -> Result<Vec<WaitingContact>, JournalError> {
+    let err = |e| JournalError::from_sqlite(path, e);
+    let mut statement = conn
+        .prepare(&format!(
+            "{CURRENT_CONTACTS},
+             all_waits AS (
+                 SELECT contact, idx, resume_at_ms FROM waits
+                 UNION ALL
+                 SELECT contact, idx, resume_at_ms FROM pending_waits
+             ),
+             last_wait AS (
+                 SELECT contact, resume_at_ms, MAX(idx) FROM all_waits GROUP BY contact
+             )
+             SELECT current.contact, last_wait.resume_at_ms
+             FROM current JOIN last_wait ON last_wait.contact = current.contact
+             WHERE current.status = 'waiting'
+             ORDER BY last_wait.resume_at_ms, current.contact"
+        ))
+        .map_err(err)?;
+    let rows = statement
+        .query_map([], |row| {
+            let resume_at_ms: i64 = row.get(1)?;
+            Ok(WaitingContact {
+                contact: row.get(0)?,
+                resume_at_ms,
+                resume_at: rfc3339_ms(resume_at_ms),
+            })
+        })
+        .map_err(err)?;
+    rows.collect::<Result<_, _>>().map_err(err)
 }
 
 fn step_stats(conn: &Connection, path: &Path) -> Result<Vec<StepStats>, JournalError> {
