@@ -82,7 +82,14 @@ impl Diagnostic {
     }
 }
 
-/// "did you mean `x`?" for the closest candidate, if any is close enough.
+/// "did you mean `x`?" for the closest candidate, if any is close enough,
+/// ignoring case. Two kinds of evidence count: one word starts with the
+/// other and the shorter has at least 3 letters (`uppercase` for `upper`,
+/// `upp` for `upper`), or few edits (a third of the candidate's length, at
+/// least 1) that change at most half of the shorter word (`tagg` for `tag`,
+/// but not `C` for `A`: a single letter is no evidence). The closest wins:
+/// an edit-distance match over a prefix one at the same distance, then the
+/// nearer length, then the first candidate.
 pub fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
@@ -94,17 +101,47 @@ pub fn did_you_mean<'a>(
         .filter_map(|c| {
             let c_lower = c.to_lowercase();
             let c_len = c_lower.chars().count();
-            let limit = (c.chars().count().max(3) / 3).max(1) + usize::from(c_lower == lower);
+            let shorter = len.min(c_len);
+            let prefix = shorter >= 3
+                && c_lower != lower
+                && (c_lower.starts_with(&lower) || lower.starts_with(&c_lower));
+            let limit = (c_len.max(3) / 3).max(1) + usize::from(c_lower == lower);
             // The distance is at least the difference in length: most
             // candidates are out of reach without computing it.
-            if len.abs_diff(c_len) > limit {
-                return None;
+            let edits = (len.abs_diff(c_len) <= limit)
+                .then(|| strsim::damerau_levenshtein(&lower, &c_lower))
+                .filter(|&d| d <= limit && (d * 2 <= shorter || c_lower == lower));
+            match (edits, prefix) {
+                (Some(d), _) => Some(((d, 0), len.abs_diff(c_len), c)),
+                (None, true) => Some(((len.abs_diff(c_len), 1), len.abs_diff(c_len), c)),
+                (None, false) => None,
             }
-            let d = strsim::damerau_levenshtein(&lower, &c_lower);
-            (d <= limit).then_some((d, c))
         })
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
+        .min_by_key(|(rank, gap, _)| (*rank, *gap))
+        .map(|(_, _, c)| c)
+}
+
+#[cfg(test)]
+mod did_you_mean_tests {
+    use super::did_you_mean;
+
+    #[test]
+    fn prefixes_and_edits_both_count_and_one_letter_is_no_evidence() {
+        let filters = ["upper", "lower", "trim", "default", "number", "date"];
+        assert_eq!(did_you_mean("uppercase", filters), Some("upper"));
+        assert_eq!(did_you_mean("LOWERCASE", filters), Some("lower"));
+        assert_eq!(did_you_mean("upp", filters), Some("upper"));
+        assert_eq!(did_you_mean("numbr", filters), Some("number"));
+        assert_eq!(did_you_mean("up", filters), None);
+        assert_eq!(did_you_mean("C", ["A", "B"]), None);
+        assert_eq!(did_you_mean("Ab", ["AB", "Cd"]), Some("AB"));
+        assert_eq!(did_you_mean("tagg", ["tag", "note"]), Some("tag"));
+        assert_eq!(did_you_mean("Emial", ["Email", "Name"]), Some("Email"));
+        assert_eq!(did_you_mean("zzz", ["upper"]), None);
+        // `dates` is one edit from `date` and starts like `datestamp`:
+        // the edit wins.
+        assert_eq!(did_you_mean("dates", ["date", "datestamp"]), Some("date"));
+    }
 }
 
 /// A source file: its display name and text, shared by rendered reports.

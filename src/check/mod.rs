@@ -4,6 +4,7 @@
 mod credentials;
 mod fields;
 mod flow;
+mod json;
 mod merges;
 mod post;
 mod urls;
@@ -33,6 +34,7 @@ pub fn check(campaign: &Campaign, schema: Option<&Schema>) -> Vec<Diagnostic> {
     let requests = |out: &mut Vec<Diagnostic>| {
         urls::check(campaign, out);
         post::check(campaign, out);
+        json::check(campaign, out);
     };
     let steps = |out: &mut Vec<Diagnostic>| {
         credentials::check(campaign, out);

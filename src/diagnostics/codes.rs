@@ -89,6 +89,7 @@ codes! {
     URL_MERGE_IN_AUTHORITY = "campaign::url::merge_in_authority", Error, "a merge the URL parser reads as part of the scheme, user name, password, host or port";
     URL_INSECURE = "campaign::url::insecure", Warning, "a webhook sent over plain http";
     POST_DUPLICATE_LABEL = "campaign::post::duplicate_label", Error, "a post-data label given twice";
+    JSON_DUPLICATE_KEY = "campaign::json::duplicate_key", Error, "a key given twice in one JSON object";
     POST_EMPTY_PAIR = "campaign::post::empty_pair", Warning, "an empty pair in post data";
     POST_MISSING_EQUALS = "campaign::post::missing_equals", Warning, "a post-data pair without `=`";
     POST_EMPTY_LABEL = "campaign::post::empty_label", Warning, "a post-data value without a label";
