@@ -109,6 +109,16 @@ pub fn parse_template(raw: &str, offset: usize, span: Span) -> Result<Template, 
             Ok(TextToken::Open) => {
                 let start = range.start;
                 match find_merge_end(raw, start + 1) {
+                    Some(close) if runs_on(&raw[start + 1..close]) => {
+                        // The text up to a later merge's `]` was taken for
+                        // this name: report the `[` and lex on after it, so
+                        // the later merge is read (and checked) as written.
+                        errors.push(unclosed(at).help(
+                            "a field name cannot hold `[`, `&`, `=` or `\"`, so this merge runs on \
+                             into the text after it: close it with `]` after the name, e.g. \
+                             `[First Name]&Email=[Email]`, or write `\\[` for a literal bracket",
+                        ));
+                    }
                     Some(close) => {
                         let merge_span = Span::new(offset + start, offset + close + 1);
                         match parse_merge(&raw[start + 1..close], offset + start + 1, merge_span) {
@@ -119,13 +129,8 @@ pub fn parse_template(raw: &str, offset: usize, span: Span) -> Result<Template, 
                     }
                     None => {
                         errors.push(
-                            Diagnostic::error(
-                                codes::MERGE_UNCLOSED,
-                                at,
-                                "this `[` starts a merge field that is never closed",
-                            )
-                            .label("merge field opened here")
-                            .help("close it with `]`, or write `\\[` for a literal bracket"),
+                            unclosed(at)
+                                .help("close it with `]`, or write `\\[` for a literal bracket"),
                         );
                         break;
                     }
@@ -146,6 +151,24 @@ pub fn parse_template(raw: &str, offset: usize, span: Span) -> Result<Template, 
     } else {
         Err(errors)
     }
+}
+
+/// The error for a `[` whose merge is never closed.
+fn unclosed(at: Span) -> Diagnostic {
+    Diagnostic::error(
+        codes::MERGE_UNCLOSED,
+        at,
+        "this `[` starts a merge field that is never closed",
+    )
+    .label("merge field opened here")
+}
+
+/// Whether a merge's contents (between `[` and the `]` found for it) show
+/// that its own `]` is missing: a field name holding `[` (another merge
+/// began) or `&`, `=` or `"` (post data or JSON went on after the name).
+fn runs_on(inner: &str) -> bool {
+    let name = &inner[..inner.find('|').unwrap_or(inner.len())];
+    name.contains(['[', '&', '=', '"'])
 }
 
 /// The index of the `]` closing a merge whose contents start at `from`,
