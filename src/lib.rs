@@ -8,6 +8,12 @@
 //! drives the VM over a stream of [`contacts`] and records the effects (dry
 //! run); [`deliver`] sends them over HTTP for real. Every stage reports [`diagnostics::Diagnostic`]s; only the
 //! binary renders them.
+//!
+//! Parsing, checking and compiling may run on several threads at once: the
+//! parser guards the process-wide settings pest keeps. A [`compile::Program`]
+//! and a [`vm::Run`] built or deserialized by hand cannot make the VM panic
+//! or loop; what it cannot run ends that contact with
+//! `campaign::run::invalid_program`.
 #![warn(missing_docs, rust_2018_idioms)]
 
 pub mod check;
