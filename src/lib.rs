@@ -20,6 +20,12 @@
 //! - [`vm`] (with the filters' `apply`) and [`schema`];
 //! - [`request`] and [`failure`], which both drivers use;
 //! - [`run`] and [`deliver`], the two drivers.
+//!
+//! Parsing, checking and compiling may run on several threads at once: the
+//! parser guards the process-wide settings pest keeps. A [`compile::Program`]
+//! and a [`vm::Run`] built or deserialized by hand cannot make the VM panic
+//! or loop; what it cannot run ends that contact with
+//! `campaign::run::invalid_program`.
 #![warn(missing_docs, rust_2018_idioms)]
 
 pub mod check;

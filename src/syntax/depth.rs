@@ -7,6 +7,7 @@
 
 use crate::diagnostics::{codes, Diagnostic};
 use crate::span::Span;
+use crate::syntax::parser::STEP_KEYWORDS;
 
 /// Deepest nesting of braces, brackets and parentheses a file may use.
 /// Real campaigns stay far below; the bound keeps every recursive stage
@@ -16,11 +17,6 @@ pub const MAX_DEPTH: usize = 64;
 /// Seams are at least this far apart: a piece smaller than this parses
 /// faster than a thread starts.
 pub const SEAM_SPACING: usize = 32 * 1024;
-
-/// The words that begin a top-level item.
-const ITEM_KEYWORDS: &[&[u8]] = &[
-    b"webhook", b"tag", b"field", b"note", b"wait", b"if", b"split", b"stop", b"goal", b"trigger",
-];
 
 /// What the pre-scan learnt about a file that is nested within bounds.
 #[derive(Debug, Default)]
@@ -119,7 +115,7 @@ fn quoted_end(bytes: &[u8], start: usize) -> Option<usize> {
 /// Whether a line's first word (after indentation) begins a step.
 fn starts_item(line: &[u8]) -> bool {
     let word = line.trim_ascii_start();
-    ITEM_KEYWORDS.iter().any(|k| {
+    STEP_KEYWORDS.iter().map(|k| k.as_bytes()).any(|k| {
         word.starts_with(k)
             && !word
                 .get(k.len())

@@ -3,7 +3,9 @@
 
 pub mod ast;
 pub mod depth;
+mod errors;
 pub mod parser;
+pub mod pieces;
 pub mod post;
 pub mod template;
 pub mod units;

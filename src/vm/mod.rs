@@ -199,11 +199,7 @@ impl<'p> Vm<'p> {
         }
         if let Some(after) = run.check_goals_after.take() {
             match self.goal_ahead(run, after) {
-                Ok(Some(goal)) => {
-                    let info = &self.program.goals[goal];
-                    run.pc = info.pc + 1;
-                    return Event::Goal(&info.name);
-                }
+                Ok(Some(goal)) => return self.reach_goal(run, goal),
                 Ok(None) => {}
                 Err(e) => return self.fail(run, e),
             }
@@ -219,7 +215,10 @@ impl<'p> Vm<'p> {
             match ins {
                 Instruction::Webhook(id) => {
                     self.request.webhook = id;
-                    let info = &self.program.webhooks[id as usize];
+                    let info = match self.table(&self.program.webhooks, id, "webhook", pc) {
+                        Ok(info) => info,
+                        Err(e) => return self.fail(run, e),
+                    };
                     if !info.has_body {
                         self.request.body.clear();
                     }
@@ -260,24 +259,36 @@ impl<'p> Vm<'p> {
                     return Event::TagRemove(tag);
                 }
                 Instruction::FieldSet(field) => {
+                    let name = match self.table(&self.program.fields, field, "field", pc) {
+                        Ok(name) => name,
+                        Err(e) => return self.fail(run, e),
+                    };
                     let value = self.pop();
                     if Some(field) == self.tags_field {
                         // `Tags` is the tag list: setting it replaces the tags.
                         let text = value.to_text();
                         run.tags.reset_to(text.split(',').map(str::trim));
                     }
-                    let slot = &mut run.contact.fields[field as usize];
-                    let text = slot.get_or_insert_with(String::new);
+                    // A contact built by hand may have fewer fields than
+                    // the program names; the missing ones were empty.
+                    let fields = &mut run.contact.fields;
+                    if fields.len() <= field as usize {
+                        fields.resize(field as usize + 1, None);
+                    }
+                    let text = fields[field as usize].get_or_insert_with(String::new);
                     text.clear();
                     value.write_text(text);
                     return Event::FieldSet {
-                        field: &self.program.fields[field as usize],
+                        field: name,
                         value: text,
                     };
                 }
                 Instruction::Note => return Event::Note(&self.scratch),
                 Instruction::Wait(d) => {
-                    let millis = self.program.durations[d as usize];
+                    let millis = match self.table(&self.program.durations, d, "duration", pc) {
+                        Ok(&millis) => millis,
+                        Err(e) => return self.fail(run, e),
+                    };
                     run.clock_ms = run.clock_ms.saturating_add(millis);
                     run.check_goals_after = Some(pc as u32);
                     return Event::Wait { millis };
@@ -311,16 +322,15 @@ impl<'p> Vm<'p> {
                     return Event::Wait { millis };
                 }
                 Instruction::CheckGoals(after) => match self.goal_ahead(run, after) {
-                    Ok(Some(goal)) => {
-                        let info = &self.program.goals[goal];
-                        run.pc = info.pc + 1;
-                        return Event::Goal(&info.name);
-                    }
+                    Ok(Some(goal)) => return self.reach_goal(run, goal),
                     Ok(None) => {}
                     Err(e) => return self.fail(run, e),
                 },
                 Instruction::Goal(g) => {
-                    let info = &self.program.goals[g as usize];
+                    let info = match self.table(&self.program.goals, g, "goal", pc) {
+                        Ok(info) => info,
+                        Err(e) => return self.fail(run, e),
+                    };
                     match self.eval_routine(run, info.cond_pc) {
                         Ok(true) => return Event::Goal(&info.name),
                         Ok(false) => {}
@@ -351,6 +361,51 @@ impl<'p> Vm<'p> {
             text.clear();
             text.push_str(value);
         }
+    }
+
+    /// Goes on after goal `goal` (an index into `program.goals`), which the
+    /// contact has just reached.
+    fn reach_goal(&mut self, run: &mut Run, goal: usize) -> Event<'p> {
+        let program = self.program;
+        let info = &program.goals[goal];
+        // A goal behind the contact would run steps again, for ever.
+        match info.pc.checked_add(1).filter(|&next| next >= run.pc) {
+            Some(next) => {
+                run.pc = next;
+                Event::Goal(&info.name)
+            }
+            None => {
+                let message = format!("goal {goal} is at pc {}, behind the contact", info.pc);
+                let e = self.invalid(run.pc as usize, message);
+                self.fail(run, e)
+            }
+        }
+    }
+
+    /// Entry `i` of one of the program's tables; a compiled program only
+    /// names entries it has, a hand-built or deserialized one may not.
+    fn table<'t, T>(
+        &self,
+        table: &'t [T],
+        i: u32,
+        what: &str,
+        pc: usize,
+    ) -> Result<&'t T, RuntimeError> {
+        table.get(i as usize).ok_or_else(|| {
+            let len = table.len();
+            self.invalid(pc, format!("the instruction names {what} {i} of {len}"))
+        })
+    }
+
+    /// The program is not one the compiler makes: stop this contact rather
+    /// than panic or loop.
+    #[cold]
+    fn invalid(&self, pc: usize, message: String) -> RuntimeError {
+        self.error(
+            codes::RUN_INVALID_PROGRAM,
+            pc,
+            format!("invalid program at pc {pc}: {message}"),
+        )
     }
 
     fn fail<'s>(&mut self, run: &mut Run, error: RuntimeError) -> Event<'s> {
@@ -412,17 +467,17 @@ impl<'p> Vm<'p> {
                 }
             }
             Instruction::EmitText(t) => {
-                let program = self.program;
-                self.buffer().push_str(&program.texts[t as usize]);
+                let text = self.table(&self.program.texts, t, "text", pc)?;
+                self.buffer().push_str(text);
                 self.check_size(pc, 0)?;
             }
             Instruction::EmitMerge(m) => {
-                let site = &self.program.merges[m as usize];
+                let site = self.table(&self.program.merges, m, "merge", pc)?;
                 let value = self.merge(run, m, pc)?;
                 let text = value.to_text();
                 let escape = site.escape;
                 if escape == Escape::Header && !encode::header_value_is_safe(&text) {
-                    let field = &self.program.fields[site.field as usize];
+                    let field = self.field_name(site.field);
                     return Err(if text.contains(['\r', '\n', '\0']) {
                         self.error(
                             codes::RUN_HEADER_NEWLINE,
@@ -443,7 +498,7 @@ impl<'p> Vm<'p> {
                         pc,
                         format!(
                             "field [{}] holds {:?}, which is not a host name; nothing was sent for this contact",
-                            self.program.fields[site.field as usize],
+                            self.field_name(site.field),
                             clip(&text)
                         ),
                     ));
@@ -468,7 +523,7 @@ impl<'p> Vm<'p> {
                 self.check_size(pc, 0)?;
             }
             Instruction::EmitJsonMerge(m) => {
-                let raw = self.program.merges[m as usize].escape == Escape::Raw;
+                let raw = self.table(&self.program.merges, m, "merge", pc)?.escape == Escape::Raw;
                 let value = self.merge(run, m, pc)?;
                 let out = self.buffer_for(self.target);
                 match value {
@@ -501,7 +556,7 @@ impl<'p> Vm<'p> {
                 self.stack.push(value);
             }
             Instruction::PushConst(c) => {
-                let value = match &self.program.constants[c as usize] {
+                let value = match self.table(&self.program.constants, c, "constant", pc)? {
                     Constant::Text(t) => Value::Text(Cow::Owned(t.clone())),
                     Constant::Number(n) => Value::Number(*n),
                     Constant::Bool(b) => Value::Bool(*b),
@@ -537,20 +592,20 @@ impl<'p> Vm<'p> {
                 if matches!(self.stack.last(), Some(Value::Bool(true))) {
                     self.stack.pop();
                 } else {
-                    return Ok(Flow::Jump(t));
+                    return self.jump(pc, t);
                 }
             }
             Instruction::JumpIfTrueOrPop(t) => {
                 if matches!(self.stack.last(), Some(Value::Bool(true))) {
-                    return Ok(Flow::Jump(t));
+                    return self.jump(pc, t);
                 }
                 self.stack.pop();
             }
-            Instruction::PopJumpIfFalse(t) if !self.pop_bool() => return Ok(Flow::Jump(t)),
+            Instruction::PopJumpIfFalse(t) if !self.pop_bool() => return self.jump(pc, t),
             Instruction::PopJumpIfFalse(_) => {}
-            Instruction::Jump(t) => return Ok(Flow::Jump(t)),
+            Instruction::Jump(t) => return self.jump(pc, t),
             Instruction::Split(s) => {
-                let percent = self.program.splits[s as usize];
+                let percent = *self.table(&self.program.splits, s, "split", pc)?;
                 let mut h = fnv1a(self.split_salt, &s.to_le_bytes());
                 h = fnv1a(h, run.contact.id.as_bytes());
                 self.stack.push(Value::Bool((h % 100) < u64::from(percent)));
@@ -560,10 +615,29 @@ impl<'p> Vm<'p> {
         Ok(Flow::Next)
     }
 
+    /// A jump from `pc` to `target`. The compiler only jumps forwards, so
+    /// every run ends; a jump back could loop for ever.
+    fn jump(&self, pc: usize, target: u32) -> Result<Flow, RuntimeError> {
+        if target as usize > pc {
+            Ok(Flow::Jump(target))
+        } else {
+            Err(self.invalid(pc, format!("a jump back to pc {target}")))
+        }
+    }
+
+    /// A field's name for a message; a merge site naming no field was
+    /// already refused by [`Vm::merge`].
+    fn field_name(&self, field: FieldId) -> &'p str {
+        self.program
+            .fields
+            .get(field as usize)
+            .map_or("?", String::as_str)
+    }
+
     /// A merge site's value for this contact, filters applied.
     fn merge<'r>(&self, run: &'r Run, m: u32, pc: usize) -> Result<Value<'r>, RuntimeError> {
-        let site = &self.program.merges[m as usize];
-        let field = &self.program.fields[site.field as usize];
+        let site = self.table(&self.program.merges, m, "merge", pc)?;
+        let field = self.table(&self.program.fields, site.field, "field", pc)?;
         let too_large = |bytes: usize| {
             self.error(
                 codes::RUN_TOO_LARGE,
