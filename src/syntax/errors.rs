@@ -31,6 +31,9 @@ pub(super) fn syntax_error(source: &str, err: pest::error::Error<Rule>) -> Diagn
         .next()
         .filter(|w| !w.is_empty() && w.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_'));
 
+    if let Some(hint) = mistake_hint(source, &err, pos, &positives) {
+        return hint;
+    }
     let wants_step = positives.contains(&Rule::kw_webhook);
     let wants_setting = positives.contains(&Rule::kw_url);
     let known_word = word.is_some_and(|w| {
@@ -99,7 +102,12 @@ pub(super) fn syntax_error(source: &str, err: pest::error::Error<Rule>) -> Diagn
         for token in attempts.expected_tokens() {
             let token = token.to_string();
             // `//` and `"` are how comments and strings start; they add noise.
-            let noise = token == "//" || (token == "\"" && positives.contains(&Rule::string));
+            // `_` is how a bare word may start (grammar internals), and `{`
+            // is already named as "a `{` block".
+            let noise = token == "//"
+                || token == "_"
+                || (token == "{" && positives.contains(&Rule::block))
+                || (token == "\"" && positives.contains(&Rule::string));
             if !noise && !token.is_empty() && token.chars().all(|c| c.is_ascii_punctuation()) {
                 add(format!("`{token}`"));
             }
@@ -143,6 +151,9 @@ fn inside_known_item(
         if token == "//" || token.chars().all(|c| c.is_whitespace() || c == '\u{FEFF}') {
             continue;
         }
+        if token == "_" {
+            continue;
+        }
         let token = format!("`{token}`");
         if !expected.contains(&token) {
             expected.push(token);
@@ -163,6 +174,279 @@ fn inside_known_item(
         )
         .label(format!("expected {expected}"))
         .help(syntax_help(&[])),
+    )
+}
+
+/// Mistakes people make often enough to be named: what they wrote, and
+/// the right form, instead of the grammar's list of what it expected.
+fn mistake_hint(
+    source: &str,
+    err: &pest::error::Error<Rule>,
+    pos: usize,
+    positives: &[Rule],
+) -> Option<Diagnostic> {
+    let rest = &source[pos..];
+    let furthest = err
+        .parse_attempts()
+        .map(|a| a.max_position)
+        .filter(|&at| at >= pos && at <= source.len())
+        .unwrap_or(pos);
+    if rest.is_empty() || furthest == source.len() && source[pos..].trim().is_empty() {
+        if let Some(open) = unclosed_brace(source) {
+            return Some(open);
+        }
+    }
+    if let Some(d) = quoted_filter_argument(source, pos) {
+        return Some(d);
+    }
+    if rest.starts_with("header")
+        && !rest[6..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+    {
+        if let Some(d) = header_without_equals(source, pos, furthest) {
+            return Some(d);
+        }
+    }
+    let line_start = source[..pos].rfind('\n').map_or(0, |i| i + 1);
+    let after_method = source[line_start..pos].trim() == "method" && rest.starts_with('"');
+    if rest.starts_with("method") || after_method {
+        let at = if after_method { pos } else { furthest };
+        if source[at..].starts_with('"') {
+            let end = source[at + 1..].find('"').map_or(at + 1, |e| at + e + 2);
+            let word = source[at + 1..end.saturating_sub(1).max(at + 1)].trim();
+            return Some(
+                Diagnostic::error(
+                    codes::SYNTAX_UNEXPECTED,
+                    Span::new(at, end),
+                    "the method is a bare word, not a string",
+                )
+                .label("quoted method")
+                .help(format!("write `method {}`", word.to_ascii_uppercase())),
+            );
+        }
+    }
+    let at_furthest = &source[furthest..];
+    for (symbol, word) in [("||", "or"), ("&&", "and")] {
+        let wants_logic =
+            positives.contains(&Rule::kw_and) || positives.contains(&Rule::kw_or) || furthest > pos;
+        if wants_logic && (rest.starts_with(symbol) || at_furthest.starts_with(symbol)) {
+            let at = if rest.starts_with(symbol) {
+                pos
+            } else {
+                furthest
+            };
+            return Some(
+                Diagnostic::error(
+                    codes::SYNTAX_UNEXPECTED,
+                    Span::new(at, at + 2),
+                    format!("conditions are joined with `{word}`, not `{symbol}`"),
+                )
+                .label(format!("write `{word}`"))
+                .help(format!(
+                    "`[A] == \"1\" {word} [B] == \"2\"`: conditions use the words `and`, `or` and `not`"
+                )),
+            );
+        }
+    }
+    for at in [pos, furthest] {
+        if let Some(d) = wrong_quotes(source, at, positives) {
+            return Some(d);
+        }
+    }
+    let after_condition = positives.contains(&Rule::block)
+        && (positives.contains(&Rule::kw_and) || positives.contains(&Rule::kw_or));
+    let assignment = rest.starts_with('=') && !rest.starts_with("==");
+    if after_condition && !rest.starts_with('{') && !assignment {
+        let (found, len) = found_at(source, pos);
+        return Some(
+            Diagnostic::error(
+                codes::SYNTAX_UNEXPECTED,
+                Span::new(pos, pos + len),
+                format!("expected `and`, `or` or the `{{` that opens the block, found {found}"),
+            )
+            .label("expected `{` before this")
+            .help(
+                "the steps of an `if` go in a block: `if [Country] == \"US\" { tag add \"US\" }`",
+            ),
+        );
+    }
+    None
+}
+
+/// A string in curly or single quotes where a string is expected.
+fn wrong_quotes(source: &str, at: usize, positives: &[Rule]) -> Option<Diagnostic> {
+    let rest = &source[at..];
+    let open = rest.chars().next()?;
+    let close = match open {
+        '\u{201C}' | '\u{201D}' | '\u{201E}' => ['\u{201D}', '\u{201C}'],
+        '\u{2018}' | '\u{2019}' => ['\u{2019}', '\u{2018}'],
+        '\'' if positives.contains(&Rule::string) || positives.is_empty() => ['\'', '\''],
+        _ => return None,
+    };
+    let line = rest.split('\n').next().unwrap_or(rest);
+    let body_start = open.len_utf8();
+    let end = line[body_start..]
+        .find(|c: char| close.contains(&c))
+        .map(|e| {
+            body_start
+                + e
+                + line[body_start + e..]
+                    .chars()
+                    .next()
+                    .map_or(0, char::len_utf8)
+        })
+        .unwrap_or(line.len());
+    let inner = line[body_start..end].trim_end_matches(|c: char| close.contains(&c));
+    let kind = if open == '\'' { "single" } else { "curly" };
+    Some(
+        Diagnostic::error(
+            codes::SYNTAX_UNEXPECTED,
+            Span::new(at, at + end),
+            format!("strings are written in straight double quotes, not {kind} quotes"),
+        )
+        .label(format!("{kind} quotes"))
+        .help(format!(
+            "write \"{}\" (single quotes are only for filter arguments inside a merge; an editor or word processor may have curled the quotes)",
+            inner.replace('"', "\\\"")
+        )),
+    )
+}
+
+/// `note "Hi [First Name | default: "friend"]"`: the argument's first `"`
+/// ended the string, and what followed reads as a step. Recognised when
+/// the string that just closed has a `[` left open.
+fn quoted_filter_argument(source: &str, pos: usize) -> Option<Diagnostic> {
+    let line_start = source[..pos].rfind('\n').map_or(0, |i| i + 1);
+    let before = &source[line_start..pos];
+    if !before.ends_with('"') {
+        return None;
+    }
+    let quote = line_start + before.len() - 1;
+    let opening = source[line_start..quote].rfind('"')? + line_start;
+    let inside = &source[opening + 1..quote];
+    let open_bracket = inside.rfind('[')?;
+    if inside[open_bracket..].contains(']') || !inside[open_bracket..].contains('|') {
+        return None;
+    }
+    let line_end = source[pos..].find('\n').map_or(source.len(), |i| pos + i);
+    let arg_end = source[pos..line_end]
+        .find('"')
+        .map_or(line_end, |i| pos + i + 1);
+    let argument = &source[pos..arg_end.saturating_sub(1).max(pos)];
+    Some(
+        Diagnostic::error(
+            codes::MERGE_SYNTAX,
+            Span::new(quote, arg_end),
+            "a filter argument inside a merge is written in single quotes",
+        )
+        .label("this `\"` ends the string")
+        .help(format!(
+            "write '{argument}': inside a string, a double quote ends the string"
+        )),
+    )
+}
+
+/// `header "X-Source" "campaign"` and `header "X-Source: campaign"`.
+fn header_without_equals(source: &str, pos: usize, furthest: usize) -> Option<Diagnostic> {
+    let after = &source[pos + "header".len()..];
+    let name_open = pos + "header".len() + after.find('"')?;
+    let name_close = name_open + 1 + source[name_open + 1..].find('"')?;
+    let name = &source[name_open + 1..name_close];
+    if let Some((n, v)) = name.split_once(':') {
+        return Some(
+            Diagnostic::error(
+                codes::SYNTAX_UNEXPECTED,
+                Span::new(name_open, name_close + 1),
+                "the header's name and value are written apart, with `=`",
+            )
+            .label("name and value in one string")
+            .help(format!(
+                "write `header \"{}\" = \"{}\"`",
+                n.trim(),
+                v.trim()
+            )),
+        );
+    }
+    if furthest <= name_close {
+        return None;
+    }
+    let value = source[furthest..]
+        .strip_prefix('"')
+        .and_then(|v| v.split('"').next())
+        .map_or_else(|| "value".to_string(), str::to_string);
+    Some(
+        Diagnostic::error(
+            codes::SYNTAX_UNEXPECTED,
+            Span::new(
+                furthest,
+                furthest + source[furthest..].chars().next().map_or(0, char::len_utf8),
+            ),
+            "expected `=` between the header's name and its value",
+        )
+        .label("expected `=` here")
+        .help(format!("write `header \"{name}\" = \"{value}\"`")),
+    )
+}
+
+/// At the end of the file with a block still open: the `{` that was never
+/// closed. Brackets are counted outside strings and comments; when a `}`
+/// closes a `{` whose line is indented differently, that `{` is the likely
+/// culprit (its own `}` is missing, and a later one closed it), as rustc
+/// guesses from indentation.
+fn unclosed_brace(source: &str) -> Option<Diagnostic> {
+    let indent = |at: usize| {
+        let line_start = source[..at].rfind('\n').map_or(0, |i| i + 1);
+        source[line_start..].len() - source[line_start..].trim_start_matches([' ', '\t']).len()
+    };
+    let bytes = source.as_bytes();
+    let mut stack: Vec<usize> = Vec::new();
+    let mut suspect: Option<(usize, usize)> = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'{' => stack.push(i),
+            b'}' => {
+                if let Some(open) = stack.pop() {
+                    if suspect.is_none() && indent(open) != indent(i) {
+                        suspect = Some((open, i));
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let innermost = *stack.last()?;
+    let line_of = |at: usize| source[..at].matches('\n').count() + 1;
+    let (open, help) = match suspect {
+        Some((open, close)) => (
+            open,
+            format!(
+                "add the `}}` that closes this block: the `}}` on line {} is indented differently, so it closes this block instead of the one opened on line {}",
+                line_of(close),
+                line_of(innermost)
+            ),
+        ),
+        None => (innermost, "add the `}` that closes this block".to_string()),
+    };
+    Some(
+        Diagnostic::error(
+            codes::SYNTAX_UNEXPECTED,
+            Span::new(open, open + 1),
+            "this `{` is never closed",
+        )
+        .label("block opened here")
+        .help(help),
     )
 }
 
@@ -230,14 +514,14 @@ fn name(rule: Rule) -> Option<&'static str> {
         Rule::duration => "a duration such as `2 days`",
         Rule::unit => "a time unit such as `days`",
         Rule::timestamp => "a date such as `2026-12-01T09:00:00Z`",
-        Rule::word => "an HTTP method (GET, POST, PUT, PATCH, DELETE)",
+        Rule::word => "an HTTP method as a bare word (GET, POST, PUT, PATCH, DELETE)",
         Rule::compare_op => "a comparison (`==`, `!=`, `<`, `<=`, `>`, `>=`, `contains`, `starts_with`, `ends_with`)",
         Rule::is_empty | Rule::is_not_empty | Rule::kw_is => "`is empty`",
         Rule::cond | Rule::and_chain | Rule::negation | Rule::comparison | Rule::has_tag => "a condition",
         Rule::kw_and | Rule::kw_or => "`and` or `or`",
         Rule::kw_not => "`not`",
         Rule::percent => "a percentage such as `30%`",
-        Rule::block => "a `{` block",
+        Rule::block => "the `{` that opens a block",
         Rule::secret => "`secret(\"NAME\")`",
         Rule::json_object | Rule::json_array => "a JSON object or array",
         Rule::json_member => "a JSON member `\"key\": value`",
