@@ -482,13 +482,13 @@ impl<'p> Vm<'p> {
                         self.error(
                             codes::RUN_HEADER_NEWLINE,
                             pc,
-                            format!("field [{field}] holds a line break or NUL, which cannot go in a header; nothing was sent for this contact"),
+                            format!("field [{field}] holds a line break or NUL, which cannot go in a header; nothing was sent for this step"),
                         )
                     } else {
                         self.error(
                             codes::RUN_HEADER_CONTROL,
                             pc,
-                            format!("field [{field}] holds a control character, which cannot go in a header; nothing was sent for this contact"),
+                            format!("field [{field}] holds a control character, which cannot go in a header; nothing was sent for this step"),
                         )
                     });
                 }
@@ -497,7 +497,7 @@ impl<'p> Vm<'p> {
                         codes::RUN_URL,
                         pc,
                         format!(
-                            "field [{}] holds {:?}, which is not a host name; nothing was sent for this contact",
+                            "field [{}] holds {:?}, which is not a host name; nothing was sent for this step",
                             self.field_name(site.field),
                             clip(&text)
                         ),
@@ -781,7 +781,7 @@ fn describe_violation(
         ),
         Violation::Origin { expected, got } => (
             codes::RUN_URL_ORIGIN,
-            format!("merged fields would move the request from `{expected}` to `{got}`; nothing was sent for this contact"),
+            format!("merged fields would move the request from `{expected}` to `{got}`; nothing was sent for this step"),
         ),
         Violation::NoHost => (
             codes::RUN_URL,
