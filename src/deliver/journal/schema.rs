@@ -163,12 +163,23 @@ pub(super) fn init_meta(
     run: &RunIdentity<'_>,
     wal_present: bool,
 ) -> Result<(String, bool, i64), JournalError> {
-    let err = |e| JournalError::from_sqlite(path, e);
     // IMMEDIATE takes the write lock first, so two processes creating the
     // same journal at once cannot both create it.
+    immediate(conn, path, || {
+        init_meta_in_transaction(conn, path, run, wal_present)
+    })
+}
+
+/// Runs `work` in an IMMEDIATE transaction: committed if it succeeds,
+/// rolled back if it fails.
+fn immediate<T>(
+    conn: &Connection,
+    path: &Path,
+    work: impl FnOnce() -> Result<T, JournalError>,
+) -> Result<T, JournalError> {
+    let err = |e| JournalError::from_sqlite(path, e);
     conn.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
-    let result = init_meta_in_transaction(conn, path, run, wal_present);
-    match result {
+    match work() {
         Ok(found) => {
             conn.execute_batch("COMMIT").map_err(err)?;
             Ok(found)
