@@ -18,7 +18,7 @@
 //!   which `check` and `compile` share;
 //! - [`check`] and [`compile`](mod@compile);
 //! - [`vm`] (with the filters' `apply`) and [`schema`];
-//! - [`request`] and [`failure`], which both drivers use;
+//! - [`request`], [`effect`] and [`failure`], which both drivers use;
 //! - [`run`] and [`deliver`], the two drivers.
 //!
 //! Parsing, checking and compiling may run on several threads at once: the
@@ -33,6 +33,7 @@ pub mod compile;
 pub mod contacts;
 pub mod deliver;
 pub mod diagnostics;
+pub mod effect;
 pub mod encode;
 pub mod failure;
 pub mod filters;

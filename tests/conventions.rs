@@ -327,3 +327,48 @@ fn disasm_and_report_speak_json_and_report_dates_the_waits() {
         stdout(&o)
     );
 }
+
+#[test]
+fn a_real_run_records_every_effect_in_out_and_the_journal() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let body = "    tag add \"Lead\"\n".to_string()
+        + &hook("Create", &server.url("/ok"), "")
+        + "    field set [Status] = \"Hot [A]\"\n    tag remove \"Lead\"\n    note \"Hi [A]\"\n    wait 3 days\n    note \"later\"\n";
+    write(dir.path(), "c.campaign", script(&body));
+    write(dir.path(), "c.csv", "Contact ID,A\n1,Ada\n");
+    let run = [
+        "run",
+        "c.campaign",
+        "-c",
+        "c.csv",
+        "--journal",
+        "j.sqlite",
+        "-o",
+        "out.ndjson",
+    ];
+    let o = campaign(dir.path(), &run);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let expected = serde_json::json!([
+        {"at": 0, "action": "tag_add", "tag": "Lead"},
+        {"at": 0, "step": "Create", "action": "webhook"},
+        {"at": 0, "action": "field_set", "field": "Status", "value": "Hot Ada"},
+        {"at": 0, "action": "tag_remove", "tag": "Lead"},
+        {"at": 0, "action": "note", "text": "Hi Ada"},
+        {"at": 0, "action": "wait", "seconds": 259200},
+    ]);
+    let out = ndjson(&std::fs::read_to_string(dir.path().join("out.ndjson")).unwrap());
+    assert_eq!(out[0]["effects"], expected, "{}", out[0]);
+    let db = rusqlite::Connection::open(dir.path().join("j.sqlite")).unwrap();
+    let stored: String = db
+        .query_row(
+            "SELECT effects FROM contact_effects WHERE contact = '1'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&stored).unwrap(),
+        expected
+    );
+}

@@ -25,6 +25,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("schema", 5),
     ("request", 6),
     ("failure", 6),
+    ("effect", 6),
     ("run", 7),
     ("deliver", 7),
 ];

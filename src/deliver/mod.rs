@@ -39,6 +39,7 @@ use crate::contacts::{
     for_each_contact, Contact, ContactsError, ContactsFormat, Row, RowError, RowErrorKind,
 };
 use crate::diagnostics::SourceFile;
+use crate::effect::{EffectRef, Recorded};
 use crate::failure::{webhook_spans, Failure, FirstFailure, FirstFailures, Location};
 use crate::request::{self, Signature};
 use crate::span::Span;
@@ -265,6 +266,8 @@ struct ResultLine<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     column: Option<usize>,
     attempts: &'a [AttemptLog],
+    /// Already JSON (and redacted): written as it is.
+    effects: &'a serde_json::value::RawValue,
 }
 
 /// What the reader thread hands the engine.
@@ -437,7 +440,7 @@ pub async fn deliver<R: Read + Send + 'static>(
                             RowErrorKind::DuplicateId => Ending::Rejected(failure),
                             RowErrorKind::Invalid => Ending::Failed(failure),
                         };
-                        let ticket = finish(ctx, &id, 0, &ending, &[]);
+                        let ticket = finish(ctx, &id, 0, &ending, &[], &[]);
                         settle(ctx, ticket).await;
                     }
                 }
@@ -569,14 +572,14 @@ async fn run_contact(
         Ok(history) => history,
         Err(e) => {
             let failure = Failure::new(codes::JOURNAL, format!("journal: {e}"), None);
-            let ticket = finish(ctx, &id, 0, &Ending::Failed(failure), &[]);
+            let ticket = finish(ctx, &id, 0, &Ending::Failed(failure), &[], &[]);
             settle(ctx, ticket).await;
             return;
         }
     };
     if let Some(record) = history.as_ref().and_then(|h| h.record.as_ref()) {
         if record.status.is_finished() {
-            finish(ctx, &id, record.steps, &Ending::Skipped, &[]);
+            finish(ctx, &id, record.steps, &Ending::Skipped, &[], &[]);
             return;
         }
     }
@@ -588,15 +591,42 @@ async fn run_contact(
     // The contact's last journal entry: its slot is not free, and its next
     // request is not sent, until that is committed.
     let mut unsettled: Option<Ticket> = None;
+    // Every effect the contact had, as `--out` and the journal keep them.
+    let mut effects: Vec<Recorded> = Vec::new();
     let ending = loop {
-        let request = match vm.next(&mut run) {
-            Event::Done | Event::Stop => break Ending::Done,
+        let event = vm.next(&mut run);
+        let mut record = EffectRef::of(&event).map(|effect| {
+            let step = match &event {
+                Event::Webhook(request) => ctx
+                    .program
+                    .webhooks
+                    .get(request.webhook as usize)
+                    .map(|w| w.name.as_str()),
+                _ => None,
+            };
+            Recorded::new(0, effect, step)
+        });
+        let waited = match &event {
+            Event::Wait { millis } => *millis,
+            _ => 0,
+        };
+        let request = match event {
+            Event::Done => break Ending::Done,
+            Event::Stop => {
+                keep(&mut effects, record.take(), run.clock_ms);
+                break Ending::Done;
+            }
             Event::Error(e) => {
                 let mut failure = Failure::from(e);
                 failure.message = ctx.redactor.redact(&failure.message).into_owned();
                 break Ending::Failed(failure);
             }
             Event::Wait { millis } => {
+                keep(
+                    &mut effects,
+                    record.take(),
+                    run.clock_ms.saturating_sub(waited),
+                );
                 waits += 1;
                 steps += 1;
                 let resume_at = match history.as_ref().and_then(|h| h.wait(waits)) {
@@ -621,10 +651,12 @@ async fn run_contact(
             // Copied out of the VM so the contact can go on after it.
             Event::Webhook(request) => request.clone(),
             _ => {
+                keep(&mut effects, record.take(), run.clock_ms);
                 steps += 1;
                 continue;
             }
         };
+        keep(&mut effects, record.take(), run.clock_ms);
         steps += 1;
         if ctx.stopping.load(Ordering::Relaxed) {
             break Ending::Interrupted;
@@ -694,8 +726,16 @@ async fn run_contact(
             }
         }
     };
-    let ticket = finish(ctx, &id, steps, &ending, &log).or(unsettled);
+    let ticket = finish(ctx, &id, steps, &ending, &log, &effects).or(unsettled);
     settle(ctx, ticket).await;
+}
+
+/// Keeps an effect, stamped with the contact's virtual clock.
+fn keep(effects: &mut Vec<Recorded>, record: Option<Recorded>, at_ms: u64) {
+    if let Some(mut record) = record {
+        record.at_ms = at_ms;
+        effects.push(record);
+    }
 }
 
 /// Waits until the journal has committed `ticket`. On a journal that stopped
@@ -722,6 +762,7 @@ fn finish(
     steps: u32,
     ending: &Ending,
     log: &[AttemptLog],
+    effects: &[Recorded],
 ) -> Option<Ticket> {
     let (status, failure) = match ending {
         Ending::Done => ("done", None),
@@ -738,7 +779,15 @@ fn finish(
         Ending::Waiting(_) => Some(ContactStatus::Waiting),
         _ => None,
     };
+    // A capture can bring a server's echo of a secret into a field, and so
+    // into a note: effects are redacted like everything else written.
+    let effects = serde_json::to_string(effects).unwrap_or_else(|_| "[]".into());
+    let effects = ctx.redactor.redact(&effects).into_owned();
     if let (Some(j), Some(status)) = (&ctx.journal, journaled) {
+        j.record(Entry::Effects {
+            contact: id.to_string(),
+            effects: effects.clone(),
+        });
         ticket = Some(j.record(Entry::Finished(ContactRecord {
             contact: id.to_string(),
             status,
@@ -767,6 +816,11 @@ fn finish(
     let out = &mut *out;
     if let (Some(file), None) = (out.file.as_mut(), &out.error) {
         let location: Option<Location> = failure.and_then(|f| f.location(ctx.source));
+        // Redaction keeps JSON valid (it matches the JSON-escaped forms of a
+        // secret); should it ever not, the text goes out as one string.
+        let effects_json = serde_json::value::RawValue::from_string(effects.clone())
+            .or_else(|_| serde_json::value::to_raw_value(&effects))
+            .unwrap_or_default();
         let line = ResultLine {
             contact: id,
             status,
@@ -783,6 +837,7 @@ fn finish(
             line: location.map(|l| l.line),
             column: location.map(|l| l.column),
             attempts: log,
+            effects: &effects_json,
         };
         let written = serde_json::to_writer(&mut *file, &line)
             .map_err(std::io::Error::from)

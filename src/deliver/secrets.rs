@@ -288,26 +288,42 @@ impl Redactor {
     /// character from other text; masking a few harmless characters at the
     /// end of a text that was cut anyway costs nothing.
     pub fn redact_cut<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        let redacted = self.redact(text);
-        let tail = self
-            .patterns
+        // The tail is judged on the text as cut, before masking: once a
+        // shorter form inside it is masked (unpadded base64 inside the
+        // padded one), what is left of the longer form (`=`) is the
+        // start of no form.
+        let (head, cut_tail) = match self.tail_len(text, true) {
+            Some(len) => (&text[..text.len() - len], true),
+            None => (text, false),
+        };
+        let redacted = self.redact(head);
+        // A whole secret that straddled the tail's start leaves its head
+        // at the end of `head`.
+        match (self.tail_len(&redacted, false), cut_tail) {
+            (Some(len), _) => {
+                let keep = redacted.len() - len;
+                Cow::Owned(format!("{}{MASK}", &redacted[..keep]))
+            }
+            (None, true) => Cow::Owned(format!("{redacted}{MASK}")),
+            (None, false) => redacted,
+        }
+    }
+
+    /// The length of the longest start of a form that `text` ends with
+    /// (`whole`: a whole form counts too).
+    fn tail_len(&self, text: &str, whole: bool) -> Option<usize> {
+        self.patterns
             .iter()
             .filter_map(|pattern| {
                 pattern
                     .char_indices()
                     .skip(1)
                     .map(|(at, _)| at)
-                    .filter(|&at| redacted.ends_with(&pattern[..at]))
+                    .chain(whole.then_some(pattern.len()))
+                    .filter(|&at| text.ends_with(&pattern[..at]))
                     .max()
             })
-            .max();
-        match tail {
-            Some(len) => {
-                let keep = redacted.len() - len;
-                Cow::Owned(format!("{}{MASK}", &redacted[..keep]))
-            }
-            None => redacted,
-        }
+            .max()
     }
 
     /// One masking pass over `text`, or `None` when nothing matches.

@@ -16,6 +16,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use crate::compile::instructions::Program;
 use crate::contacts::{for_each_contact, ContactsError, ContactsFormat, Row};
 use crate::diagnostics::{Diagnostic, SourceFile};
+use crate::effect::{EffectRef, Seconds};
 use crate::failure::{Failure, FirstFailure, FirstFailures, Location};
 use crate::request::{self, HttpRequest, Signature};
 use crate::vm::{Event, Run, Secrets, Vm};
@@ -284,20 +285,6 @@ impl Printer<'_, '_> {
     }
 }
 
-/// Virtual milliseconds, written as seconds: an integer when whole, else a
-/// decimal (`1.5`).
-struct Seconds(u64);
-
-impl Serialize for Seconds {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.0.is_multiple_of(1000) {
-            s.serialize_u64(self.0 / 1000)
-        } else {
-            s.serialize_f64(self.0 as f64 / 1000.0)
-        }
-    }
-}
-
 /// A request's headers as a JSON object, in the order they are sent.
 struct Headers<'a>(&'a HttpRequest<'a>);
 
@@ -328,39 +315,20 @@ impl Serialize for Effect<'_> {
         if let Some((step, _)) = self.webhook {
             map.serialize_entry("step", step)?;
         }
-        let action = match self.event {
-            Event::Webhook(_) => "webhook",
-            Event::TagAdd(_) => "tag_add",
-            Event::TagRemove(_) => "tag_remove",
-            Event::FieldSet { .. } => "field_set",
-            Event::Note(_) => "note",
-            Event::Wait { .. } => "wait",
-            Event::Goal(_) => "goal",
-            Event::Stop => "stop",
-            // Written by `ErrorLine`; never reaches here.
-            Event::Error(_) | Event::Done => "error",
-        };
-        map.serialize_entry("action", action)?;
-        match self.event {
-            Event::Webhook(_) => {
-                if let Some((_, request)) = self.webhook {
-                    map.serialize_entry("method", request.method)?;
-                    map.serialize_entry("url", request.url)?;
-                    map.serialize_entry("headers", &Headers(request))?;
-                    if let Some(body) = request.body {
-                        map.serialize_entry("body", body)?;
-                    }
+        let effect = EffectRef::of(self.event);
+        // Errors are written by `ErrorLine` and never reach here.
+        map.serialize_entry("action", effect.map_or("error", |e| e.action()))?;
+        match (effect, self.webhook) {
+            (Some(EffectRef::Webhook), Some((_, request))) => {
+                map.serialize_entry("method", request.method)?;
+                map.serialize_entry("url", request.url)?;
+                map.serialize_entry("headers", &Headers(request))?;
+                if let Some(body) = request.body {
+                    map.serialize_entry("body", body)?;
                 }
             }
-            Event::TagAdd(tag) | Event::TagRemove(tag) => map.serialize_entry("tag", tag)?,
-            Event::FieldSet { field, value } => {
-                map.serialize_entry("field", field)?;
-                map.serialize_entry("value", value)?;
-            }
-            Event::Note(text) => map.serialize_entry("text", text)?,
-            Event::Wait { millis } => map.serialize_entry("seconds", &Seconds(*millis))?,
-            Event::Goal(name) => map.serialize_entry("goal", name)?,
-            Event::Stop | Event::Error(_) | Event::Done => {}
+            (Some(effect), _) => effect.write_details(&mut map)?,
+            (None, _) => {}
         }
         map.end()
     }

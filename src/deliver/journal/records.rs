@@ -122,6 +122,15 @@ pub enum Entry {
     Wait(Wait),
     /// Where a contact stands now.
     Finished(ContactRecord),
+    /// Every effect the contact has had so far (tags, fields, notes, waits,
+    /// goals, webhooks), as a JSON array of the dry run's effect objects;
+    /// replaces what an earlier session recorded.
+    Effects {
+        /// Contact id.
+        contact: String,
+        /// The JSON array, redacted.
+        effects: String,
+    },
 }
 
 /// Everything earlier sessions recorded about one contact, read in one go

@@ -88,6 +88,15 @@ CREATE TABLE pending_waits (
 );
 ";
 
+/// Each contact's effects, as the JSON array `--out` holds, replaced at
+/// each of its ends (a resumed contact replays its earlier effects).
+const EFFECTS_TABLE: &str = "
+CREATE TABLE IF NOT EXISTS contact_effects (
+    contact TEXT PRIMARY KEY,
+    effects TEXT NOT NULL
+) WITHOUT ROWID;
+";
+
 /// The write-ahead log SQLite keeps beside the journal: `-wal` appended to
 /// the file's real path (SQLite resolves symlinks before naming it).
 pub(super) fn wal_path(path: &Path) -> PathBuf {
@@ -200,6 +209,9 @@ fn init_meta_in_transaction(
     let err = |e| JournalError::from_sqlite(path, e);
     // Re-check under the lock: another process may have created it.
     check_identity(conn, path, true)?;
+    // Added after format version 2 without changing it: a journal without
+    // the table gains it, and a build that does not know it ignores it.
+    conn.execute_batch(EFFECTS_TABLE).map_err(err)?;
     let application_id: i64 = conn
         .pragma_query_value(None, "application_id", |row| row.get(0))
         .map_err(err)?;

@@ -257,6 +257,7 @@ struct Statements<'conn> {
     delivered: rusqlite::Statement<'conn>,
     wait: rusqlite::Statement<'conn>,
     finished: rusqlite::Statement<'conn>,
+    effects: rusqlite::Statement<'conn>,
     session: i64,
 }
 
@@ -278,6 +279,9 @@ impl<'conn> Statements<'conn> {
             finished: conn.prepare(
                 "INSERT INTO pending_contacts (contact, status, steps, error, updated_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?,
+            effects: conn.prepare(
+                "INSERT OR REPLACE INTO contact_effects (contact, effects) VALUES (?1, ?2)",
             )?,
             session,
         })
@@ -319,6 +323,9 @@ impl<'conn> Statements<'conn> {
                     c.error,
                     c.updated_ms
                 ])?;
+            }
+            Entry::Effects { contact, effects } => {
+                self.effects.execute(params![contact, effects])?;
             }
         }
         Ok(())
