@@ -3,21 +3,33 @@
 # the least a Rust program can do to send the same requests (issue 3, "Speed").
 #
 # What it measures, in one run against one local server (benches/delivery,
-# `server`: hyper 1 HTTP/1.1 keep-alive on 127.0.0.1, answers every request
-# 200 `ok` after reading its body):
+# `server`: hyper 1 HTTP/1.1 keep-alive on 127.0.0.1, a tokio runtime with a
+# worker per core, answers every request 200 `ok` after reading its body and
+# does nothing else but count it):
+#
+#  (0) the receiver's headroom: `wrk` (installed with apt-get when missing
+#      and the script runs as root) drives that same server with the same
+#      form post for DELIVERY_WRK_SECONDS, 2 threads, 64 connections; its
+#      req/s is printed first. A ratio below means something only if this
+#      is well above every run's req/s: otherwise the server is measured;
 #
 #  (a) the bare loop (benches/delivery, `loop`): tokio + reqwest 0.12 (rustls,
 #      the same version and features as campaign), one shared Client,
 #      `stream::iter(0..N).map(post).buffer_unordered(64)`, each body read;
-#      body `email=person{i}%40example.com`;
+#      body `email=person{i}%40example.com`. Run twice per round, on tokio's
+#      multi-threaded runtime and on its current-thread one (which campaign
+#      uses); the faster of the two counts as (a), so the loop is the best
+#      version of itself (neither flavour is consistently faster here);
 #  (b) `campaign run bench.campaign --contacts contacts.csv --concurrency 64`,
 #      a campaign with one webhook posting `email=[Email]` to the same server,
 #      default settings (timeout, retry 3, idempotency key...), no journal;
 #  (c) the same with `--journal` (a fresh SQLite file for every run).
 #
-#  Each over N = 200,000 contacts/requests, 64 in flight, best of 2 runs
-#  (the runs are interleaved a b c a b c, so a change in machine load hits all
-#  three alike). Wall time, CPU time (user + system) and peak RSS come from
+#  Each over N = 200,000 contacts/requests, 64 in flight, DELIVERY_REPS
+#  rounds (default 3) of a b c, interleaved so that a change in machine load
+#  hits all three alike; the ratios (b)/(a) and (c)/(a) are taken within
+#  each round and their median is reported, next to the best run of each.
+#  Wall time, CPU time (user + system) and peak RSS come from
 #  `/usr/bin/time -v`; req/s is N / wall time (process start to exit, for
 #  both). CPU time is shown as well because it is much less sensitive than
 #  wall time to other work on the machine (the targets are on req/s, which
@@ -27,7 +39,8 @@
 #  targets (>= 0.85 and >= 0.60), then peak RSS of `campaign run` over
 #  1,000,000 contacts without and with a journal (one run each) against the
 #  target (< 100 MB, decimal: 100,000,000 bytes). The load average before and
-#  after is printed too: figures from a busy machine are not comparable.
+#  after, and before each round, is printed too: figures from a busy
+#  machine are not comparable.
 #
 # Output: everything goes under bench-out/delivery/ (gitignored): contacts
 # CSVs, bench.campaign, per-run stdout/stderr/`time -v` files (a-1.*, b-1.*,
@@ -35,7 +48,10 @@
 #
 # Usage (from anywhere):  bash benches/delivery.sh
 # Knobs (environment):    DELIVERY_CONTACTS=200000 DELIVERY_BIG_CONTACTS=1000000
-#                         DELIVERY_REPS=2 DELIVERY_CONCURRENCY=64
+#                         DELIVERY_REPS=3 DELIVERY_CONCURRENCY=64
+#                         DELIVERY_WRK_SECONDS=5
+#                         DELIVERY_CAMPAIGN=path (a campaign binary to measure
+#                         instead of building this tree's)
 #                         DELIVERY_SKIP_BIG=1 (skip the 1,000,000-contact runs)
 #                         DELIVERY_SERVER_SECONDS=1800 (the server's hard limit)
 #                         BENCH_OUT=bench-out, CARGO_TARGET_DIR (campaign's build)
@@ -53,7 +69,8 @@ case $OUT_BASE in /*) ;; *) OUT_BASE=$ROOT/$OUT_BASE ;; esac
 OUT=$OUT_BASE/delivery
 N=${DELIVERY_CONTACTS:-200000}
 BIG=${DELIVERY_BIG_CONTACTS:-1000000}
-REPS=${DELIVERY_REPS:-2}
+REPS=${DELIVERY_REPS:-3}
+WRK_SECONDS=${DELIVERY_WRK_SECONDS:-5}
 CONC=${DELIVERY_CONCURRENCY:-64}
 SERVER_SECONDS=${DELIVERY_SERVER_SECONDS:-1800}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -70,10 +87,22 @@ if [[ ! -x /usr/bin/time ]]; then
         || { apt-get update -qq >/dev/null && apt-get install -y -qq time >/dev/null; }
 fi
 
+if ! command -v wrk >/dev/null; then
+    log "installing wrk (Debian package 'wrk')"
+    [[ $(id -u) -eq 0 ]] || die "wrk is missing; install the Debian package 'wrk'"
+    apt-get install -y -qq wrk >/dev/null 2>&1 \
+        || { apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null; }
+fi
+
 # --- build -----------------------------------------------------------------
-log "building campaign (release)"
-(cd "$ROOT" && cargo build --release --quiet --bin campaign)
-CAMPAIGN=$TARGET_DIR/release/campaign
+if [[ -n ${DELIVERY_CAMPAIGN:-} ]]; then
+    CAMPAIGN=$DELIVERY_CAMPAIGN
+    [[ -x $CAMPAIGN ]] || die "DELIVERY_CAMPAIGN=$CAMPAIGN is not an executable"
+else
+    log "building campaign (release)"
+    (cd "$ROOT" && cargo build --release --quiet --bin campaign)
+    CAMPAIGN=$TARGET_DIR/release/campaign
+fi
 log "building benches/delivery (release)"
 cargo build --release --quiet --manifest-path "$ROOT/benches/delivery/Cargo.toml" \
     --target-dir "$OUT/target"
@@ -174,7 +203,14 @@ run() {
         "$CPU" "$(awk -v k="$RSS" 'BEGIN { print k * 1024 / 1e6 }')")"
 }
 
-run_loop() { run "$1" "$2" "$LOOP_BIN" "$URL" "$2" "$CONC"; }
+run_loop() { # NAME COUNT: both runtime flavours, the faster one's figures
+    run "$1-multi" "$2" "$LOOP_BIN" "$URL" "$2" "$CONC" multi
+    local wall=$WALL rss=$RSS cpu=$CPU
+    run "$1-current" "$2" "$LOOP_BIN" "$URL" "$2" "$CONC" current
+    if awk -v x="$wall" -v y="$WALL" 'BEGIN { exit !(x < y) }'; then
+        WALL=$wall RSS=$rss CPU=$cpu
+    fi
+}
 run_campaign() { # NAME COUNT CONTACTS [journal]
     local journal=()
     if [[ ${4:-} == journal ]]; then
@@ -192,14 +228,30 @@ log "load before: $LOAD_BEFORE"
 # Warm-up (not counted): page cache, connections, CPU frequency.
 "$LOOP_BIN" "$URL" 5000 "$CONC" >/dev/null
 
+# (0) The receiver's headroom, with the bench's own request.
+cat >"$OUT/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = "email=person1%40example.com"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+LUA
+log "load before wrk: $(uptime)"
+wrk -t2 -c"$CONC" -d"${WRK_SECONDS}s" -s "$OUT/post.lua" "$URL" >"$OUT/wrk.out"
+WRK_RPS=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$OUT/wrk.out")
+[[ -n $WRK_RPS ]] || die "wrk printed no Requests/sec (see $OUT/wrk.out)"
+log "wrk against the receiver: $WRK_RPS req/s"
+
 declare -A BEST BEST_RSS BEST_CPU
+RATIOS_B="" RATIOS_C=""
 for rep in $(seq 1 "$REPS"); do
+    log "load before round $rep: $(uptime)"
     run_loop "a-$rep" "$N"
     a_wall=$WALL a_rss=$RSS a_cpu=$CPU
     run_campaign "b-$rep" "$N" "$CONTACTS"
     b_wall=$WALL b_rss=$RSS b_cpu=$CPU
     run_campaign "c-$rep" "$N" "$CONTACTS" journal
     c_wall=$WALL c_rss=$RSS c_cpu=$CPU
+    RATIOS_B+="$(awk -v a="$a_wall" -v b="$b_wall" 'BEGIN { printf "%.3f", a / b }') "
+    RATIOS_C+="$(awk -v a="$a_wall" -v c="$c_wall" 'BEGIN { printf "%.3f", a / c }') "
     for k in a b c; do
         w=${k}_wall r=${k}_rss c=${k}_cpu
         if [[ -z ${BEST[$k]:-} ]] || awk -v x="${!w}" -v y="${BEST[$k]}" 'BEGIN { exit !(x < y) }'; then
@@ -230,17 +282,20 @@ verdict() { awk -v x="$1" -v t="$2" -v op="$3" 'BEGIN {
 RA=$(rate "$N" "${BEST[a]}")
 RB=$(rate "$N" "${BEST[b]}")
 RC=$(rate "$N" "${BEST[c]}")
-RATIO_B=$(awk -v b="$RB" -v a="$RA" 'BEGIN { printf "%.3f", b / a }')
-RATIO_C=$(awk -v c="$RC" -v a="$RA" 'BEGIN { printf "%.3f", c / a }')
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END {
+    printf "%.3f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+RATIO_B=$(median <<<"$RATIOS_B")
+RATIO_C=$(median <<<"$RATIOS_C")
 CPU_B=$(awk -v b="${BEST_CPU[b]}" -v a="${BEST_CPU[a]}" 'BEGIN { printf "%.2f", b / a }')
 CPU_C=$(awk -v c="${BEST_CPU[c]}" -v a="${BEST_CPU[a]}" 'BEGIN { printf "%.2f", c / a }')
 
 {
-    echo "Delivery benchmark: $N requests, $CONC in flight, best of $REPS, server 127.0.0.1:$PORT"
-    echo "machine: $(nproc) cores; $(uname -sr)"
+    echo "Delivery benchmark: $N requests, $CONC in flight, $REPS rounds, server 127.0.0.1:$PORT"
+    echo "machine: $(nproc) cores; $(uname -sr); campaign: $CAMPAIGN"
     echo "load before: ${LOAD_BEFORE#*load average: }   after: ${LOAD_AFTER#*load average: }"
+    echo "receiver alone under wrk (2 threads, $CONC connections, ${WRK_SECONDS}s): $WRK_RPS req/s"
     echo
-    printf '%-34s %9s %9s %9s %14s\n' "run" "wall (s)" "req/s" "CPU (s)" "peak RSS (MB)"
+    printf '%-34s %9s %9s %9s %14s\n' "run (best of $REPS)" "wall (s)" "req/s" "CPU (s)" "peak RSS (MB)"
     row() { printf '%-34s %9s %9s %9s %14s\n' "$@"; }
     row "(a) bare reqwest loop" "${BEST[a]}" "$RA" "${BEST_CPU[a]}" "$(mb "${BEST_RSS[a]}")"
     row "(b) campaign run" "${BEST[b]}" "$RB" "${BEST_CPU[b]}" "$(mb "${BEST_RSS[b]}")"
@@ -250,8 +305,8 @@ CPU_C=$(awk -v c="${BEST_CPU[c]}" -v a="${BEST_CPU[a]}" 'BEGIN { printf "%.2f", 
         row "campaign run --journal, $BIG" "$BIGJ_WALL" "$(rate "$BIG" "$BIGJ_WALL")" "$BIGJ_CPU" "$(mb "$BIGJ_RSS")"
     fi
     echo
-    echo "(b)/(a) = $RATIO_B   target >= 0.85: $(verdict "$RATIO_B" 0.85 ">=")"
-    echo "(c)/(a) = $RATIO_C   target >= 0.60: $(verdict "$RATIO_C" 0.60 ">=")"
+    echo "(b)/(a) = $RATIO_B   target >= 0.85: $(verdict "$RATIO_B" 0.85 ">=")   (median; rounds: $RATIOS_B)"
+    echo "(c)/(a) = $RATIO_C   target >= 0.60: $(verdict "$RATIO_C" 0.60 ">=")   (median; rounds: $RATIOS_C)"
     if [[ -z ${DELIVERY_SKIP_BIG:-} ]]; then
         echo "peak RSS, $BIG contacts: $(mb "$BIG_RSS") MB without journal," \
             "$(mb "$BIGJ_RSS") MB with   target < 100 MB:" \

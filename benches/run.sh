@@ -9,11 +9,15 @@
 #     generated CSV of 1,000,000 contacts (`Contact ID,First Name,Email`, with
 #     spaces, `&`, `+`, `@`, quotes, commas and non-ASCII names), timed as
 #       target/release/campaign run bench.campaign --contacts contacts.csv \
-#           --dry-run --format ndjson > campaign.ndjson
-#     against benches/baseline (`baseline contacts.csv > baseline.ndjson`):
-#     the same CSV read with the `csv` crate, post data encoded with
-#     `form_urlencoded`, each line written with `serde_json`. The two outputs
-#     must be byte-identical (the script fails otherwise). Reported: best wall
+#           --dry-run --format ndjson > /dev/null
+#     against benches/baseline (`baseline contacts.csv bench.campaign >
+#     /dev/null`): the same CSV read with the `csv` crate, post data
+#     encoded with `form_urlencoded`, each request's Idempotency-Key derived
+#     with `sha2` from the dry run's run id (the campaign file's digest),
+#     each line written with `serde_json`. The timed runs write to
+#     /dev/null; an untimed pass then streams both outputs into `cmp`, which
+#     must find them byte-identical (the script fails otherwise; nothing of
+#     that size is kept on disk). Reported: best wall
 #     time of BENCH_REPS runs, contacts/s, the ratio campaign/baseline, and
 #     peak RSS (`/usr/bin/time -v`, "Maximum resident set size").
 #  2. Memory vs. contact count: peak RSS of the same run over the first
@@ -132,31 +136,37 @@ max() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b > a) ? b : a }'; }
 C_WALL="" C_CPU="" C_RSS="" B_WALL="" B_CPU="" B_RSS=""
 for rep in $(seq 1 "$REPS"); do
     log "dry run over $N contacts, run $rep of $REPS"
-    measure "campaign-$N" "$OUT/campaign-$N.ndjson" \
+    measure "campaign-$N" /dev/null \
         "$CAMPAIGN" run "$OUT/bench.campaign" --contacts "$CONTACTS" --dry-run --format ndjson
     C_WALL=$(min "$C_WALL" "$WALL") C_CPU=$(min "$C_CPU" "$CPU") C_RSS=$(max "$C_RSS" "$RSS")
     log "  campaign  ${WALL}s wall  ${CPU}s cpu  ${RSS} KiB"
-    measure "baseline-$N" "$OUT/baseline-$N.ndjson" "$BASELINE" "$CONTACTS"
+    measure "baseline-$N" /dev/null "$BASELINE" "$CONTACTS" "$OUT/bench.campaign"
     B_WALL=$(min "$B_WALL" "$WALL") B_CPU=$(min "$B_CPU" "$CPU") B_RSS=$(max "$B_RSS" "$RSS")
     log "  baseline  ${WALL}s wall  ${CPU}s cpu  ${RSS} KiB"
 done
-if ! cmp "$OUT/campaign-$N.ndjson" "$OUT/baseline-$N.ndjson"; then
-    echo "the campaign's and the baseline's outputs differ; first differences:" >&2
-    diff "$OUT/campaign-$N.ndjson" "$OUT/baseline-$N.ndjson" | head -20 >&2 || true
-    exit 1
-fi
-LINES_OUT=$(wc -l < "$OUT/campaign-$N.ndjson")
-BYTES_OUT=$(wc -c < "$OUT/campaign-$N.ndjson")
+# The outputs (over 600 MB each) are compared as streams, not kept on disk.
+same_output() { # CONTACTS
+    local campaign=("$CAMPAIGN" run "$OUT/bench.campaign" --contacts "$1" --dry-run --format ndjson)
+    local baseline=("$BASELINE" "$1" "$OUT/bench.campaign")
+    if ! cmp <("${campaign[@]}") <("${baseline[@]}"); then
+        echo "the campaign's and the baseline's outputs differ; first differences:" >&2
+        diff <("${campaign[@]}") <("${baseline[@]}") | head -20 >&2 || true
+        exit 1
+    fi
+}
+log "comparing the outputs over $N contacts"
+same_output "$CONTACTS"
+read -r LINES_OUT BYTES_OUT < <("$BASELINE" "$CONTACTS" "$OUT/bench.campaign" | wc -lc)
 [ "$LINES_OUT" -eq $((2 * N)) ] || { echo "expected $((2 * N)) lines, got $LINES_OUT" >&2; exit 1; }
 
 # --- 2. memory at 100k contacts ---------------------------------------------
 log "dry run over $SMALL_N contacts"
-measure "campaign-$SMALL_N" "$OUT/campaign-$SMALL_N.ndjson" \
+measure "campaign-$SMALL_N" /dev/null \
     "$CAMPAIGN" run "$OUT/bench.campaign" --contacts "$SMALL" --dry-run --format ndjson
 CS_WALL=$WALL CS_RSS=$RSS
-measure "baseline-$SMALL_N" "$OUT/baseline-$SMALL_N.ndjson" "$BASELINE" "$SMALL"
+measure "baseline-$SMALL_N" /dev/null "$BASELINE" "$SMALL" "$OUT/bench.campaign"
 BS_WALL=$WALL BS_RSS=$RSS
-cmp "$OUT/campaign-$SMALL_N.ndjson" "$OUT/baseline-$SMALL_N.ndjson"
+same_output "$SMALL"
 
 # --- 3. check speed ---------------------------------------------------------
 # Best of CHECK_REPS wall times, for `campaign check` on all cores, on one core

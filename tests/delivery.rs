@@ -506,3 +506,43 @@ fn the_summary_and_the_report_compute_latency_alike() {
     assert_eq!(attempts(&summary), server.seen().len() + reached_refused);
     assert_eq!(attempts(&summary), attempts(&report));
 }
+
+/// Contacts reach the engine in batches (`deliver::BATCH`, 64): whatever
+/// the count around a batch's size, and with a refused record inside a
+/// batch, every contact runs exactly once and in full.
+#[test]
+fn every_contact_runs_once_whatever_the_count_around_a_batch() {
+    let server = Server::start();
+    for count in [1usize, 63, 64, 65, 129, 200] {
+        let mut csv = String::from("Contact ID\n");
+        for i in 1..=count {
+            csv.push_str(&format!("{i}\n"));
+        }
+        // A repeated id, refused on its own, in the middle of a batch.
+        csv.push_str("1\n");
+        let before = server.seen().len();
+        let case = Case::new(
+            &script(&hook(
+                "H",
+                &server.url("/ok"),
+                "        post \"id=[Contact ID]\"\n",
+            )),
+            &csv,
+        );
+        let o = case.run(&["--concurrency", "3", "--out", "out.ndjson"]);
+        assert_eq!(o.status.code(), Some(1), "{count}: {}", stderr(&o));
+        let seen = server.seen();
+        let mut ids: Vec<String> = seen[before..]
+            .iter()
+            .map(|s| String::from_utf8_lossy(&s.body).into_owned())
+            .collect();
+        ids.sort();
+        let mut expected: Vec<String> = (1..=count).map(|i| format!("id={i}")).collect();
+        expected.sort();
+        assert_eq!(ids, expected, "{count} contacts");
+        let results = case.results();
+        assert_eq!(results.len(), count + 1, "{count}");
+        let failed = results.iter().filter(|r| r["status"] == "failed").count();
+        assert_eq!(failed, 1, "{count}: only the repeated id fails");
+    }
+}

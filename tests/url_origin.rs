@@ -636,6 +636,7 @@ fn the_sender_refuses_a_url_that_left_its_template_and_guards_merged_urls() {
             timeout: std::time::Duration::from_secs(5),
             shape: Some(&shape),
             capture_headers: &[],
+            parsed: None,
         }))
     };
     let open = Http::new(1, true).unwrap();
@@ -664,4 +665,45 @@ fn the_sender_refuses_a_url_that_left_its_template_and_guards_merged_urls() {
     assert!(server.seen().is_empty(), "the guard sent nothing");
     assert_eq!(send(&open, &fine).status, Some(200));
     assert_eq!(server.seen().len(), 1);
+}
+
+/// A URL parsed once for a webhook stands in for the request's URL only
+/// when the two texts are the same: any other URL is parsed and sent as is.
+#[test]
+fn a_parsed_url_stands_in_only_for_its_own_text() {
+    use campaign::deliver::http::{Http, Outgoing, ParsedUrl};
+    let server = Server::start();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let program = campaign::compile(
+        "campaign \"T\" {\n webhook \"W\" {\n  url \"https://x.example.com\"\n  method GET\n }\n}\n",
+        None,
+    )
+    .unwrap()
+    .program;
+    let base = format!("http://127.0.0.1:{}", server.addr.port());
+    let parsed = ParsedUrl::parse(&format!("{base}/fixed")).unwrap();
+    let http = Http::new(1, true).unwrap();
+    for path in ["/fixed", "/other", "/fixed?q=1", "/fixed"] {
+        let request = campaign::vm::Request {
+            url: format!("{base}{path}"),
+            ..Default::default()
+        };
+        let request = campaign::request::build(&program.webhooks[0], &request, "msg_k", None);
+        let reply = runtime.block_on(http.send(&Outgoing {
+            request: &request,
+            timeout: std::time::Duration::from_secs(5),
+            shape: None,
+            capture_headers: &[],
+            parsed: Some(&parsed),
+        }));
+        // The test server answers 404 to these paths: what matters is
+        // which path reached it.
+        assert!(reply.status.is_some(), "{path}: {reply:?}");
+    }
+    let uris: Vec<String> = server.seen().iter().map(|s| s.uri.clone()).collect();
+    assert_eq!(uris, ["/fixed", "/other", "/fixed?q=1", "/fixed"]);
+    assert!(ParsedUrl::parse("not a url").is_none());
 }

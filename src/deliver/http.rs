@@ -29,6 +29,28 @@ pub struct Outgoing<'a> {
     pub shape: Option<&'a UrlShape>,
     /// Response headers to keep (header captures), by name, any case.
     pub capture_headers: &'a [&'a str],
+    /// The URL already parsed, when the webhook's URL merges nothing: used
+    /// if its text is the request's URL, which is then not parsed again.
+    pub parsed: Option<&'a ParsedUrl>,
+}
+
+/// A URL parsed once, for the requests of a webhook whose URL is the same
+/// for every contact.
+#[derive(Debug, Clone)]
+pub struct ParsedUrl {
+    text: String,
+    url: reqwest::Url,
+}
+
+impl ParsedUrl {
+    /// `text` parsed, or `None` if it is not a valid URL (each request then
+    /// reports that itself).
+    pub fn parse(text: &str) -> Option<ParsedUrl> {
+        reqwest::Url::parse(text).ok().map(|url| ParsedUrl {
+            text: text.to_string(),
+            url,
+        })
+    }
 }
 
 /// Why an attempt got no usable response.
@@ -158,15 +180,17 @@ impl Http {
     pub async fn send(&self, req: &Outgoing<'_>) -> Reply {
         let started = Instant::now();
         let request = req.request;
-        let url = match reqwest::Url::parse(request.url) {
-            Ok(u) => u,
-            Err(e) => {
-                return Reply::failed(
-                    FailureKind::Refused,
-                    format!("invalid URL after merging: {e}"),
-                )
-            }
-        };
+        let parsed = req.parsed.filter(|p| p.text == request.url);
+        let url =
+            match parsed.map_or_else(|| reqwest::Url::parse(request.url), |p| Ok(p.url.clone())) {
+                Ok(u) => u,
+                Err(e) => {
+                    return Reply::failed(
+                        FailureKind::Refused,
+                        format!("invalid URL after merging: {e}"),
+                    )
+                }
+            };
         if let Some(shape) = req.shape {
             if let Err(violation) = shape.check_parsed(&url, None) {
                 return Reply::failed(FailureKind::Refused, format!(

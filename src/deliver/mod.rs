@@ -8,8 +8,10 @@
 //! to remember which requests succeeded (and what they captured), which waits
 //! were started, and which contacts finished.
 //!
-//! Contacts are read on a thread of their own and handed to the engine one
-//! at a time through a bounded channel. On a resume, that thread also reads
+//! Contacts are read on a thread of their own and handed to the engine in
+//! batches of up to [`BATCH`] through a bounded channel, so the two threads
+//! wake each other once per batch, not once per contact. On a resume, that
+//! thread also reads
 //! what the journal holds about each contact ([`journal::Journal::history`])
 //! and sends it along, so the SQLite reads never hold up the requests in
 //! flight on the engine's thread.
@@ -29,7 +31,7 @@ use std::collections::HashSet;
 use std::io::{BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
@@ -195,6 +197,9 @@ struct Ctx<'p> {
     capture_headers: Vec<Vec<&'p str>>,
     /// Per webhook, the span of its step, where its failures point.
     webhook_spans: Vec<Span>,
+    /// Per webhook whose URL merges nothing, that URL parsed at its first
+    /// request, for every later one.
+    fixed_urls: Vec<OnceLock<Option<http::ParsedUrl>>>,
     source: &'p SourceFile,
     redactor: Redactor,
     journal: Option<Arc<Journal>>,
@@ -269,6 +274,9 @@ struct ResultLine<'a> {
     /// Already JSON (and redacted): written as it is.
     effects: &'a serde_json::value::RawValue,
 }
+
+/// How many contacts cross from the reader thread to the engine at once.
+const BATCH: usize = 64;
 
 /// What the reader thread hands the engine.
 enum Item {
@@ -357,6 +365,7 @@ pub async fn deliver<R: Read + Send + 'static>(
             })
             .collect(),
         webhook_spans: webhook_spans(program, &options.source.text),
+        fixed_urls: program.webhooks.iter().map(|_| OnceLock::new()).collect(),
         source: &options.source,
         journal: journal.clone(),
         log_attempts: options.out.is_some(),
@@ -393,31 +402,44 @@ pub async fn deliver<R: Read + Send + 'static>(
         progress: options.progress.clone(),
     };
 
-    // Contacts are read on their own thread and handed over one at a time
-    // through a small bounded channel: memory stays flat whatever the
-    // file's size. On a resume the thread also looks each contact up in
-    // the journal, off the engine's thread.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Item>(options.concurrency.max(1) * 2);
+    // Contacts are read on their own thread and handed over in batches
+    // through a small bounded channel (about twice `concurrency` contacts
+    // at most): memory stays flat whatever the file's size. On a resume the
+    // thread also looks each contact up in the journal, off the engine's
+    // thread.
+    let batches = (options.concurrency.max(1) * 2).div_ceil(BATCH).max(2);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Item>>(batches);
     let field_names = program.fields.clone();
     let reader_stop = stopping.clone();
     let replay = journal.clone().filter(|j| j.is_resume());
     let reader = std::thread::spawn(move || {
-        for_each_contact(input, format, &field_names, |row| {
+        let mut batch = Vec::with_capacity(BATCH);
+        let read = for_each_contact(input, format, &field_names, |row| {
             if reader_stop.load(Ordering::Relaxed) {
                 return Err(ReadStop::Stopped);
             }
-            let item = match row {
+            batch.push(match row {
                 Row::Contact(c) => {
                     let history = replay.as_ref().map(|j| j.history(&c.id));
                     Item::Contact(c.clone(), history)
                 }
                 Row::Invalid(e) => Item::Invalid(e),
-            };
-            tx.blocking_send(item).map_err(|_| ReadStop::Stopped)
-        })
+            });
+            if batch.len() < BATCH {
+                return Ok(());
+            }
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            tx.blocking_send(full).map_err(|_| ReadStop::Stopped)
+        });
+        // What was read before the end (or an unreadable record) still runs.
+        if !batch.is_empty() && !reader_stop.load(Ordering::Relaxed) {
+            let _ = tx.blocking_send(batch);
+        }
+        read
     });
 
-    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+        .flat_map(futures_util::stream::iter);
     let now_ms = unix_ms();
     stream
         .for_each_concurrent(options.concurrency.max(1), |item| {
@@ -906,6 +928,12 @@ async fn send(
             Signature::new(ts, k.sign(key, ts, request.body.as_bytes()))
         });
         let started_ms = unix_ms();
+        let parsed = match (&info.url_shape, ctx.fixed_urls.get(webhook as usize)) {
+            (None, Some(fixed)) => fixed
+                .get_or_init(|| http::ParsedUrl::parse(&request.url))
+                .as_ref(),
+            _ => None,
+        };
         let reply = ctx
             .http
             .send(&Outgoing {
@@ -913,6 +941,7 @@ async fn send(
                 timeout: Duration::from_millis(info.timeout_ms),
                 shape: info.url_shape.as_ref(),
                 capture_headers: &ctx.capture_headers[webhook as usize],
+                parsed,
             })
             .await;
         let verdict = match (reply.status, &reply.failure) {

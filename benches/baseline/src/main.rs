@@ -1,15 +1,18 @@
 //! The benchmark campaign written by hand: what `campaign run bench.campaign
 //! --contacts FILE --dry-run --format ndjson` does for benches/run.sh's
 //! two-webhook campaign, with no compiler and no VM. Reads the CSV with the
-//! `csv` crate, encodes post data with `form_urlencoded`, writes each effect
+//! `csv` crate, encodes post data with `form_urlencoded`, derives each
+//! request's `Idempotency-Key` with `sha2` (from the dry run's run id: the
+//! first 32 hex digits of the campaign file's SHA-256), writes each effect
 //! with `serde_json`; its output must be byte-identical to the campaign's.
 //!
-//! Usage: `baseline CONTACTS.csv > out.ndjson`
+//! Usage: `baseline CONTACTS.csv CAMPAIGN > out.ndjson`
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
+use sha2::{Digest, Sha256};
 
 /// The headers object: script order, then Content-Type.
 struct Headers<'a>(&'a [(&'a str, &'a str)]);
@@ -43,10 +46,28 @@ fn form(out: &mut String, text: &str) {
     out.extend(form_urlencoded::byte_serialize(text.as_bytes()));
 }
 
+/// `msg_` + the first 32 hex digits of SHA-256(run id \0 contact \0 step),
+/// the step as 4 little-endian bytes: docs/delivery.md's definition.
+fn idempotency_key(key: &mut String, run_id: &str, contact: &str, step: u32) {
+    let mut h = Sha256::new();
+    h.update(run_id.as_bytes());
+    h.update([0]);
+    h.update(contact.as_bytes());
+    h.update([0]);
+    h.update(step.to_le_bytes());
+    let digest = h.finalize();
+    let mut hex = [0u8; 32];
+    hex::encode_to_slice(&digest[..16], &mut hex).expect("16 bytes make 32 digits");
+    key.clear();
+    key.push_str("msg_");
+    key.push_str(std::str::from_utf8(&hex).expect("hex digits"));
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::args_os()
-        .nth(1)
-        .ok_or("usage: baseline CONTACTS.csv")?;
+    let usage = "usage: baseline CONTACTS.csv CAMPAIGN";
+    let path = std::env::args_os().nth(1).ok_or(usage)?;
+    let campaign = std::fs::read(std::env::args_os().nth(2).ok_or(usage)?)?;
+    let run_id = hex::encode(Sha256::digest(&campaign))[..32].to_string();
     let file = BufReader::with_capacity(256 * 1024, File::open(path)?);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -93,12 +114,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     note_prefix.push_str("&contact_id=");
 
-    let create_headers = [("Content-Type", FORM)];
-    let note_headers = [
-        ("Api-Appid", "***"),
-        ("Api-Key", "***"),
-        ("Content-Type", FORM),
-    ];
+    let mut key = String::new();
 
     let stdout = io::stdout().lock();
     let mut out = BufWriter::with_capacity(64 * 1024, stdout);
@@ -133,6 +149,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         form(&mut body, first.unwrap_or(""));
         body.push_str("&Email=");
         form(&mut body, email.unwrap_or(""));
+        idempotency_key(&mut key, &run_id, id, 0);
+        let create_headers = [("Content-Type", FORM), ("Idempotency-Key", key.as_str())];
         serde_json::to_writer(
             &mut out,
             &Webhook {
@@ -152,6 +170,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         body.push_str(&note_prefix);
         // `[Contact ID]` merges the id the run reports.
         form(&mut body, id);
+        idempotency_key(&mut key, &run_id, id, 1);
+        let note_headers = [
+            ("Api-Appid", "***"),
+            ("Api-Key", "***"),
+            ("Content-Type", FORM),
+            ("Idempotency-Key", key.as_str()),
+        ];
         serde_json::to_writer(
             &mut out,
             &Webhook {

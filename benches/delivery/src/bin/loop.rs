@@ -8,7 +8,9 @@
 //! `post "email=[Email]"` produces for contact i); the response body is read
 //! to the end and non-2xx answers are counted.
 //!
-//! Usage: loop URL [N=200000] [CONCURRENCY=64]
+//! Usage: loop URL [N=200000] [CONCURRENCY=64] [RUNTIME=multi|current]
+//! (tokio's multi-threaded runtime, or its current-thread one, which
+//! `campaign run` uses; on 2 shared cores neither is consistently faster).
 //! Prints one line: `requests N seconds S req_per_s R non_2xx K errors E`
 //! (its own timing, from the first request to the last answer; the bench
 //! uses the process's wall time from /usr/bin/time instead). Exits 1 if any
@@ -18,9 +20,24 @@ use std::time::Instant;
 
 use futures::stream::{self, StreamExt};
 
-#[tokio::main]
-async fn main() {
+fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let runtime = match args.get(3).map(String::as_str) {
+        Some("current") => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        None | Some("multi") => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+        Some(other) => {
+            eprintln!("loop: the runtime is `current` or `multi`, not {other:?}");
+            std::process::exit(2);
+        }
+    };
+    runtime.expect("tokio runtime").block_on(run(args));
+}
+
+async fn run(args: Vec<String>) {
     let Some(url) = args.first().cloned() else {
         eprintln!("usage: loop URL [N] [CONCURRENCY]");
         std::process::exit(2);
