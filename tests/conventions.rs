@@ -372,3 +372,30 @@ fn a_real_run_records_every_effect_in_out_and_the_journal() {
         expected
     );
 }
+
+#[test]
+fn a_step_that_cannot_be_sent_says_what_was_sent_before_it() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let body = hook("First", &server.url("/ok"), "")
+        + &hook("Second", &server.url("/ok"), "")
+        + &hook(
+            "Third",
+            &server.url("/ok"),
+            "        header \"X-Name\" = \"[Name]\"\n",
+        );
+    write(dir.path(), "c.campaign", script(&body));
+    write(dir.path(), "c.csv", "Contact ID,Name\n1,\"two\nlines\"\n");
+    let o = campaign(
+        dir.path(),
+        &["run", "c.campaign", "-c", "c.csv", "-o", "out.ndjson"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(server.seen().len(), 2);
+    let out = ndjson(&std::fs::read_to_string(dir.path().join("out.ndjson")).unwrap());
+    let error = out[0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("nothing was sent for this step (sent before it for this contact: \"First\", \"Second\")"),
+        "{error}"
+    );
+}

@@ -615,6 +615,9 @@ async fn run_contact(
     let mut unsettled: Option<Ticket> = None;
     // Every effect the contact had, as `--out` and the journal keep them.
     let mut effects: Vec<Recorded> = Vec::new();
+    // The steps whose requests were delivered, in this session or earlier:
+    // a later failure says what went out before it.
+    let mut sent: Vec<&str> = Vec::new();
     let ending = loop {
         let event = vm.next(&mut run);
         let mut record = EffectRef::of(&event).map(|effect| {
@@ -640,6 +643,14 @@ async fn run_contact(
             }
             Event::Error(e) => {
                 let mut failure = Failure::from(e);
+                if !sent.is_empty() {
+                    let steps: Vec<String> = sent.iter().map(|s| format!("{s:?}")).collect();
+                    failure.message = format!(
+                        "{} (sent before it for this contact: {})",
+                        failure.message,
+                        steps.join(", ")
+                    );
+                }
                 failure.message = ctx.redactor.redact(&failure.message).into_owned();
                 break Ending::Failed(failure);
             }
@@ -687,6 +698,7 @@ async fn run_contact(
         let info = &ctx.program.webhooks[webhook as usize];
         // Already delivered in an earlier run: replay what it captured.
         if let Some(done) = history.as_ref().and_then(|h| h.delivery(webhook)) {
+            sent.push(&info.name);
             for (field, value) in &done.captures {
                 if let Some(f) = ctx.program.field_id(field) {
                     Vm::set_field(&mut run, f, value);
@@ -709,6 +721,7 @@ async fn run_contact(
         };
         match send(ctx, info, &request, &key, &id, &mut log).await {
             Ok(reply) => {
+                sent.push(&info.name);
                 // Delivered whatever comes next: the receiver accepted it.
                 let unreadable = body_unreadable(info, &reply);
                 let captures = capture(info, ctx.program, &reply);
