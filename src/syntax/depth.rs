@@ -27,6 +27,20 @@ pub struct Layout {
     /// condition may continue on a line starting with `tag` (`has` /
     /// `tag "X"`), so the parser checks each one before relying on it.
     pub seams: Vec<usize>,
+    /// Set when the file ends inside a block: what a syntax error at the
+    /// end of the file points at instead of the end.
+    pub unclosed: Option<Unclosed>,
+}
+
+/// The `{` a file never closes, as the pre-scan saw its braces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unclosed {
+    /// The innermost `{` still open at the end of the file.
+    pub innermost: usize,
+    /// The first `{` closed by a `}` indented differently from it, and that
+    /// `}`: its own `}` is likely the missing one, and a later one closed
+    /// it instead (rustc guesses the same way).
+    pub mismatched: Option<(usize, usize)>,
 }
 
 /// Checks nesting depth and string termination in one pass.
@@ -36,6 +50,8 @@ pub fn prescan(source: &str) -> Result<Layout, Diagnostic> {
     // The open brackets, innermost last: inside `[`, a single-quoted filter
     // argument may hold brackets that do not count.
     let mut open = [0u8; MAX_DEPTH];
+    let mut open_at = [0usize; MAX_DEPTH];
+    let mut mismatched = None;
     let mut depth = 0usize;
     let mut next_seam = SEAM_SPACING;
     let mut i = 0;
@@ -83,9 +99,17 @@ pub fn prescan(source: &str) -> Result<Layout, Diagnostic> {
                     ));
                 }
                 open[depth] = bytes[i];
+                open_at[depth] = i;
                 depth += 1;
             }
-            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+            b'}' | b']' | b')' => {
+                depth = depth.saturating_sub(1);
+                let pair = bytes[i] == b'}' && open[depth] == b'{';
+                if pair && mismatched.is_none() && indent(bytes, open_at[depth]) != indent(bytes, i)
+                {
+                    mismatched = Some((open_at[depth], i));
+                }
+            }
             b'\n' if depth == 1 && i + 1 >= next_seam && starts_item(&bytes[i + 1..]) => {
                 layout.seams.push(i + 1);
                 next_seam = i + 1 + SEAM_SPACING;
@@ -94,7 +118,23 @@ pub fn prescan(source: &str) -> Result<Layout, Diagnostic> {
         }
         i += 1;
     }
+    layout.unclosed = open[..depth]
+        .iter()
+        .rposition(|&b| b == b'{')
+        .map(|j| Unclosed {
+            innermost: open_at[j],
+            mismatched,
+        });
     Ok(layout)
+}
+
+/// The indentation (spaces and tabs) of the line holding `at`.
+fn indent(bytes: &[u8], at: usize) -> usize {
+    let start = memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |n| n + 1);
+    bytes[start..]
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count()
 }
 
 /// Where a single-quoted filter argument opened at `start` closes, if it
@@ -163,6 +203,21 @@ mod tests {
         // Outside a merge, or unclosed on its line, a quote is a character.
         assert!(prescan(&format!("'{}'", "(".repeat(100))).is_err());
         assert!(prescan(&format!("[A '\n{}']", "[".repeat(100))).is_err());
+    }
+
+    #[test]
+    fn an_unclosed_brace_is_found_and_a_misindented_close_named() {
+        let src = "campaign \"T\" {\n    if [A] == \"1\" {\n        stop\n}\n";
+        let unclosed = prescan(src).unwrap().unclosed.unwrap();
+        assert_eq!(unclosed.innermost, src.find('{').unwrap());
+        let if_open = src.rfind('{').unwrap();
+        assert_eq!(
+            unclosed.mismatched,
+            Some((if_open, src.rfind('}').unwrap()))
+        );
+        // Braces in strings do not count; a closed file has none unclosed.
+        let closed = "campaign \"T\" {\n    note \"{\"\n}\n";
+        assert_eq!(prescan(closed).unwrap().unclosed, None);
     }
 
     #[test]

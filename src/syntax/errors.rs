@@ -3,13 +3,18 @@
 
 use pest::error::{ErrorVariant, InputLocation};
 
+use super::depth::Unclosed;
 use super::parser::{Rule, SETTING_KEYWORDS, STEP_KEYWORDS};
 use crate::diagnostics::{codes, did_you_mean, Diagnostic};
 use crate::span::Span;
 
 /// Turns a pest error into a diagnostic that names what was expected in the
 /// language's words and points at what was found instead.
-pub(super) fn syntax_error(source: &str, err: pest::error::Error<Rule>) -> Diagnostic {
+pub(super) fn syntax_error(
+    source: &str,
+    err: pest::error::Error<Rule>,
+    unclosed: Option<Unclosed>,
+) -> Diagnostic {
     let pos = match err.location {
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,
@@ -31,7 +36,7 @@ pub(super) fn syntax_error(source: &str, err: pest::error::Error<Rule>) -> Diagn
         .next()
         .filter(|w| !w.is_empty() && w.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_'));
 
-    if let Some(hint) = mistake_hint(source, &err, pos, &positives) {
+    if let Some(hint) = mistake_hint(source, &err, pos, &positives, unclosed) {
         return hint;
     }
     let wants_step = positives.contains(&Rule::kw_webhook);
@@ -184,6 +189,7 @@ fn mistake_hint(
     err: &pest::error::Error<Rule>,
     pos: usize,
     positives: &[Rule],
+    unclosed: Option<Unclosed>,
 ) -> Option<Diagnostic> {
     let rest = &source[pos..];
     let furthest = err
@@ -191,10 +197,9 @@ fn mistake_hint(
         .map(|a| a.max_position)
         .filter(|&at| at >= pos && at <= source.len())
         .unwrap_or(pos);
-    if rest.is_empty() || furthest == source.len() && source[pos..].trim().is_empty() {
-        if let Some(open) = unclosed_brace(source) {
-            return Some(open);
-        }
+    let at_the_end = rest.trim().is_empty() && furthest == source.len();
+    if let (true, Some(unclosed)) = (at_the_end, unclosed) {
+        return Some(unclosed_brace(source, unclosed));
     }
     if let Some(d) = quoted_filter_argument(source, pos) {
         return Some(d);
@@ -225,9 +230,9 @@ fn mistake_hint(
         }
     }
     let at_furthest = &source[furthest..];
+    let wants_logic =
+        positives.contains(&Rule::kw_and) || positives.contains(&Rule::kw_or) || furthest > pos;
     for (symbol, word) in [("||", "or"), ("&&", "and")] {
-        let wants_logic =
-            positives.contains(&Rule::kw_and) || positives.contains(&Rule::kw_or) || furthest > pos;
         if wants_logic && (rest.starts_with(symbol) || at_furthest.starts_with(symbol)) {
             let at = if rest.starts_with(symbol) {
                 pos
@@ -388,66 +393,30 @@ fn header_without_equals(source: &str, pos: usize, furthest: usize) -> Option<Di
 }
 
 /// At the end of the file with a block still open: the `{` that was never
-/// closed. Brackets are counted outside strings and comments; when a `}`
-/// closes a `{` whose line is indented differently, that `{` is the likely
-/// culprit (its own `}` is missing, and a later one closed it), as rustc
-/// guesses from indentation.
-fn unclosed_brace(source: &str) -> Option<Diagnostic> {
-    let indent = |at: usize| {
-        let line_start = source[..at].rfind('\n').map_or(0, |i| i + 1);
-        source[line_start..].len() - source[line_start..].trim_start_matches([' ', '\t']).len()
-    };
-    let bytes = source.as_bytes();
-    let mut stack: Vec<usize> = Vec::new();
-    let mut suspect: Option<(usize, usize)> = None;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'{' => stack.push(i),
-            b'}' => {
-                if let Some(open) = stack.pop() {
-                    if suspect.is_none() && indent(open) != indent(i) {
-                        suspect = Some((open, i));
-                    }
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    let innermost = *stack.last()?;
+/// closed, as the pre-scan found it.
+fn unclosed_brace(source: &str, unclosed: Unclosed) -> Diagnostic {
     let line_of = |at: usize| source[..at].matches('\n').count() + 1;
-    let (open, help) = match suspect {
+    let (open, help) = match unclosed.mismatched {
         Some((open, close)) => (
             open,
             format!(
                 "add the `}}` that closes this block: the `}}` on line {} is indented differently, so it closes this block instead of the one opened on line {}",
                 line_of(close),
-                line_of(innermost)
+                line_of(unclosed.innermost)
             ),
         ),
-        None => (innermost, "add the `}` that closes this block".to_string()),
+        None => (
+            unclosed.innermost,
+            "add the `}` that closes this block".to_string(),
+        ),
     };
-    Some(
-        Diagnostic::error(
-            codes::SYNTAX_UNEXPECTED,
-            Span::new(open, open + 1),
-            "this `{` is never closed",
-        )
-        .label("block opened here")
-        .help(help),
+    Diagnostic::error(
+        codes::SYNTAX_UNEXPECTED,
+        Span::new(open, open + 1),
+        "this `{` is never closed",
     )
+    .label("block opened here")
+    .help(help)
 }
 
 /// What stands at `pos`, for "found ...", and its length in bytes.
