@@ -27,9 +27,6 @@ pub struct Layout {
     /// condition may continue on a line starting with `tag` (`has` /
     /// `tag "X"`), so the parser checks each one before relying on it.
     pub seams: Vec<usize>,
-    /// Set when the file ends inside a block: what a syntax error at the
-    /// end of the file points at instead of the end.
-    pub unclosed: Option<Unclosed>,
 }
 
 /// The `{` a file never closes, as the pre-scan saw its braces.
@@ -45,13 +42,42 @@ pub struct Unclosed {
 
 /// Checks nesting depth and string termination in one pass.
 pub fn prescan(source: &str) -> Result<Layout, Diagnostic> {
+    scan(source, |_, _| {})
+}
+
+/// The `{` a file never closes, with [`prescan`]'s reading of strings,
+/// comments and brackets; `None` if every `{` is closed or the file fails
+/// the pre-scan. Only for the message of a syntax error at the end of the
+/// file, so the fast path does not pay for it.
+pub fn unclosed(source: &str) -> Option<Unclosed> {
+    let bytes = source.as_bytes();
+    let mut open: Vec<(u8, usize)> = Vec::new();
+    let mut mismatched = None;
+    scan(source, |at, b| match b {
+        b'{' | b'[' | b'(' => open.push((b, at)),
+        _ => {
+            if let Some((b'{', from)) = open.pop() {
+                if b == b'}' && mismatched.is_none() && indent(bytes, from) != indent(bytes, at) {
+                    mismatched = Some((from, at));
+                }
+            }
+        }
+    })
+    .ok()?;
+    let innermost = open.iter().rev().find(|(b, _)| *b == b'{')?.1;
+    Some(Unclosed {
+        innermost,
+        mismatched,
+    })
+}
+
+/// The pre-scan, telling `on_bracket` where each bracket opens or closes.
+fn scan(source: &str, mut on_bracket: impl FnMut(usize, u8)) -> Result<Layout, Diagnostic> {
     let bytes = source.as_bytes();
     let mut layout = Layout::default();
     // The open brackets, innermost last: inside `[`, a single-quoted filter
     // argument may hold brackets that do not count.
     let mut open = [0u8; MAX_DEPTH];
-    let mut open_at = [0usize; MAX_DEPTH];
-    let mut mismatched = None;
     let mut depth = 0usize;
     let mut next_seam = SEAM_SPACING;
     let mut i = 0;
@@ -99,16 +125,12 @@ pub fn prescan(source: &str) -> Result<Layout, Diagnostic> {
                     ));
                 }
                 open[depth] = bytes[i];
-                open_at[depth] = i;
                 depth += 1;
+                on_bracket(i, bytes[i]);
             }
             b'}' | b']' | b')' => {
                 depth = depth.saturating_sub(1);
-                let pair = bytes[i] == b'}' && open[depth] == b'{';
-                if pair && mismatched.is_none() && indent(bytes, open_at[depth]) != indent(bytes, i)
-                {
-                    mismatched = Some((open_at[depth], i));
-                }
+                on_bracket(i, bytes[i]);
             }
             b'\n' if depth == 1 && i + 1 >= next_seam && starts_item(&bytes[i + 1..]) => {
                 layout.seams.push(i + 1);
@@ -118,13 +140,6 @@ pub fn prescan(source: &str) -> Result<Layout, Diagnostic> {
         }
         i += 1;
     }
-    layout.unclosed = open[..depth]
-        .iter()
-        .rposition(|&b| b == b'{')
-        .map(|j| Unclosed {
-            innermost: open_at[j],
-            mismatched,
-        });
     Ok(layout)
 }
 
@@ -208,16 +223,13 @@ mod tests {
     #[test]
     fn an_unclosed_brace_is_found_and_a_misindented_close_named() {
         let src = "campaign \"T\" {\n    if [A] == \"1\" {\n        stop\n}\n";
-        let unclosed = prescan(src).unwrap().unclosed.unwrap();
-        assert_eq!(unclosed.innermost, src.find('{').unwrap());
+        let found = unclosed(src).unwrap();
+        assert_eq!(found.innermost, src.find('{').unwrap());
         let if_open = src.rfind('{').unwrap();
-        assert_eq!(
-            unclosed.mismatched,
-            Some((if_open, src.rfind('}').unwrap()))
-        );
+        assert_eq!(found.mismatched, Some((if_open, src.rfind('}').unwrap())));
         // Braces in strings do not count; a closed file has none unclosed.
         let closed = "campaign \"T\" {\n    note \"{\"\n}\n";
-        assert_eq!(prescan(closed).unwrap().unclosed, None);
+        assert_eq!(unclosed(closed), None);
     }
 
     #[test]

@@ -3,18 +3,14 @@
 
 use pest::error::{ErrorVariant, InputLocation};
 
-use super::depth::Unclosed;
+use super::depth::{unclosed, Unclosed};
 use super::parser::{Rule, SETTING_KEYWORDS, STEP_KEYWORDS};
 use crate::diagnostics::{codes, did_you_mean, Diagnostic};
 use crate::span::Span;
 
 /// Turns a pest error into a diagnostic that names what was expected in the
 /// language's words and points at what was found instead.
-pub(super) fn syntax_error(
-    source: &str,
-    err: pest::error::Error<Rule>,
-    unclosed: Option<Unclosed>,
-) -> Diagnostic {
+pub(super) fn syntax_error(source: &str, err: pest::error::Error<Rule>) -> Diagnostic {
     let pos = match err.location {
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,
@@ -36,7 +32,7 @@ pub(super) fn syntax_error(
         .next()
         .filter(|w| !w.is_empty() && w.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_'));
 
-    if let Some(hint) = mistake_hint(source, &err, pos, &positives, unclosed) {
+    if let Some(hint) = mistake_hint(source, &err, pos, &positives) {
         return hint;
     }
     let wants_step = positives.contains(&Rule::kw_webhook);
@@ -189,7 +185,6 @@ fn mistake_hint(
     err: &pest::error::Error<Rule>,
     pos: usize,
     positives: &[Rule],
-    unclosed: Option<Unclosed>,
 ) -> Option<Diagnostic> {
     let rest = &source[pos..];
     let furthest = err
@@ -197,9 +192,10 @@ fn mistake_hint(
         .map(|a| a.max_position)
         .filter(|&at| at >= pos && at <= source.len())
         .unwrap_or(pos);
-    let at_the_end = rest.trim().is_empty() && furthest == source.len();
-    if let (true, Some(unclosed)) = (at_the_end, unclosed) {
-        return Some(unclosed_brace(source, unclosed));
+    if rest.trim().is_empty() && furthest == source.len() {
+        if let Some(unclosed) = unclosed(source) {
+            return Some(unclosed_brace(source, unclosed));
+        }
     }
     if let Some(d) = quoted_filter_argument(source, pos) {
         return Some(d);

@@ -105,28 +105,20 @@ fn parse_inner<C: Collect>(
     let mut builder = Builder::new(PestSettings::for_source(source), 0);
     match pieces::campaign(&mut builder, source, &layout.seams, new) {
         Some(parsed) => Ok((parsed, builder.errors)),
-        None => Err(vec![syntax_error_of(
-            source,
-            builder.settings,
-            layout.unclosed,
-        )]),
+        None => Err(vec![syntax_error_of(source, builder.settings)]),
     }
 }
 
 /// Parses the whole file with pest's error detail on, for the message: the
 /// expected literal tokens make it precise, and tracking them costs only on
 /// this path.
-fn syntax_error_of(
-    source: &str,
-    settings: PestSettings,
-    unclosed: Option<depth::Unclosed>,
-) -> Diagnostic {
+fn syntax_error_of(source: &str, settings: PestSettings) -> Diagnostic {
     let detailed = PestSettings {
         error_detail: true,
         ..settings
     };
     match run_pest(Rule::file, source, detailed) {
-        Err(err) => syntax_error(source, err, unclosed),
+        Err(err) => syntax_error(source, err),
         Ok(_) => Diagnostic::error(
             codes::INTERNAL_PARSER,
             Span::new(0, 0),
