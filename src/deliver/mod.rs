@@ -41,7 +41,7 @@ use crate::contacts::{
     for_each_contact, Contact, ContactsError, ContactsFormat, Row, RowError, RowErrorKind,
 };
 use crate::diagnostics::SourceFile;
-use crate::effect::{EffectRef, Recorded};
+use crate::effect::{self, Recorded};
 use crate::failure::{webhook_spans, Failure, FirstFailure, FirstFailures, Location};
 use crate::request::{self, Signature};
 use crate::span::Span;
@@ -613,34 +613,20 @@ async fn run_contact(
     // The contact's last journal entry: its slot is not free, and its next
     // request is not sent, until that is committed.
     let mut unsettled: Option<Ticket> = None;
-    // Every effect the contact had, as `--out` and the journal keep them.
-    let mut effects: Vec<Recorded> = Vec::new();
+    // Every effect the contact had, as `--out` and the journal keep them:
+    // a JSON array, written as the effects happen.
+    let mut effects: Vec<u8> = Vec::new();
     // The steps whose requests were delivered, in this session or earlier:
     // a later failure says what went out before it.
     let mut sent: Vec<&str> = Vec::new();
     let ending = loop {
+        // The clock moves only inside a wait, so this is when the next
+        // effect begins (for a wait, its start, as the dry run shows it).
+        let at_ms = run.clock_ms;
         let event = vm.next(&mut run);
-        let mut record = EffectRef::of(&event).map(|effect| {
-            let step = match &event {
-                Event::Webhook(request) => ctx
-                    .program
-                    .webhooks
-                    .get(request.webhook as usize)
-                    .map(|w| w.name.as_str()),
-                _ => None,
-            };
-            Recorded::new(0, effect, step)
-        });
-        let waited = match &event {
-            Event::Wait { millis } => *millis,
-            _ => 0,
-        };
+        record_effect(&mut effects, at_ms, &event, ctx.program);
         let request = match event {
-            Event::Done => break Ending::Done,
-            Event::Stop => {
-                keep(&mut effects, record.take(), run.clock_ms);
-                break Ending::Done;
-            }
+            Event::Done | Event::Stop => break Ending::Done,
             Event::Error(e) => {
                 let mut failure = Failure::from(e);
                 if !sent.is_empty() {
@@ -655,11 +641,6 @@ async fn run_contact(
                 break Ending::Failed(failure);
             }
             Event::Wait { millis } => {
-                keep(
-                    &mut effects,
-                    record.take(),
-                    run.clock_ms.saturating_sub(waited),
-                );
                 waits += 1;
                 steps += 1;
                 let resume_at = match history.as_ref().and_then(|h| h.wait(waits)) {
@@ -684,12 +665,10 @@ async fn run_contact(
             // Copied out of the VM so the contact can go on after it.
             Event::Webhook(request) => request.clone(),
             _ => {
-                keep(&mut effects, record.take(), run.clock_ms);
                 steps += 1;
                 continue;
             }
         };
-        keep(&mut effects, record.take(), run.clock_ms);
         steps += 1;
         if ctx.stopping.load(Ordering::Relaxed) {
             break Ending::Interrupted;
@@ -765,12 +744,21 @@ async fn run_contact(
     settle(ctx, ticket).await;
 }
 
-/// Keeps an effect, stamped with the contact's virtual clock.
-fn keep(effects: &mut Vec<Recorded>, record: Option<Recorded>, at_ms: u64) {
-    if let Some(mut record) = record {
-        record.at_ms = at_ms;
-        effects.push(record);
+/// Appends an event to a contact's JSON array of effects, if it is one.
+fn record_effect(effects: &mut Vec<u8>, at_ms: u64, event: &Event<'_>, program: &Program) {
+    if effect::action(event).is_none() {
+        return;
     }
+    let step = match event {
+        Event::Webhook(request) => program
+            .webhooks
+            .get(request.webhook as usize)
+            .map(|w| w.name.as_str()),
+        _ => None,
+    };
+    effects.push(if effects.is_empty() { b'[' } else { b',' });
+    // Into a Vec, of values that are all strings and numbers: cannot fail.
+    let _ = serde_json::to_writer(&mut *effects, &Recorded { at_ms, step, event });
 }
 
 /// Waits until the journal has committed `ticket`. On a journal that stopped
@@ -797,7 +785,7 @@ fn finish(
     steps: u32,
     ending: &Ending,
     log: &[AttemptLog],
-    effects: &[Recorded],
+    effects: &[u8],
 ) -> Option<Ticket> {
     let (status, failure) = match ending {
         Ending::Done => ("done", None),
@@ -816,7 +804,10 @@ fn finish(
     };
     // A capture can bring a server's echo of a secret into a field, and so
     // into a note: effects are redacted like everything else written.
-    let effects = serde_json::to_string(effects).unwrap_or_else(|_| "[]".into());
+    let effects = match effects {
+        [] => "[]".to_string(),
+        _ => format!("{}]", String::from_utf8_lossy(effects)),
+    };
     let effects = ctx.redactor.redact(&effects).into_owned();
     if let (Some(j), Some(status)) = (&ctx.journal, journaled) {
         j.record(Entry::Effects {

@@ -16,7 +16,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use crate::compile::instructions::Program;
 use crate::contacts::{for_each_contact, ContactsError, ContactsFormat, Row};
 use crate::diagnostics::{Diagnostic, SourceFile};
-use crate::effect::{EffectRef, Seconds};
+use crate::effect::{self, Seconds};
 use crate::failure::{Failure, FirstFailure, FirstFailures, Location};
 use crate::request::{self, HttpRequest, Signature};
 use crate::vm::{Event, Run, Secrets, Vm};
@@ -315,11 +315,10 @@ impl Serialize for Effect<'_> {
         if let Some((step, _)) = self.webhook {
             map.serialize_entry("step", step)?;
         }
-        let effect = EffectRef::of(self.event);
         // Errors are written by `ErrorLine` and never reach here.
-        map.serialize_entry("action", effect.map_or("error", |e| e.action()))?;
-        match (effect, self.webhook) {
-            (Some(EffectRef::Webhook), Some((_, request))) => {
+        map.serialize_entry("action", effect::action(self.event).unwrap_or("error"))?;
+        match (self.event, self.webhook) {
+            (Event::Webhook(_), Some((_, request))) => {
                 map.serialize_entry("method", request.method)?;
                 map.serialize_entry("url", request.url)?;
                 map.serialize_entry("headers", &Headers(request))?;
@@ -327,8 +326,7 @@ impl Serialize for Effect<'_> {
                     map.serialize_entry("body", body)?;
                 }
             }
-            (Some(effect), _) => effect.write_details(&mut map)?,
-            (None, _) => {}
+            (event, _) => effect::write_details(&mut map, event)?,
         }
         map.end()
     }
