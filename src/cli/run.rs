@@ -265,7 +265,7 @@ fn announce_resume(journal: &Path, source: &SourceFile) {
     if !journal.exists() {
         return;
     }
-    let Ok(s) = deliver::journal::summary(journal) else {
+    let Ok(s) = deliver::journal::report::standing(journal) else {
         return;
     };
     if s.digest != campaign::request::campaign_digest(&source.text) {

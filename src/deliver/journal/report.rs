@@ -88,11 +88,36 @@ pub const LAST_ERRORS: usize = 10;
 /// SQL for "this attempt got a 2xx" (0 or 1, never NULL).
 const OK_SQL: &str = "(CASE WHEN status BETWEEN 200 AND 299 THEN 1 ELSE 0 END)";
 
-/// Reads a run's summary from the journal at `path`, read-only, for
-/// `campaign report`. Works while a run is still writing to it (it sees the
-/// last commit). Memory stays bounded however large the run: percentiles
-/// stream through SQLite's external sort, and only per-step figures are held.
-pub fn summary(path: &Path) -> Result<Summary, JournalError> {
+/// Where a run stands: who it is and its contacts' counts, without the
+/// attempts' statistics, for a run about to resume to say so cheaply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    /// The run id.
+    pub run_id: String,
+    /// The campaign's name.
+    pub campaign: String,
+    /// The compiled campaign's digest.
+    pub digest: String,
+    /// When the first session started, unix ms.
+    pub started_ms: i64,
+    /// How many times the journal was opened for a run (1 + resumes).
+    pub sessions: u32,
+    /// Contacts that ran to the end.
+    pub contacts_done: u64,
+    /// Contacts that failed.
+    pub contacts_failed: u64,
+    /// Contacts parked at a wait.
+    pub contacts_waiting: u64,
+}
+
+/// Reads where a run stands from the journal at `path`, read-only: the
+/// part of [`summary`] that does not scan the attempts.
+pub fn standing(path: &Path) -> Result<Standing, JournalError> {
+    let conn = open_read_only(path)?;
+    read_standing(&conn, path)
+}
+
+fn open_read_only(path: &Path) -> Result<Connection, JournalError> {
     if !path.exists() {
         return Err(JournalError::Missing {
             path: path.to_path_buf(),
@@ -106,11 +131,13 @@ pub fn summary(path: &Path) -> Result<Summary, JournalError> {
     .map_err(err)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
     check_identity(&conn, path, false)?;
-    // One read transaction, so every figure comes from the same snapshot.
-    conn.execute_batch("BEGIN").map_err(err)?;
-    let meta = read_meta(&conn, path)?;
+    Ok(conn)
+}
 
-    let (contacts_done, contacts_failed, contacts_waiting): (u64, u64, u64) = conn
+fn read_standing(conn: &Connection, path: &Path) -> Result<Standing, JournalError> {
+    let err = |e| JournalError::from_sqlite(path, e);
+    let meta = read_meta(conn, path)?;
+    let (contacts_done, contacts_failed, contacts_waiting) = conn
         .query_row(
             &format!(
                 "{CURRENT_CONTACTS}
@@ -121,6 +148,37 @@ pub fn summary(path: &Path) -> Result<Summary, JournalError> {
             |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )
         .map_err(err)?;
+    Ok(Standing {
+        run_id: meta.run_id,
+        campaign: meta.campaign,
+        digest: meta.digest,
+        started_ms: meta.started_ms,
+        sessions: u32::try_from(meta.sessions).unwrap_or(u32::MAX),
+        contacts_done,
+        contacts_failed,
+        contacts_waiting,
+    })
+}
+
+/// Reads a run's summary from the journal at `path`, read-only, for
+/// `campaign report`. Works while a run is still writing to it (it sees the
+/// last commit). Memory stays bounded however large the run: percentiles
+/// stream through SQLite's external sort, and only per-step figures are held.
+pub fn summary(path: &Path) -> Result<Summary, JournalError> {
+    let err = |e| JournalError::from_sqlite(path, e);
+    let conn = open_read_only(path)?;
+    // One read transaction, so every figure comes from the same snapshot.
+    conn.execute_batch("BEGIN").map_err(err)?;
+    let Standing {
+        run_id,
+        campaign,
+        digest,
+        started_ms,
+        sessions,
+        contacts_done,
+        contacts_failed,
+        contacts_waiting,
+    } = read_standing(&conn, path)?;
     let (attempts, attempts_failed): (u64, u64) = conn
         .query_row(
             &format!("SELECT COUNT(*), COALESCE(SUM(1 - {OK_SQL}), 0) FROM attempts"),
@@ -162,11 +220,11 @@ pub fn summary(path: &Path) -> Result<Summary, JournalError> {
     conn.execute_batch("COMMIT").map_err(err)?;
 
     Ok(Summary {
-        run_id: meta.run_id,
-        campaign: meta.campaign,
-        digest: meta.digest,
-        started_ms: meta.started_ms,
-        sessions: u32::try_from(meta.sessions).unwrap_or(u32::MAX),
+        run_id,
+        campaign,
+        digest,
+        started_ms,
+        sessions,
         contacts_done,
         contacts_failed,
         contacts_waiting,
