@@ -146,24 +146,29 @@ pub(super) fn print_summary(s: &campaign::deliver::Summary) {
 pub(super) fn render_journal_summary(s: &campaign::deliver::journal::Summary) -> String {
     use std::fmt::Write as _;
     let us = |u: u64| format!("{:.1}ms", u as f64 / 1000.0);
-    let started = campaign::deliver::journal::report::rfc3339_ms(s.started_ms);
+    let started = campaign::deliver::journal::report::rfc3339_ms(s.standing.started_ms);
     // Contact ids and errors come from the contacts file and the servers.
     let shown = |text: &str| campaign::terminal::escape(text).into_owned();
     let mut out = String::new();
-    let _ = writeln!(out, "run {} of campaign {:?}", shown(&s.run_id), s.campaign);
-    let resumes = match s.sessions {
+    let _ = writeln!(
+        out,
+        "run {} of campaign {:?}",
+        shown(&s.standing.run_id),
+        s.standing.campaign
+    );
+    let resumes = match s.standing.sessions {
         0 | 1 => "not resumed".to_string(),
         n => format!("resumed {}", plural(u64::from(n) - 1, "time")),
     };
     let _ = writeln!(
         out,
         "started {started}, {} ({resumes})",
-        plural(u64::from(s.sessions), "session")
+        plural(u64::from(s.standing.sessions), "session")
     );
     let _ = writeln!(
         out,
         "contacts: {} done, {} failed, {} waiting",
-        s.contacts_done, s.contacts_failed, s.contacts_waiting
+        s.standing.contacts_done, s.standing.contacts_failed, s.standing.contacts_waiting
     );
     let _ = writeln!(
         out,

@@ -18,22 +18,10 @@ use crate::deliver::stats::{mean, nearest_rank, slowest_first, Latency, RankPick
 /// report`. Counts cover every session of the run (the first and each resume).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
-    /// The run id.
-    pub run_id: String,
-    /// The campaign's name.
-    pub campaign: String,
-    /// The compiled campaign's digest.
-    pub digest: String,
-    /// When the first session started, unix ms.
-    pub started_ms: i64,
-    /// How many times the journal was opened for a run (1 + resumes).
-    pub sessions: u32,
-    /// Contacts that ran to the end.
-    pub contacts_done: u64,
-    /// Contacts that failed.
-    pub contacts_failed: u64,
-    /// Contacts parked at a wait.
-    pub contacts_waiting: u64,
+    /// Who the run is, and its contacts' counts (flattened: the JSON of
+    /// `report --format json` has these keys at the top).
+    #[serde(flatten)]
+    pub standing: Standing,
     /// Request attempts, retries and re-sends after a resume included.
     pub attempts: u64,
     /// Attempts without a 2xx.
@@ -90,7 +78,7 @@ const OK_SQL: &str = "(CASE WHEN status BETWEEN 200 AND 299 THEN 1 ELSE 0 END)";
 
 /// Where a run stands: who it is and its contacts' counts, without the
 /// attempts' statistics, for a run about to resume to say so cheaply.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Standing {
     /// The run id.
     pub run_id: String,
@@ -169,16 +157,7 @@ pub fn summary(path: &Path) -> Result<Summary, JournalError> {
     let conn = open_read_only(path)?;
     // One read transaction, so every figure comes from the same snapshot.
     conn.execute_batch("BEGIN").map_err(err)?;
-    let Standing {
-        run_id,
-        campaign,
-        digest,
-        started_ms,
-        sessions,
-        contacts_done,
-        contacts_failed,
-        contacts_waiting,
-    } = read_standing(&conn, path)?;
+    let standing = read_standing(&conn, path)?;
     let (attempts, attempts_failed): (u64, u64) = conn
         .query_row(
             &format!("SELECT COUNT(*), COALESCE(SUM(1 - {OK_SQL}), 0) FROM attempts"),
@@ -220,14 +199,7 @@ pub fn summary(path: &Path) -> Result<Summary, JournalError> {
     conn.execute_batch("COMMIT").map_err(err)?;
 
     Ok(Summary {
-        run_id,
-        campaign,
-        digest,
-        started_ms,
-        sessions,
-        contacts_done,
-        contacts_failed,
-        contacts_waiting,
+        standing,
         attempts,
         attempts_failed,
         requests,

@@ -100,7 +100,7 @@ fn reopening_keeps_the_run_id() {
     assert!(journal.is_resume());
     assert_eq!(journal.run_id(), run_id);
     journal.close().unwrap();
-    assert_eq!(summary(&path).unwrap().sessions, 2);
+    assert_eq!(summary(&path).unwrap().standing.sessions, 2);
 
     let (_other_dir, other) = temp();
     let journal = Journal::open(&other, DIGEST, "Welcome", CONTACTS).unwrap();
@@ -197,7 +197,7 @@ fn other_contacts_are_refused() {
         "{error}"
     );
     // The refusal changed nothing.
-    assert_eq!(summary(&path).unwrap().sessions, 1);
+    assert_eq!(summary(&path).unwrap().standing.sessions, 1);
     let journal = Journal::open(&path, DIGEST, "Welcome", CONTACTS).unwrap();
     assert!(journal.is_resume());
 }
@@ -250,7 +250,7 @@ fn a_crashed_journal_without_its_log_is_refused() {
     let again = Journal::open(&lost, DIGEST, "Welcome", CONTACTS).unwrap_err();
     assert!(matches!(again, JournalError::LostLog { .. }), "{again:?}");
     // The report still reads what is there...
-    assert_eq!(summary(&lost).unwrap().run_id, run_id);
+    assert_eq!(summary(&lost).unwrap().standing.run_id, run_id);
     // ...and an empty log put in place of the lost one (as SQLite
     // readers make) does not pass for the real one.
     std::fs::write(wal_path(&lost), b"").unwrap();
@@ -313,7 +313,7 @@ fn a_version_1_journal_is_reported_on_but_not_resumed() {
         matches!(error, JournalError::OldVersion { found: 1, .. }),
         "{error:?}"
     );
-    assert_eq!(summary(&path).unwrap().sessions, 1);
+    assert_eq!(summary(&path).unwrap().standing.sessions, 1);
 }
 
 #[test]
@@ -476,7 +476,13 @@ fn finished_is_upserted_and_the_first_wait_stands() {
     journal.close().unwrap();
     // The report sees it before any merge...
     let before = summary(&path).unwrap();
-    assert_eq!((before.contacts_done, before.contacts_waiting), (1, 0));
+    assert_eq!(
+        (
+            before.standing.contacts_done,
+            before.standing.contacts_waiting
+        ),
+        (1, 0)
+    );
 
     // ...and the next session after it.
     let journal = Journal::open(&path, DIGEST, "Welcome", CONTACTS).unwrap();
@@ -487,8 +493,14 @@ fn finished_is_upserted_and_the_first_wait_stands() {
     );
     journal.close().unwrap();
     let after = summary(&path).unwrap();
-    assert_eq!((after.contacts_done, after.contacts_waiting), (1, 0));
-    assert_eq!(after.sessions, 4);
+    assert_eq!(
+        (
+            after.standing.contacts_done,
+            after.standing.contacts_waiting
+        ),
+        (1, 0)
+    );
+    assert_eq!(after.standing.sessions, 4);
 }
 
 fn block_on<F: Future>(future: F) -> F::Output {
@@ -516,7 +528,7 @@ fn waiting_for_a_ticket_commits_everything_recorded_before_it() {
     assert!(later > ticket);
     block_on(journal.committed(ticket)).unwrap();
     let seen = summary(&path).unwrap();
-    assert_eq!(seen.contacts_done, 1);
+    assert_eq!(seen.standing.contacts_done, 1);
     assert!(seen.attempts >= 10, "{}", seen.attempts);
     // Many tasks waiting at once: every one is woken by the commit
     // that covers its ticket.
@@ -537,7 +549,7 @@ fn waiting_for_a_ticket_commits_everything_recorded_before_it() {
             result.unwrap();
         }
     });
-    assert_eq!(summary(&path).unwrap().contacts_done, 201);
+    assert_eq!(summary(&path).unwrap().standing.contacts_done, 201);
 }
 
 #[test]
@@ -562,11 +574,11 @@ fn a_ticket_resolves_only_once_its_entry_is_committed() {
         assert!(pending.as_mut().poll(&mut cx).is_pending());
         std::thread::sleep(Duration::from_millis(5));
     }
-    assert_eq!(summary(&path).unwrap().contacts_done, 0);
+    assert_eq!(summary(&path).unwrap().standing.contacts_done, 0);
     blocker.execute_batch("COMMIT").unwrap();
     block_on(pending).unwrap();
     // Committed means readable by another connection at once.
-    assert_eq!(summary(&path).unwrap().contacts_done, 1);
+    assert_eq!(summary(&path).unwrap().standing.contacts_done, 1);
     // Earlier tickets resolve at once too.
     block_on(journal.committed(ticket)).unwrap();
 }
@@ -608,7 +620,13 @@ fn a_crashed_session_is_resumed_from_its_last_commit() {
     // writer thread sits idle, holding no lock).
     journal.crash();
     let crashed = summary(&path).unwrap();
-    assert_eq!((crashed.contacts_done, crashed.contacts_waiting), (1, 1));
+    assert_eq!(
+        (
+            crashed.standing.contacts_done,
+            crashed.standing.contacts_waiting
+        ),
+        (1, 1)
+    );
 
     let journal = Journal::open(&path, DIGEST, "Welcome", CONTACTS).unwrap();
     assert!(journal.is_resume());
@@ -670,15 +688,15 @@ fn summary_of_known_data() {
     journal.close().unwrap();
 
     let summary = summary(&path).unwrap();
-    assert_eq!(summary.campaign, "Welcome");
-    assert_eq!(summary.digest, DIGEST);
-    assert_eq!(summary.run_id.len(), 32);
-    assert_eq!(summary.sessions, 1);
+    assert_eq!(summary.standing.campaign, "Welcome");
+    assert_eq!(summary.standing.digest, DIGEST);
+    assert_eq!(summary.standing.run_id.len(), 32);
+    assert_eq!(summary.standing.sessions, 1);
     assert_eq!(
         (
-            summary.contacts_done,
-            summary.contacts_failed,
-            summary.contacts_waiting
+            summary.standing.contacts_done,
+            summary.standing.contacts_failed,
+            summary.standing.contacts_waiting
         ),
         (1, 1, 1)
     );
@@ -934,7 +952,7 @@ fn concurrent_records_from_several_threads() {
     let summary = summary(&path).unwrap();
     assert_eq!(summary.attempts, 20_000);
     assert_eq!(summary.requests_ok, 20_000);
-    assert_eq!(summary.contacts_done, 20_000);
+    assert_eq!(summary.standing.contacts_done, 20_000);
     let journal = Journal::open(&path, DIGEST, "Welcome", CONTACTS).unwrap();
     for contact in ["t0-c0", "t3-c1234", "t7-c2499"] {
         assert!(merged_delivery(&journal, contact, 0));
@@ -1081,10 +1099,10 @@ fn throughput_of_200k_attempts() {
     println!(
         "journal: summary of {} attempts and {} pending contacts in {:.1} ms",
         pending.attempts,
-        pending.contacts_done,
+        pending.standing.contacts_done,
         start.elapsed().as_secs_f64() * 1e3
     );
-    assert_eq!(pending.contacts_done, u64::from(N));
+    assert_eq!(pending.standing.contacts_done, u64::from(N));
 
     let start = Instant::now();
     let journal = Journal::open(&path, DIGEST, "Bench", CONTACTS).unwrap();
@@ -1114,9 +1132,9 @@ fn throughput_of_200k_attempts() {
     println!(
         "journal: summary of {} attempts and {} merged contacts in {:.1} ms",
         summary.attempts,
-        summary.contacts_done,
+        summary.standing.contacts_done,
         start.elapsed().as_secs_f64() * 1e3
     );
     assert_eq!(summary.attempts, u64::from(2 * N));
-    assert_eq!(summary.contacts_done, u64::from(N));
+    assert_eq!(summary.standing.contacts_done, u64::from(N));
 }
