@@ -268,10 +268,10 @@ fn reachable(path: &str, pattern: &[PathPiece]) -> bool {
     let mut reach = vec![false; bytes.len() + 1];
     reach[0] = true;
     let mut next = vec![false; bytes.len() + 1];
+    // Nothing before the first reachable position can become reachable.
+    let mut first = 0;
     for piece in pattern {
         next.iter_mut().for_each(|r| *r = false);
-        // Nothing before the first reachable position can become reachable.
-        let first = reach.iter().position(|&r| r).unwrap_or(bytes.len());
         match piece {
             PathPiece::Text(t) => {
                 for at in first..=bytes.len() {
@@ -292,8 +292,9 @@ fn reachable(path: &str, pattern: &[PathPiece]) -> bool {
             }
         }
         std::mem::swap(&mut reach, &mut next);
-        if !reach.contains(&true) {
-            return false;
+        match reach[first..].iter().position(|&r| r) {
+            Some(at) => first += at,
+            None => return false,
         }
     }
     reach[bytes.len()]
