@@ -9,7 +9,7 @@
 //! were started, and which contacts finished.
 //!
 //! Contacts are read on a thread of their own and handed to the engine in
-//! batches of up to [`BATCH`] through a bounded channel, so the two threads
+//! batches of up to `BATCH` (64) through a bounded channel, so the two threads
 //! wake each other once per batch, not once per contact. On a resume, that
 //! thread also reads what the journal holds about each contact
 //! ([`journal::Journal::history`]) and sends it along, so the SQLite reads

@@ -1,7 +1,7 @@
 //! The only module that runs pest: the grammar, and the builder that turns
 //! its pairs into the typed AST. How a file is cut into pieces and parsed
 //! in parallel is [`super::pieces`]; how pest's errors are phrased,
-//! [`super::errors`].
+//! `errors.rs`.
 //!
 //! The builder trusts the grammar: a pair it does not expect (a rule the
 //! grammar gained without a builder arm, a missing child) is reported as

@@ -123,7 +123,7 @@ pub enum Event<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuntimeError {
     /// Stable code, e.g. `campaign::run::filter` (listed in
-    /// [`codes`](crate::diagnostics::codes)).
+    /// [`crate::diagnostics::codes`]).
     pub code: &'static str,
     /// What went wrong, for this contact.
     pub message: String,
