@@ -357,8 +357,28 @@ fn a_real_run_records_every_effect_in_out_and_the_journal() {
         {"at": 0, "action": "note", "text": "Hi Ada"},
         {"at": 0, "action": "wait", "seconds": 259200},
     ]);
-    let out = ndjson(&std::fs::read_to_string(dir.path().join("out.ndjson")).unwrap());
+    let text = std::fs::read_to_string(dir.path().join("out.ndjson")).unwrap();
+    let out = ndjson(&text);
     assert_eq!(out[0]["effects"], expected, "{}", out[0]);
+    // The key order docs/cli.md and docs/delivery.md give.
+    let keys = [
+        "contact",
+        "status",
+        "steps",
+        "resume_at_ms",
+        "resume_at",
+        "error",
+        "attempts",
+        "effects",
+    ];
+    let at: Vec<usize> = keys
+        .iter()
+        .map(|k| {
+            text.find(&format!("\"{k}\":"))
+                .unwrap_or_else(|| panic!("{k}: {text}"))
+        })
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{text}");
     let db = rusqlite::Connection::open(dir.path().join("j.sqlite")).unwrap();
     let stored: String = db
         .query_row(
