@@ -27,6 +27,7 @@ pub mod rate;
 pub mod retry;
 pub mod secrets;
 mod send;
+pub mod sender;
 pub mod sign;
 pub mod stats;
 pub mod stop;
@@ -208,8 +209,12 @@ struct Ctx<'p> {
     journal: Option<Arc<Journal>>,
     /// Whether per-attempt details are kept for `--out`.
     log_attempts: bool,
+    /// Whether attempts are counted for the closing summary: a run's are,
+    /// a server's are not (it would keep every latency for weeks).
+    keep_stats: bool,
     run_id: String,
-    limiter: Option<RateLimiter>,
+    /// The overall rate, shared by every program a server runs.
+    limiter: Option<Arc<RateLimiter>>,
     step_limiters: Vec<Option<RateLimiter>>,
     dead: Mutex<HashSet<String>>,
     stats: Mutex<Stats>,
@@ -218,6 +223,90 @@ struct Ctx<'p> {
     finished: AtomicU64,
     failed: AtomicU64,
     progress: Option<Arc<dyn Fn(u64, u64) + Send + Sync>>,
+}
+
+impl<'p> Ctx<'p> {
+    /// What sending `program`'s webhooks needs, with no journal, results
+    /// file or statistics: the caller turns on what it uses. A bad signing
+    /// key would fail every contact, so it is refused here, before anything
+    /// is sent, and the decoded keys serve every request.
+    fn new(
+        program: &'p Program,
+        source: &'p SourceFile,
+        http: Http,
+        secret_values: Vec<String>,
+        limiter: Option<Arc<RateLimiter>>,
+        stopping: Arc<AtomicBool>,
+    ) -> Result<Ctx<'p>, DeliverError> {
+        let signing_keys = program
+            .webhooks
+            .iter()
+            .map(|info| {
+                info.sign
+                    .map(|s| {
+                        let value = secret_values.get(s as usize).map_or("", String::as_str);
+                        SigningKey::new(value).map_err(|source| DeliverError::SigningKey {
+                            step: info.name.clone(),
+                            name: program.secrets[s as usize].clone(),
+                            source,
+                        })
+                    })
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Ctx {
+            program,
+            http,
+            redactor: Redactor::new(&secret_values),
+            secrets: Arc::new(secret_values),
+            signing_keys,
+            capture_headers: program
+                .webhooks
+                .iter()
+                .map(|w| {
+                    w.captures
+                        .iter()
+                        .filter(|c| !c.from_json)
+                        .map(|c| c.path.as_str())
+                        .collect()
+                })
+                .collect(),
+            webhook_spans: webhook_spans(program, &source.text),
+            fixed_urls: program.webhooks.iter().map(|_| OnceLock::new()).collect(),
+            source,
+            journal: None,
+            log_attempts: false,
+            keep_stats: false,
+            run_id: String::new(),
+            limiter,
+            step_limiters: program
+                .webhooks
+                .iter()
+                .map(|w| {
+                    w.rate.map(|(count, per)| {
+                        RateLimiter::new(Rate {
+                            count,
+                            per: Duration::from_millis(per),
+                        })
+                    })
+                })
+                .collect(),
+            dead: Mutex::new(HashSet::new()),
+            stats: Mutex::new(Stats {
+                steps: program
+                    .webhooks
+                    .iter()
+                    .map(|_| StepTimes::default())
+                    .collect(),
+                ..Stats::default()
+            }),
+            stopping,
+            out: Mutex::new(Output::default()),
+            finished: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            progress: None,
+        })
+    }
 }
 
 /// Locks a mutex of the run's shared state. Nothing panics while holding
@@ -247,14 +336,19 @@ enum Ending {
     Interrupted,
 }
 
-/// One attempt, for the results file.
-#[derive(serde::Serialize)]
-struct AttemptLog {
-    step: String,
-    attempt: u32,
-    status: Option<u16>,
-    ms: f64,
-    error: Option<String>,
+/// One attempt, for the results file (and a server's record of sends).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AttemptLog {
+    /// The webhook step's name.
+    pub step: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// The response status, if one came.
+    pub status: Option<u16>,
+    /// How long it took.
+    pub ms: f64,
+    /// Why it failed (redacted).
+    pub error: Option<String>,
 }
 
 /// One line of `--out`; field order is the documented key order.
@@ -316,24 +410,6 @@ pub async fn deliver<R: Read + Send + 'static>(
     stopping: Arc<AtomicBool>,
 ) -> Result<Summary, DeliverError> {
     refuse_overwriting(&options)?;
-    // A bad signing key would fail every contact; find out before sending,
-    // and keep the decoded keys for every request.
-    let signing_keys = program
-        .webhooks
-        .iter()
-        .map(|info| {
-            info.sign
-                .map(|s| {
-                    let value = secret_values.get(s as usize).map_or("", String::as_str);
-                    SigningKey::new(value).map_err(|source| DeliverError::SigningKey {
-                        step: info.name.clone(),
-                        name: program.secrets[s as usize].clone(),
-                        source,
-                    })
-                })
-                .transpose()
-        })
-        .collect::<Result<Vec<_>, _>>()?;
     let journal = match &options.journal {
         Some(path) => Some(Arc::new(Journal::open(
             path,
@@ -350,60 +426,23 @@ pub async fn deliver<R: Read + Send + 'static>(
         Some(path) => Some(BufWriter::new(std::fs::File::create(path)?)),
         None => None,
     };
-    let ctx = Ctx {
+    let mut ctx = Ctx::new(
         program,
-        http: Http::new(options.concurrency, options.allow_private)?,
-        redactor: Redactor::new(&secret_values),
-        secrets: Arc::new(secret_values),
-        signing_keys,
-        capture_headers: program
-            .webhooks
-            .iter()
-            .map(|w| {
-                w.captures
-                    .iter()
-                    .filter(|c| !c.from_json)
-                    .map(|c| c.path.as_str())
-                    .collect()
-            })
-            .collect(),
-        webhook_spans: webhook_spans(program, &options.source.text),
-        fixed_urls: program.webhooks.iter().map(|_| OnceLock::new()).collect(),
-        source: &options.source,
-        journal: journal.clone(),
-        log_attempts: options.out.is_some(),
-        run_id: run_id.clone(),
-        limiter: options.rate.map(RateLimiter::new),
-        step_limiters: program
-            .webhooks
-            .iter()
-            .map(|w| {
-                w.rate.map(|(count, per)| {
-                    RateLimiter::new(Rate {
-                        count,
-                        per: Duration::from_millis(per),
-                    })
-                })
-            })
-            .collect(),
-        dead: Mutex::new(HashSet::new()),
-        stats: Mutex::new(Stats {
-            steps: program
-                .webhooks
-                .iter()
-                .map(|_| StepTimes::default())
-                .collect(),
-            ..Stats::default()
-        }),
-        stopping: stopping.clone(),
-        out: Mutex::new(Output {
-            file: out,
-            error: None,
-        }),
-        finished: AtomicU64::new(0),
-        failed: AtomicU64::new(0),
-        progress: options.progress.clone(),
-    };
+        &options.source,
+        Http::new(options.concurrency, options.allow_private)?,
+        secret_values,
+        options.rate.map(|r| Arc::new(RateLimiter::new(r))),
+        stopping.clone(),
+    )?;
+    ctx.journal = journal.clone();
+    ctx.log_attempts = options.out.is_some();
+    ctx.keep_stats = true;
+    ctx.run_id = run_id.clone();
+    ctx.out = Mutex::new(Output {
+        file: out,
+        error: None,
+    });
+    ctx.progress = options.progress.clone();
 
     // Contacts are read on their own thread and handed over in batches
     // through a small bounded channel (about twice `concurrency` contacts

@@ -225,6 +225,9 @@ pub(super) fn record_attempt(
     reply: &Reply,
     verdict: &Verdict,
 ) {
+    if !ctx.keep_stats {
+        return;
+    }
     let mut stats = locked(&ctx.stats);
     let micros = reply.elapsed.as_micros().min(u128::from(u32::MAX)) as u32;
     stats.summary.attempts += 1;
