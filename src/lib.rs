@@ -19,7 +19,8 @@
 //! - [`check`] and [`compile`](mod@compile);
 //! - [`vm`] (with the filters' `apply`) and [`schema`];
 //! - [`request`], [`effect`] and [`failure`], which both drivers use;
-//! - [`run`] and [`deliver`], the two drivers.
+//! - [`run`] and [`deliver`], the two drivers;
+//! - [`verify`], which checks inbound webhooks' signatures for the server.
 //!
 //! Parsing, checking and compiling may run on several threads at once: the
 //! parser guards the process-wide settings pest keeps. A [`compile::Program`]
@@ -46,6 +47,7 @@ pub mod syntax;
 pub mod terminal;
 mod threads;
 pub mod url_template;
+pub mod verify;
 pub mod vm;
 
 use check::Schema;

@@ -309,3 +309,65 @@ fn an_error_that_stops_a_command_is_one_line_and_status_1() {
         assert!(o.stdout.is_empty(), "{args:?}: {}", stdout(&o));
     }
 }
+
+/// A webhook trigger's `verify` clause reaches the compiled program: the
+/// listing prints it as written, the JSON gives the path, the method and
+/// the secret's index, and the secret is one a real run loads like any
+/// other (so a missing one stops the run before anything is sent).
+#[test]
+fn verified_triggers_are_compiled_with_their_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let source = "campaign \"Signup\" {\n    trigger webhook_received \"/hooks/signup\" verify standard secret(\"CAMPAIGN_TEST_HOOK_7A1\")\n    trigger webhook_received \"/hooks/gh\"\n        verify github secret(\"CAMPAIGN_TEST_GH_7A1\")\n    trigger webhook_received \"/hooks/open\" verify none\n    trigger tag_added \"Lead\"\n    tag add \"Signed up\"\n}\n";
+    let file = write(dir.path(), "c.campaign", source);
+    let file = file.to_str().unwrap();
+    write(dir.path(), "contacts.csv", "Email\na@x.example\n");
+
+    let o = campaign(&["disasm", file]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("campaign::trigger::verify_none"),
+        "{}",
+        stderr(&o)
+    );
+    let listing = stdout(&o);
+    let triggers: Vec<&str> = listing
+        .lines()
+        .filter(|l| l.starts_with("trigger "))
+        .collect();
+    assert_eq!(
+        triggers,
+        [
+            "trigger webhook_received \"/hooks/signup\" verify standard secret(\"CAMPAIGN_TEST_HOOK_7A1\")",
+            "trigger webhook_received \"/hooks/gh\" verify github secret(\"CAMPAIGN_TEST_GH_7A1\")",
+            "trigger webhook_received \"/hooks/open\" verify none",
+            "trigger tag_added \"Lead\"",
+        ]
+    );
+
+    let o = campaign(&["disasm", file, "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let program: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        program["triggers"],
+        serde_json::json!([
+            { "WebhookReceived": { "path": "/hooks/signup", "verify": { "Standard": { "secret": 0 } } } },
+            { "WebhookReceived": { "path": "/hooks/gh", "verify": { "Github": { "secret": 1 } } } },
+            { "WebhookReceived": { "path": "/hooks/open", "verify": "None" } },
+            { "TagAdded": "Lead" },
+        ])
+    );
+    assert_eq!(
+        program["secrets"],
+        serde_json::json!(["CAMPAIGN_TEST_HOOK_7A1", "CAMPAIGN_TEST_GH_7A1"])
+    );
+
+    let o = campaign(&["run", file, "--contacts", &format!("{d}/contacts.csv")]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).lines().last(),
+        Some("error: missing secrets: CAMPAIGN_TEST_HOOK_7A1, CAMPAIGN_TEST_GH_7A1 (set them in the environment or the --env-file); nothing was sent"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -28,6 +28,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("effect", 6),
     ("run", 7),
     ("deliver", 7),
+    // Inbound webhooks' signatures; uses deliver's `whsec_` key decoding.
+    ("verify", 8),
 ];
 
 fn layer(module: &str) -> Option<u8> {

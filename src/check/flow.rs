@@ -1,9 +1,13 @@
 //! Control flow: unreachable steps, goal placement, duplicate names.
 
+use std::collections::HashSet;
+
 use super::walk_steps;
+use super::webhooks::secret_name;
 use crate::diagnostics::{codes, Diagnostic};
 use crate::filters::parse_date;
-use crate::syntax::ast::{Block, Campaign, Operand, Step, StepKind, Trigger, Wait};
+use crate::span::{Span, Spanned};
+use crate::syntax::ast::{Block, Campaign, Operand, Step, StepKind, Trigger, Verify, Wait};
 
 pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
     unreachable(&campaign.steps, out);
@@ -90,7 +94,7 @@ fn nested_goals(block: &Block, out: &mut Vec<Diagnostic>) {
 }
 
 fn names(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
-    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut seen: HashSet<&str> = HashSet::new();
     walk_steps(&campaign.steps, &mut |step| {
         let (name, what) = match &step.kind {
             StepKind::Webhook(w) => (&w.name, "webhook"),
@@ -120,6 +124,7 @@ fn names(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
 }
 
 fn triggers(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
+    let mut paths: HashSet<&str> = HashSet::new();
     for t in &campaign.triggers {
         match &t.node {
             Trigger::TagAdded(tag) if tag.node.trim().is_empty() => out.push(
@@ -131,16 +136,70 @@ fn triggers(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
                 .label("empty tag")
                 .help("write the tag that starts the campaign, e.g. `trigger tag_added \"Lead\"`"),
             ),
-            Trigger::WebhookReceived(path) if !path.node.starts_with('/') => out.push(
-                Diagnostic::error(
-                    codes::TRIGGER_PATH,
-                    path.span,
-                    "a webhook trigger's path must start with `/`",
-                )
-                .label("not a path")
-                .help("e.g. `trigger webhook_received \"/hooks/signup\"`"),
-            ),
+            Trigger::WebhookReceived { path, verify } => {
+                if !path.node.starts_with('/') {
+                    out.push(
+                        Diagnostic::error(
+                            codes::TRIGGER_PATH,
+                            path.span,
+                            "a webhook trigger's path must start with `/`",
+                        )
+                        .label("not a path")
+                        .help("e.g. `trigger webhook_received \"/hooks/signup\" verify standard secret(\"SIGNUP_SECRET\")`"),
+                    );
+                } else if !paths.insert(&path.node) {
+                    out.push(
+                        Diagnostic::error(
+                            codes::TRIGGER_DUPLICATE_PATH,
+                            path.span,
+                            format!("another trigger of this campaign already receives {:?}", path.node),
+                        )
+                        .label("duplicate path")
+                        .help("a path starts one campaign once: remove this trigger, or give it its own path"),
+                    );
+                }
+                verification(t.span, path, verify.as_ref(), out);
+            }
             _ => {}
         }
+    }
+}
+
+/// A webhook trigger must say how requests are verified; `none` is allowed
+/// but warned about, since anyone who finds the URL can enrol contacts.
+fn verification(
+    trigger: Span,
+    path: &Spanned<String>,
+    verify: Option<&Spanned<Verify>>,
+    out: &mut Vec<Diagnostic>,
+) {
+    let Some(verify) = verify else {
+        out.push(
+            Diagnostic::error(
+                codes::TRIGGER_UNVERIFIED,
+                trigger,
+                "this webhook trigger does not say how requests are verified",
+            )
+            .label("no `verify` clause")
+            .help(format!(
+                "add how the sender signs its requests, e.g. `trigger webhook_received {:?} verify standard secret(\"SIGNUP_SECRET\")` (or `verify github secret(\"...\")`); write `verify none` to accept unsigned requests on purpose",
+                path.node
+            )),
+        );
+        return;
+    };
+    match &verify.node {
+        Verify::Standard(secret) | Verify::Github(secret) => {
+            secret_name(&secret.node, secret.span, out);
+        }
+        Verify::None => out.push(
+            Diagnostic::warning(
+                codes::TRIGGER_VERIFY_NONE,
+                verify.span,
+                "anyone who knows this URL can enrol contacts",
+            )
+            .label("requests are not verified")
+            .help("have the sender sign its requests and write `verify standard secret(\"NAME\")` or `verify github secret(\"NAME\")`"),
+        ),
     }
 }

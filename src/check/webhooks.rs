@@ -170,7 +170,8 @@ fn header(name: &str, span: Span, value: &[HeaderPiece], out: &mut Vec<Diagnosti
     }
 }
 
-fn secret_name(name: &str, span: Span, out: &mut Vec<Diagnostic>) {
+/// A `secret("NAME")` must name an environment variable.
+pub(super) fn secret_name(name: &str, span: Span, out: &mut Vec<Diagnostic>) {
     let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {

@@ -3,11 +3,11 @@
 
 use std::collections::HashMap;
 
-use crate::compile::instructions::*;
+use crate::compile::instructions::{self, *};
 use crate::encode;
 use crate::filters::{compile_filter, FilterOp};
 use crate::span::Span;
-use crate::syntax::ast::*;
+use crate::syntax::ast::{self, *};
 use crate::syntax::post::split_pairs;
 use crate::url_template::{self, PathPiece, UrlShape};
 
@@ -24,11 +24,7 @@ pub fn generate(campaign: &Campaign) -> Program {
     let mut g = Codegen {
         program: Program {
             name: campaign.name.node.clone(),
-            triggers: campaign
-                .triggers
-                .iter()
-                .map(|t| describe_trigger(&t.node))
-                .collect(),
+            triggers: Vec::new(),
             code: Vec::new(),
             spans: Vec::new(),
             fields: Vec::new(),
@@ -47,6 +43,11 @@ pub fn generate(campaign: &Campaign) -> Program {
         pending_span: Span::default(),
         goal_conds: Vec::new(),
     };
+    for t in &campaign.triggers {
+        if let Some(trigger) = g.trigger(&t.node) {
+            g.program.triggers.push(trigger);
+        }
+    }
     if has_goal(&campaign.steps) {
         g.emit(Instruction::CheckGoals(0), campaign.name.span);
     }
@@ -59,14 +60,6 @@ pub fn generate(campaign: &Campaign) -> Program {
         g.emit(Instruction::Return, cond.span);
     }
     g.program
-}
-
-fn describe_trigger(t: &Trigger) -> String {
-    match t {
-        Trigger::ContactAdded => "contact_added".into(),
-        Trigger::TagAdded(tag) => format!("tag_added {:?}", tag.node),
-        Trigger::WebhookReceived(path) => format!("webhook_received {:?}", path.node),
-    }
 }
 
 fn has_goal(steps: &[Step]) -> bool {
@@ -502,6 +495,32 @@ impl Codegen {
         ))
     }
 
+    /// A trigger, with its verification secret registered like any other
+    /// `secret()`, so a run loads it from the environment. A webhook
+    /// trigger without a `verify` clause (an error `check` reports) is left
+    /// out rather than served unverified.
+    fn trigger(&mut self, trigger: &ast::Trigger) -> Option<instructions::Trigger> {
+        Some(match trigger {
+            ast::Trigger::ContactAdded => instructions::Trigger::ContactAdded,
+            ast::Trigger::TagAdded(tag) => instructions::Trigger::TagAdded(tag.node.clone()),
+            ast::Trigger::WebhookReceived { path, verify } => {
+                let verify = match &verify.as_ref()?.node {
+                    ast::Verify::Standard(s) => instructions::Verify::Standard {
+                        secret: self.secret(&s.node),
+                    },
+                    ast::Verify::Github(s) => instructions::Verify::Github {
+                        secret: self.secret(&s.node),
+                    },
+                    ast::Verify::None => instructions::Verify::None,
+                };
+                instructions::Trigger::WebhookReceived {
+                    path: path.node.clone(),
+                    verify,
+                }
+            }
+        })
+    }
+
     fn secret(&mut self, name: &str) -> u32 {
         match self.program.secrets.iter().position(|s| s == name) {
             Some(i) => i as u32,
@@ -571,5 +590,66 @@ fn escape_literal(out: &mut String, text: &str, escape: Escape) {
         Escape::Url | Escape::Host | Escape::Header | Escape::Text | Escape::Raw => {
             out.push_str(text)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syntax::parser::parse;
+
+    fn program(body: &str) -> Program {
+        let source = format!("campaign \"C\" {{\n{body}\n}}\n");
+        generate(&parse(&source).unwrap_or_else(|e| panic!("{source}: {e:?}")))
+    }
+
+    /// What `disasm` prints for a trigger is source that compiles back to
+    /// the same trigger with the same secret names, for every kind.
+    #[test]
+    fn a_trigger_line_compiles_back_to_the_trigger() {
+        let original = program(concat!(
+            " trigger contact_added\n",
+            " trigger tag_added \"Lead \\\"A\\\"\"\n",
+            " trigger webhook_received \"/a\" verify standard secret(\"A_KEY\")\n",
+            " trigger webhook_received \"/b\" verify github secret(\"B_KEY\")\n",
+            " trigger webhook_received \"/c\" verify none\n",
+        ));
+        assert_eq!(original.triggers.len(), 5);
+        let lines: String = original
+            .triggers
+            .iter()
+            .map(|t| format!(" trigger {}\n", t.display(&original.secrets)))
+            .collect();
+        let again = program(&lines);
+        assert_eq!(again.triggers, original.triggers);
+        assert_eq!(again.secrets, original.secrets);
+    }
+
+    /// A trigger's secret is one of the program's secrets, shared with a
+    /// webhook that names the same one; a webhook trigger without `verify`
+    /// (which `check` refuses) is never compiled into an open endpoint.
+    #[test]
+    fn trigger_secrets_join_the_programs_and_unverified_triggers_are_left_out() {
+        let p = program(concat!(
+            " trigger webhook_received \"/open\"\n",
+            " trigger webhook_received \"/gh\" verify github secret(\"GH\")\n",
+            " webhook \"W\" {\n url \"https://a.example/x\"\n sign secret(\"HOOK\")\n header \"K\" = secret(\"GH\")\n }\n",
+            " trigger webhook_received \"/std\" verify standard secret(\"HOOK\")\n",
+        ));
+        assert_eq!(p.secrets, ["GH", "HOOK"]);
+        assert_eq!(
+            p.triggers,
+            [
+                instructions::Trigger::WebhookReceived {
+                    path: "/gh".into(),
+                    verify: instructions::Verify::Github { secret: 0 },
+                },
+                instructions::Trigger::WebhookReceived {
+                    path: "/std".into(),
+                    verify: instructions::Verify::Standard { secret: 1 },
+                },
+            ]
+        );
+        assert_eq!(p.webhooks[0].sign, Some(1));
     }
 }

@@ -199,13 +199,97 @@ pub struct GoalInfo {
     pub cond_pc: u32,
 }
 
+/// What starts a contact on the campaign.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Trigger {
+    /// `trigger contact_added`
+    ContactAdded,
+    /// `trigger tag_added "Lead"`
+    TagAdded(String),
+    /// `trigger webhook_received "/path" verify ...`: the path is served,
+    /// and each request is verified before it enrols anyone.
+    WebhookReceived {
+        /// The path, as written (it starts with `/`).
+        path: String,
+        /// How requests are verified.
+        verify: Verify,
+    },
+}
+
+/// How a `webhook_received` trigger verifies a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verify {
+    /// Standard Webhooks: `webhook-id`, `webhook-timestamp` and
+    /// `webhook-signature`, keyed with the `whsec_` secret `secrets[secret]`.
+    Standard {
+        /// Index into [`Program::secrets`].
+        secret: u32,
+    },
+    /// GitHub: `X-Hub-Signature-256`, keyed with the raw secret
+    /// `secrets[secret]`.
+    Github {
+        /// Index into [`Program::secrets`].
+        secret: u32,
+    },
+    /// No verification (`verify none`).
+    None,
+}
+
+impl Verify {
+    /// The secret the verification is keyed with, as an index into
+    /// [`Program::secrets`].
+    pub fn secret(self) -> Option<u32> {
+        match self {
+            Verify::Standard { secret } | Verify::Github { secret } => Some(secret),
+            Verify::None => None,
+        }
+    }
+}
+
+impl Trigger {
+    /// The trigger as written in the source, with secret names looked up
+    /// in `secrets` (a program's [`Program::secrets`]): what `disasm`
+    /// prints after `trigger `, and safe to log (names, never values).
+    pub fn display<'a>(&'a self, secrets: &'a [String]) -> impl std::fmt::Display + 'a {
+        TriggerLine {
+            trigger: self,
+            secrets,
+        }
+    }
+}
+
+struct TriggerLine<'a> {
+    trigger: &'a Trigger,
+    secrets: &'a [String],
+}
+
+impl std::fmt::Display for TriggerLine<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.trigger {
+            Trigger::ContactAdded => f.write_str("contact_added"),
+            Trigger::TagAdded(tag) => write!(f, "tag_added {tag:?}"),
+            Trigger::WebhookReceived { path, verify } => {
+                write!(f, "webhook_received {path:?} verify ")?;
+                let secret = |i: &u32| self.secrets.get(*i as usize).map_or("?", String::as_str);
+                match verify {
+                    Verify::Standard { secret: i } => {
+                        write!(f, "standard secret({:?})", secret(i))
+                    }
+                    Verify::Github { secret: i } => write!(f, "github secret({:?})", secret(i)),
+                    Verify::None => f.write_str("none"),
+                }
+            }
+        }
+    }
+}
+
 /// A compiled campaign.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Program {
     /// The campaign's name.
     pub name: String,
-    /// Triggers, as written (`contact_added`, `tag_added "Lead"`, ...).
-    pub triggers: Vec<String>,
+    /// Triggers, in source order.
+    pub triggers: Vec<Trigger>,
     /// The code.
     pub code: Vec<Instruction>,
     /// Source span of each instruction (same length as `code`).
@@ -249,7 +333,7 @@ impl Program {
         let mut out = String::new();
         let _ = writeln!(out, "campaign {:?}", self.name);
         for t in &self.triggers {
-            let _ = writeln!(out, "trigger {t}");
+            let _ = writeln!(out, "trigger {}", t.display(&self.secrets));
         }
         if !self.fields.is_empty() {
             let _ = writeln!(out, "fields:");

@@ -104,6 +104,12 @@ impl SigningKey {
         })
     }
 
+    /// A fresh HMAC-SHA256 state keyed with this key, for a receiver that
+    /// feeds the message exactly as it arrived (`crate::verify`).
+    pub(crate) fn hmac(&self) -> Hmac<Sha256> {
+        self.keyed.clone()
+    }
+
     /// HMAC state fed with `{msg_id}.{timestamp}.{body}`, without building
     /// the concatenated message.
     fn mac(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> HmacSha256 {

@@ -72,6 +72,9 @@ codes! {
     STEP_DUPLICATE_NAME = "campaign::step::duplicate_name", Error, "two webhooks or goals share a name";
     TRIGGER_EMPTY_TAG = "campaign::trigger::empty_tag", Error, "a `tag_added` trigger names no tag";
     TRIGGER_PATH = "campaign::trigger::path", Error, "a `webhook_received` path does not start with `/`";
+    TRIGGER_DUPLICATE_PATH = "campaign::trigger::duplicate_path", Error, "two `webhook_received` triggers of one campaign share a path";
+    TRIGGER_UNVERIFIED = "campaign::trigger::unverified", Error, "a `webhook_received` trigger without a `verify` clause";
+    TRIGGER_VERIFY_NONE = "campaign::trigger::verify_none", Warning, "a `webhook_received` trigger that accepts unsigned requests (`verify none`)";
     WAIT_DATE = "campaign::wait::date", Error, "`wait until` a quoted text that is not a date";
     WEBHOOK_MISSING_URL = "campaign::webhook::missing_url", Error, "a webhook without `url`";
     WEBHOOK_DUPLICATE_SETTING = "campaign::webhook::duplicate_setting", Error, "a webhook setting given twice, or `post` and `json` together";

@@ -32,8 +32,25 @@ pub enum Trigger {
     ContactAdded,
     /// `trigger tag_added "Lead"`
     TagAdded(Spanned<String>),
-    /// `trigger webhook_received "/hooks/signup"`
-    WebhookReceived(Spanned<String>),
+    /// `trigger webhook_received "/hooks/signup" verify ...`
+    WebhookReceived {
+        /// The path the server listens on.
+        path: Spanned<String>,
+        /// The `verify ...` clause (span: `verify` to its end); `None` when
+        /// it is missing, which `check` reports: the clause is required.
+        verify: Option<Spanned<Verify>>,
+    },
+}
+
+/// How a `webhook_received` trigger checks that a request is genuine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verify {
+    /// `verify standard secret("NAME")`: Standard Webhooks signatures.
+    Standard(Spanned<String>),
+    /// `verify github secret("NAME")`: GitHub's `X-Hub-Signature-256`.
+    Github(Spanned<String>),
+    /// `verify none`: anyone may post (`check` warns).
+    None,
 }
 
 /// A step with its span (the whole statement).

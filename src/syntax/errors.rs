@@ -200,6 +200,9 @@ fn mistake_hint(
     if let Some(d) = quoted_filter_argument(source, pos) {
         return Some(d);
     }
+    if let Some(d) = verify_clause(source, pos) {
+        return Some(d);
+    }
     if rest.starts_with("header")
         && !rest[6..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
     {
@@ -268,6 +271,73 @@ fn mistake_hint(
             .help(
                 "the steps of an `if` go in a block: `if [Country] == \"US\" { tag add \"US\" }`",
             ),
+        );
+    }
+    None
+}
+
+/// How a `verify` clause is written, for every error inside one.
+const VERIFY_FORMS: &str = "a webhook trigger is verified with `verify standard secret(\"NAME\")` (Standard Webhooks), `verify github secret(\"NAME\")` (GitHub's X-Hub-Signature-256) or `verify none`";
+
+/// Mistakes in or around a `verify` clause: `verify` where no webhook
+/// trigger precedes it, an unknown way of verifying, and a secret's name
+/// written without `secret(...)`.
+fn verify_clause(source: &str, pos: usize) -> Option<Diagnostic> {
+    let is_word = |text: &str, word: &str| {
+        text.strip_prefix(word)
+            .is_some_and(|rest| !rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_'))
+    };
+    let (found, len) = found_at(source, pos);
+    let error = |message: String, label: &str| {
+        Diagnostic::error(codes::SYNTAX_UNEXPECTED, Span::new(pos, pos + len), message).label(label)
+    };
+    if is_word(&source[pos..], "verify") {
+        return Some(
+            error(
+                "`verify` belongs to a `trigger webhook_received \"/path\"` line".into(),
+                "no webhook trigger before it",
+            )
+            .help(format!(
+                "write it after the path: `trigger webhook_received \"/hooks/signup\" verify standard secret(\"SIGNUP_SECRET\")`; {VERIFY_FORMS}"
+            )),
+        );
+    }
+    // The words before `pos`, comments left out (naively: a `//` in a
+    // string cuts its line short, which only costs the hint).
+    let mut before = source[..pos].lines().rev().flat_map(|line| {
+        line.split("//")
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .rev()
+    });
+    let last = before.next()?;
+    if last == "verify" {
+        let expected = "`standard`, `github` or `none`";
+        return Some(
+            error(
+                format!("expected {expected} after `verify`, found {found}"),
+                "expected `standard`, `github` or `none`",
+            )
+            .help(VERIFY_FORMS),
+        );
+    }
+    if (last == "standard" || last == "github") && before.next() == Some("verify") {
+        let help = match source[pos..]
+            .strip_prefix('"')
+            .and_then(|r| r.split(['"', '\n']).next())
+        {
+            Some(name) => format!(
+                "the secret is named with `secret(...)`: write `verify {last} secret(\"{name}\")`"
+            ),
+            None => VERIFY_FORMS.to_string(),
+        };
+        return Some(
+            error(
+                format!("expected `secret(\"NAME\")` after `verify {last}`, found {found}"),
+                "expected `secret(\"NAME\")`",
+            )
+            .help(help),
         );
     }
     None
@@ -528,6 +598,10 @@ fn name(rule: Rule) -> Option<&'static str> {
         Rule::kw_capture => "`capture`",
         Rule::kw_dynamic => "`dynamic`",
         Rule::kw_host => "`host`",
+        Rule::kw_verify => "`verify`",
+        Rule::kw_standard | Rule::kw_github | Rule::kw_none => {
+            "`standard secret(\"NAME\")`, `github secret(\"NAME\")` or `none`"
+        }
         // Silent: pest never reports them.
         Rule::WHITESPACE
         | Rule::not_newline
@@ -572,7 +646,10 @@ fn name(rule: Rule) -> Option<&'static str> {
         | Rule::on_failure_setting
         | Rule::sign_setting
         | Rule::capture_setting
-        | Rule::dynamic_host_setting => return None,
+        | Rule::dynamic_host_setting
+        | Rule::verify
+        | Rule::verify_standard
+        | Rule::verify_github => return None,
         // Begins with a string or a secret, which pest names.
         Rule::header_value => return None,
     })
@@ -582,6 +659,62 @@ fn name(rule: Rule) -> Option<&'static str> {
 mod tests {
     use super::*;
     use crate::syntax::parser::parse;
+
+    /// Every way of getting a `verify` clause wrong is one
+    /// `campaign::syntax::unexpected` error at the token that is wrong,
+    /// saying in the language's words what goes there (never a pest rule
+    /// name), with a help that shows the right forms.
+    #[test]
+    fn verify_clause_mistakes_are_named_where_they_stand() {
+        let cases = [
+            // (what follows the trigger's path, the text the error points at)
+            ("verify", "stop"),
+            ("verify hmac secret(\"S\")", "hmac"),
+            ("verify None", "None"),
+            ("verify \"S\"", "\""),
+            ("verify standard", "stop"),
+            ("verify standard \"S\"", "\""),
+            ("verify github S", "S"),
+            ("verify github secret(S)", "S"),
+            ("// c\n verify // c\n hmac", "hmac"),
+        ];
+        for (clause, at) in cases {
+            let source = format!(
+                "campaign \"a\" {{\n trigger webhook_received \"/x\" {clause}\n stop\n}}\n"
+            );
+            let errors = parse(&source).expect_err(&source);
+            assert_eq!(errors.len(), 1, "{source}: {errors:?}");
+            let error = &errors[0];
+            assert_eq!(error.code, codes::SYNTAX_UNEXPECTED, "{source}: {error:?}");
+            assert!(
+                source[error.span.start as usize..].starts_with(at),
+                "{source}: {error:?}"
+            );
+            let words = format!("{} {} {:?}", error.message, error.label, error.help);
+            assert!(
+                !words.contains("kw_") && !words.contains("verify_"),
+                "{source}: {words}"
+            );
+        }
+        for misplaced in [
+            " trigger tag_added \"L\" verify none",
+            " verify none",
+            " stop verify none",
+        ] {
+            let source = format!("campaign \"a\" {{\n{misplaced}\n}}\n");
+            let errors = parse(&source).expect_err(&source);
+            assert_eq!(errors.len(), 1, "{source}: {errors:?}");
+            let error = &errors[0];
+            assert!(
+                source[error.span.start as usize..].starts_with("verify"),
+                "{source}: {error:?}"
+            );
+            assert!(
+                error.message.contains("trigger webhook_received"),
+                "{source}: {error:?}"
+            );
+        }
+    }
 
     /// A right keyword with a wrong rest is never an "unknown step" or
     /// "unknown setting" that suggests itself: the error points past the

@@ -227,9 +227,12 @@ fn tight_end(pair: &Pair<'_, Rule>) -> usize {
     let end = pair.as_span().end();
     let last = || pair.clone().into_inner().last();
     match pair.as_rule() {
-        Rule::if_step | Rule::cond | Rule::and_chain | Rule::comparison | Rule::header_value => {
-            last().map_or(end, |last| tight_end(&last))
-        }
+        Rule::if_step
+        | Rule::cond
+        | Rule::and_chain
+        | Rule::comparison
+        | Rule::header_value
+        | Rule::trigger => last().map_or(end, |last| tight_end(&last)),
         // `not (a or b)` ends at its parenthesis; `not [A]` at the merge.
         Rule::negation => match last() {
             Some(last) if last.as_rule() == Rule::comparison => tight_end(&last),
@@ -380,17 +383,55 @@ impl Builder {
 
     fn trigger(&mut self, pair: Pair<'_, Rule>) -> Option<Spanned<Trigger>> {
         let span = self.span(&pair);
-        let kind = self.child(pair.into_inner().nth(1), span)?;
+        let mut inner = pair.into_inner();
+        let kind = self.child(inner.nth(1), span)?;
         let trigger = match kind.as_rule() {
             Rule::contact_added => Trigger::ContactAdded,
             Rule::tag_added => Trigger::TagAdded(self.trigger_name(kind)?),
-            Rule::webhook_received => Trigger::WebhookReceived(self.trigger_name(kind)?),
+            Rule::webhook_received => {
+                let path = self.trigger_name(kind)?;
+                let verify = match inner.next() {
+                    Some(clause) => Some(self.verify(clause)?),
+                    None => None,
+                };
+                Trigger::WebhookReceived { path, verify }
+            }
             _ => {
                 self.unexpected(&kind, "a trigger");
                 return None;
             }
         };
         Some(Spanned::new(trigger, span))
+    }
+
+    /// `verify standard secret("NAME")`, `verify github secret("NAME")` or
+    /// `verify none`.
+    fn verify(&mut self, pair: Pair<'_, Rule>) -> Option<Spanned<Verify>> {
+        let span = self.span(&pair);
+        if pair.as_rule() != Rule::verify {
+            self.unexpected(&pair, "a `verify` clause");
+            return None;
+        }
+        let how = self.child(pair.into_inner().nth(1), span)?;
+        let verify = match how.as_rule() {
+            Rule::kw_none => Verify::None,
+            Rule::verify_standard | Rule::verify_github => {
+                let at = self.span(&how);
+                let rule = how.as_rule();
+                let secret = self.child(how.into_inner().nth(1), at)?;
+                let secret = self.secret(secret)?;
+                if rule == Rule::verify_standard {
+                    Verify::Standard(secret)
+                } else {
+                    Verify::Github(secret)
+                }
+            }
+            _ => {
+                self.unexpected(&how, "a `verify` clause");
+                return None;
+            }
+        };
+        Some(Spanned::new(verify, span))
     }
 
     /// The string of `tag_added "Tag"` or `webhook_received "/path"`.
@@ -1091,6 +1132,89 @@ mod tests {
             panic!("not a goal: {:?}", campaign.steps[1]);
         };
         assert_eq!(text(goal.cond.span), "not [B] == \"x\"");
+    }
+
+    /// A webhook trigger's span runs from `trigger` to the end of its
+    /// `verify` clause (not over a comment after it, nor onto the next
+    /// line); the clause's span covers `verify` to its end, the secret's
+    /// the `secret(...)` call.
+    #[test]
+    fn verify_clauses_build_with_exact_spans() {
+        let src = "campaign \"a\" {\n trigger webhook_received \"/a\" verify standard secret(\"A\") // c\n trigger webhook_received \"/b\"\n   verify github secret(\"B\")\n trigger webhook_received \"/c\" verify none\n trigger webhook_received \"/d\" // c\n stop\n}";
+        let campaign = parse(src).unwrap();
+        let text = |span: Span| &src[span.start as usize..span.end as usize];
+        let shown: Vec<(&str, Option<&str>, Option<&str>)> = campaign
+            .triggers
+            .iter()
+            .map(|t| {
+                let Trigger::WebhookReceived { path, verify } = &t.node else {
+                    panic!("not a webhook trigger: {t:?}");
+                };
+                let secret = verify.as_ref().and_then(|v| match &v.node {
+                    Verify::Standard(s) | Verify::Github(s) => Some(text(s.span)),
+                    Verify::None => None,
+                });
+                assert!(
+                    text(t.span).starts_with("trigger") && text(t.span).contains(text(path.span))
+                );
+                (text(t.span), verify.as_ref().map(|v| text(v.span)), secret)
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (
+                    "trigger webhook_received \"/a\" verify standard secret(\"A\")",
+                    Some("verify standard secret(\"A\")"),
+                    Some("secret(\"A\")")
+                ),
+                (
+                    "trigger webhook_received \"/b\"\n   verify github secret(\"B\")",
+                    Some("verify github secret(\"B\")"),
+                    Some("secret(\"B\")")
+                ),
+                (
+                    "trigger webhook_received \"/c\" verify none",
+                    Some("verify none"),
+                    None
+                ),
+                ("trigger webhook_received \"/d\"", None, None),
+            ]
+        );
+        let names: Vec<Option<&str>> = campaign
+            .triggers
+            .iter()
+            .map(|t| match &t.node {
+                Trigger::WebhookReceived {
+                    verify: Some(v), ..
+                } => match &v.node {
+                    Verify::Standard(s) | Verify::Github(s) => Some(s.node.as_str()),
+                    Verify::None => None,
+                },
+                _ => None,
+            })
+            .collect();
+        assert_eq!(names, [Some("A"), Some("B"), None, None]);
+        assert!(matches!(
+            campaign.triggers[0].node,
+            Trigger::WebhookReceived {
+                verify: Some(Spanned {
+                    node: Verify::Standard(_),
+                    ..
+                }),
+                ..
+            }
+        ));
+        assert!(matches!(
+            campaign.triggers[1].node,
+            Trigger::WebhookReceived {
+                verify: Some(Spanned {
+                    node: Verify::Github(_),
+                    ..
+                }),
+                ..
+            }
+        ));
     }
 
     /// Where the builder makes each kind of node, a pair of a rule it has
