@@ -19,8 +19,11 @@
 //! - [`check`] and [`compile`](mod@compile);
 //! - [`vm`] (with the filters' `apply`) and [`schema`];
 //! - [`request`], [`effect`] and [`failure`], which both drivers use;
+//! - [`store`], the server's state behind one trait (beside the VM: it
+//!   knows rows, not programs);
 //! - [`run`] and [`deliver`], the two drivers;
-//! - [`verify`], which checks inbound webhooks' signatures for the server.
+//! - [`verify`], which checks inbound webhooks' signatures for the server;
+//! - [`serve`], the live engine and its HTTP side.
 //!
 //! Parsing, checking and compiling may run on several threads at once: the
 //! parser guards the process-wide settings pest keeps. A [`compile::Program`]
@@ -42,7 +45,9 @@ pub mod input;
 pub mod request;
 pub mod run;
 pub mod schema;
+pub mod serve;
 pub mod span;
+pub mod store;
 pub mod syntax;
 pub mod terminal;
 mod threads;

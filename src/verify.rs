@@ -442,3 +442,25 @@ mod tests {
         }
     }
 }
+
+/// Whether `a` equals `b`, in time that depends on their lengths only, not
+/// on where they first differ: for bearer tokens.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod constant_time_tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn equal_only_when_every_byte_is() {
+        assert!(constant_time_eq(b"token", b"token"));
+        assert!(!constant_time_eq(b"token", b"tokem"));
+        assert!(!constant_time_eq(b"token", b"toke"));
+        assert!(constant_time_eq(b"", b""));
+    }
+}

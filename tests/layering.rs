@@ -30,6 +30,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("deliver", 7),
     // Inbound webhooks' signatures; uses deliver's `whsec_` key decoding.
     ("verify", 8),
+    ("store", 6),
+    ("serve", 9),
 ];
 
 fn layer(module: &str) -> Option<u8> {

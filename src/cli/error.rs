@@ -99,6 +99,30 @@ pub(crate) enum CliError {
     /// `campaign report` cannot read the journal.
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// `serve` could not start or went down.
+    #[error(transparent)]
+    Serve(#[from] campaign::serve::ServeError),
+    /// The server's database.
+    #[error(transparent)]
+    Store(campaign::store::StoreError),
+    /// `serve` without a token.
+    #[error("set CAMPAIGN_API_TOKEN to the bearer token the /v1 API requires, or pass --no-api")]
+    NoToken,
+    /// `serve` found no campaign file.
+    #[error("no .campaign files in the paths given")]
+    NoCampaigns,
+    /// Another `serve` has the database.
+    #[error("another campaign serve is running on {}", .0.display())]
+    ServeRunning(PathBuf),
+    /// `--retry-schedule` does not parse.
+    #[error("--retry-schedule: {0:?} is not a duration such as 30s, 5m or 2h")]
+    Schedule(String),
+    /// `enroll` could not read its contacts.
+    #[error("enroll: {0}")]
+    Enroll(String),
+    /// `migrate` cannot do what was asked.
+    #[error("migrate: {0}")]
+    Migrate(String),
     /// Stdout failed for another reason than a reader that went away.
     #[error("writing output: {0}")]
     Output(io::Error),

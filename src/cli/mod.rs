@@ -41,6 +41,7 @@ mod output;
 mod render;
 mod report;
 mod run;
+mod serve;
 
 pub(crate) use error::Failure;
 
@@ -100,6 +101,30 @@ enum Command {
   campaign report run.sqlite --format json")]
     Report(ReportArgs),
     /// Write a commented starter campaign and sample contacts that check and run.
+    /// Runs campaigns live: inbound webhooks, the contacts API, durable waits and goals.
+    #[command(after_help = "Examples:
+  CAMPAIGN_API_TOKEN=... campaign serve campaigns/ --db campaign.db --listen 127.0.0.1:8080
+  campaign serve welcome.campaign --no-api -e .env --log-format json
+  kill -HUP <pid>       reload the campaigns (changed ones become new revisions)")]
+    Serve(ServeArgs),
+    /// Puts a file of contacts into a served campaign, through its database.
+    #[command(after_help = "Example:
+  campaign enroll Welcome --contacts leads.csv --db campaign.db")]
+    Enroll(EnrollArgs),
+    /// Counts per campaign, revision, state and waiting step.
+    #[command(after_help = "Examples:
+  campaign status --db campaign.db
+  campaign status --db campaign.db --format json")]
+    Status(StatusArgs),
+    /// Lists a campaign's revisions with their counts.
+    #[command(after_help = "Example:
+  campaign revisions --db campaign.db Welcome")]
+    Revisions(RevisionsArgs),
+    /// Moves contacts waiting in one revision to the same wait in another.
+    #[command(after_help = "Examples:
+  campaign migrate --db campaign.db Welcome --from 1 --to 2 --dry-run
+  campaign migrate --db campaign.db Welcome --from 1 --to 2")]
+    Migrate(MigrateArgs),
     #[command(after_help = "Example:
   campaign new welcome     writes welcome.campaign and welcome.contacts.csv here")]
     New(NewArgs),
@@ -206,6 +231,96 @@ struct RunArgs {
     allow_private: bool,
 }
 
+#[derive(Args)]
+struct ServeArgs {
+    /// `.campaign` files, or folders of them.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// The database (SQLite file; created if missing).
+    #[arg(long, default_value = "campaign.db")]
+    db: PathBuf,
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    listen: std::net::SocketAddr,
+    /// Contacts run at once.
+    #[arg(short = 'j', long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    concurrency: u32,
+    /// Overall send rate, e.g. 10/s.
+    #[arg(long, value_name = "N/UNIT")]
+    rate: Option<String>,
+    /// Secrets file (KEY=value lines).
+    #[arg(short, long, value_name = "FILE")]
+    env_file: Option<PathBuf>,
+    /// Let `dynamic host` webhooks reach private addresses.
+    #[arg(long)]
+    allow_private: bool,
+    /// Serve no /v1 API (no CAMPAIGN_API_TOKEN needed).
+    #[arg(long)]
+    no_api: bool,
+    /// Log lines for people or as JSON.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+    /// Long-term retries after a webhook's own retries fail, e.g. 5s,5m,30m,2h.
+    #[arg(long, value_name = "LIST")]
+    retry_schedule: Option<String>,
+    /// Seconds in-flight work may take to finish at shutdown.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    grace: u64,
+}
+
+#[derive(Args)]
+struct EnrollArgs {
+    /// The campaign's name (or its .campaign file).
+    campaign: String,
+    #[arg(short, long)]
+    contacts: PathBuf,
+    #[arg(long, value_name = "csv|json|ndjson")]
+    contacts_format: Option<ContactsFormat>,
+    #[arg(long, default_value = "campaign.db")]
+    db: PathBuf,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    #[arg(long, default_value = "campaign.db")]
+    db: PathBuf,
+    #[arg(short, long, value_enum, default_value_t = DataFormat::Human)]
+    format: DataFormat,
+}
+
+#[derive(Args)]
+struct RevisionsArgs {
+    /// The campaign's name (or its .campaign file).
+    campaign: String,
+    #[arg(long, default_value = "campaign.db")]
+    db: PathBuf,
+    #[arg(short, long, value_enum, default_value_t = DataFormat::Human)]
+    format: DataFormat,
+}
+
+#[derive(Args)]
+struct MigrateArgs {
+    /// The campaign's name (or its .campaign file).
+    campaign: String,
+    #[arg(long, default_value = "campaign.db")]
+    db: PathBuf,
+    /// The revision the contacts wait in.
+    #[arg(long, value_name = "R")]
+    from: i64,
+    /// The revision to move them to.
+    #[arg(long, value_name = "S")]
+    to: i64,
+    /// Report what would move; move nothing.
+    #[arg(short = 'n', long)]
+    dry_run: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum CheckFormat {
     Human,
@@ -256,6 +371,11 @@ pub(crate) fn run() -> Result<(), Failure> {
         Command::Run(args) => run::run(&args),
         Command::Report(args) => report::report(&args),
         Command::New(args) => new::new(&args),
+        Command::Serve(args) => serve::serve(&args),
+        Command::Enroll(args) => serve::enroll(&args),
+        Command::Status(args) => serve::status(&args),
+        Command::Revisions(args) => serve::revisions(&args),
+        Command::Migrate(args) => serve::migrate(&args),
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "campaign", &mut out);

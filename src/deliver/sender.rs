@@ -1,7 +1,7 @@
 //! One program's webhooks, sent exactly as `campaign run` sends them, for a
 //! driver that keeps the contact's state itself: the server's engine. The
 //! attempts, retries, rate limits, signing, 410 rule, redaction and
-//! captures are the run's own ([`super::send`]); only where the outcome is
+//! captures are the run's own (`deliver::send`); only where the outcome is
 //! kept differs.
 
 use std::sync::atomic::AtomicBool;
@@ -95,7 +95,12 @@ impl<'p> Sender<'p> {
 
     /// Sends `request` with the webhook's retries; returns how it ended and
     /// every attempt made.
-    pub async fn send(&self, request: &Request, key: &str, contact: &str) -> (Outcome, Vec<Attempt>) {
+    pub async fn send(
+        &self,
+        request: &Request,
+        key: &str,
+        contact: &str,
+    ) -> (Outcome, Vec<Attempt>) {
         let ctx = &self.ctx;
         let mut log = Vec::new();
         let Some(info) = ctx.program.webhooks.get(request.webhook as usize) else {
@@ -115,8 +120,12 @@ impl<'p> Sender<'p> {
         let outcome = match send(ctx, info, request, key, contact, &mut log).await {
             Ok(reply) => Outcome::Delivered {
                 status: reply.status.unwrap_or(0),
-                unreadable: body_unreadable(info, &reply)
-                    .map(|reason| failed(codes::CAPTURE_BODY, ctx.redactor.redact(&reason).into_owned())),
+                unreadable: body_unreadable(info, &reply).map(|reason| {
+                    failed(
+                        codes::CAPTURE_BODY,
+                        ctx.redactor.redact(&reason).into_owned(),
+                    )
+                }),
                 captures: capture(info, ctx.program, &reply),
             },
             Err(SendError::Interrupted) => Outcome::Interrupted,

@@ -354,6 +354,23 @@ impl<'p> Vm<'p> {
         }
     }
 
+    /// For a contact parked at a wait: whether a goal ahead of the wait
+    /// holds now, and if so moves the contact to it (the `Goal` event).
+    /// `None` leaves the run as it was, still waiting. Live goals need this:
+    /// a tag that lands during a wait pulls the contact forward at once, not
+    /// when the wait ends.
+    pub fn pull_forward<'s>(&'s mut self, run: &'s mut Run) -> Option<Event<'s>> {
+        let after = run.check_goals_after?;
+        match self.goal_ahead(run, after) {
+            Ok(Some(goal)) => {
+                run.check_goals_after = None;
+                Some(self.reach_goal(run, goal))
+            }
+            Ok(None) => None,
+            Err(e) => Some(self.fail(run, e)),
+        }
+    }
+
     /// Stores a captured value into a field (response capture).
     pub fn set_field(run: &mut Run, field: FieldId, value: &str) {
         if let Some(slot) = run.contact.fields.get_mut(field as usize) {

@@ -1,0 +1,383 @@
+//! The server's state: contacts, where each contact stands in each campaign,
+//! the campaigns' revisions, inbound events and every send attempt, behind
+//! one trait ([`Store`]) so that the engine runs the same on SQLite (the
+//! embedded default, [`sqlite`]) and on a shared database.
+//!
+//! # The model
+//!
+//! - A **contact** is a row with its fields (a JSON object of text values)
+//!   and tags (a JSON array). It is the single record of the contact's data:
+//!   the API, inbound webhooks and the campaigns' own `field set`, `tag add`
+//!   and captures all change this row.
+//! - A **position** is a contact's place in one campaign: the revision it is
+//!   pinned to, its `state` (`active`, `waiting`, `done`, `failed`), the
+//!   instruction it resumes at (`pc`), `wake_at` (when the engine should
+//!   next look at it), the wait's own end (`resume_at`), the lease of the
+//!   worker running it (`locked_by`, `lease_until`), the long-term retry
+//!   count (`attempts`), the step it waits at, and the rest of the VM's
+//!   state as a small JSON object ([`VmState`]). Every column a question
+//!   needs is a column.
+//! - A **revision** is a campaign's source, identified by its content hash,
+//!   numbered 1, 2, ... per campaign, stored with its source and listing.
+//! - An **event** is an inbound delivery, kept for its deduplication key
+//!   (a unique column: a replay is refused by the database, not by a lookup
+//!   first).
+//!
+//! # How work is claimed
+//!
+//! As job queues do it: one statement marks the due positions with the
+//! worker's id and a lease and returns them ([`Store::claim`]); every later
+//! change of a position is conditional on the worker still holding that
+//! lease ([`Store::checkpoint`]), so a worker that lost its lease cannot
+//! overwrite what another did.
+
+pub mod sqlite;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+/// A position's state, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// Runnable now or at `wake_at` (a new entry, a retry).
+    Active,
+    /// Parked at a wait until `resume_at` (or a goal pulls it forward).
+    Waiting,
+    /// Reached the end, a `stop` or a goal at the end.
+    Done,
+    /// Failed; `error_code` and `error` say why.
+    Failed,
+}
+
+impl State {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Active => "active",
+            State::Waiting => "waiting",
+            State::Done => "done",
+            State::Failed => "failed",
+        }
+    }
+
+    /// The state named `text`.
+    pub fn parse(text: &str) -> Option<State> {
+        Some(match text {
+            "active" => State::Active,
+            "waiting" => State::Waiting,
+            "done" => State::Done,
+            "failed" => State::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// The part of the VM's state a resume needs beyond the columns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmState {
+    /// Virtual milliseconds since the contact entered.
+    pub clock_ms: u64,
+    /// Unix seconds at which the contact entered.
+    pub entered_at: i64,
+    /// Goals ahead of this pc are checked before going on (set at a wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_goals_after: Option<u32>,
+}
+
+/// A contact's data.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactData {
+    /// Its id (`Contact ID`).
+    pub id: String,
+    /// Field values by name.
+    pub fields: BTreeMap<String, String>,
+    /// Tags, in the order added.
+    pub tags: Vec<String>,
+}
+
+/// A contact's place in a campaign.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    /// The campaign's name.
+    pub campaign: String,
+    /// The contact's id.
+    pub contact: String,
+    /// The revision the contact is pinned to.
+    pub revision: i64,
+    /// Identifies this entry of the contact into the campaign: part of
+    /// every idempotency key its requests carry.
+    pub entry: String,
+    /// Its state.
+    pub state: State,
+    /// The next instruction.
+    pub pc: u32,
+    /// The step it waits at (its place in the step tree), when waiting.
+    pub step: Option<String>,
+    /// When the engine should look at it next (Unix ms).
+    pub wake_at: Option<i64>,
+    /// When its wait ends (Unix ms), when waiting.
+    pub resume_at: Option<i64>,
+    /// Long-term retries of the current webhook step so far.
+    pub attempts: u32,
+    /// The rest of the VM's state.
+    pub vm: VmState,
+    /// Why it failed: the code.
+    pub error_code: Option<String>,
+    /// Why it failed: the message (redacted).
+    pub error: Option<String>,
+    /// When it entered (Unix ms).
+    pub entered_ms: i64,
+    /// When it last changed (Unix ms).
+    pub updated_ms: i64,
+}
+
+/// A campaign's revision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Revision {
+    /// The campaign's name.
+    pub campaign: String,
+    /// 1, 2, ... in the order loaded.
+    pub revision: i64,
+    /// The source's content hash.
+    pub hash: String,
+    /// The source.
+    #[serde(skip)]
+    pub source: String,
+    /// The compiled program's listing (`campaign disasm`).
+    #[serde(skip)]
+    pub bytecode: String,
+    /// When it was first loaded (Unix ms).
+    pub loaded_ms: i64,
+}
+
+/// Which campaigns a change to a contact enters it into: the triggers of
+/// the newest revision of every campaign being served.
+#[derive(Debug, Clone, Default)]
+pub struct Triggers {
+    /// `trigger contact_added`: (campaign, revision).
+    pub contact_added: Vec<(String, i64)>,
+    /// `trigger tag_added "X"`: tag, (campaign, revision).
+    pub tag_added: Vec<(String, String, i64)>,
+}
+
+/// What an event does to a contact.
+#[derive(Debug, Clone, Default)]
+pub struct Change {
+    /// The contact, created if new.
+    pub contact: String,
+    /// Fields to set.
+    pub fields: BTreeMap<String, String>,
+    /// Tags to add.
+    pub add_tags: Vec<String>,
+    /// Tags to remove.
+    pub remove_tags: Vec<String>,
+}
+
+/// An event to record and apply in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct Inbound {
+    /// Its delivery id, unique within the replay window; `None` when the
+    /// source has none.
+    pub dedupe: Option<String>,
+    /// Where it came from (`webhook /hooks/signup`, `api`, `enroll`).
+    pub source: String,
+    /// The change it makes.
+    pub change: Change,
+    /// Campaigns it enters the contact into whatever the triggers say
+    /// (a `webhook_received` trigger, `campaign enroll`).
+    pub enroll: Vec<(String, i64)>,
+}
+
+/// What applying an event did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Applied {
+    /// Whether its delivery id was seen before: then nothing was done.
+    pub duplicate: bool,
+    /// Whether the contact was created.
+    pub created: bool,
+    /// Campaigns the contact entered.
+    pub entered: Vec<String>,
+}
+
+/// One send attempt, kept for audit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttemptRow {
+    /// The webhook step.
+    pub step: String,
+    /// 1 for the first attempt of a try.
+    pub attempt: u32,
+    /// Its idempotency key.
+    pub key: String,
+    /// The response status.
+    pub status: Option<u16>,
+    /// Why it failed (redacted).
+    pub error: Option<String>,
+    /// How long it took.
+    pub ms: f64,
+}
+
+/// What a worker commits about a position it holds.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    /// The position as it now stands (its `campaign` and `contact` say
+    /// which row).
+    pub position: Position,
+    /// Whether the worker lets the position go (a wait, the end, a failure,
+    /// a retry later) or keeps its lease (it is about to send).
+    pub release: bool,
+    /// What the campaign changed on the contact since the last checkpoint.
+    pub change: Change,
+    /// Attempts made since the last checkpoint.
+    pub attempts: Vec<AttemptRow>,
+}
+
+/// A position claimed by a worker, with the contact's data.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    /// The position.
+    pub position: Position,
+    /// The contact.
+    pub contact: ContactData,
+}
+
+/// Counts of positions in one campaign revision, state and step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusRow {
+    /// The campaign.
+    pub campaign: String,
+    /// The revision.
+    pub revision: i64,
+    /// The state.
+    pub state: State,
+    /// The step (waiting positions), if any.
+    pub step: Option<String>,
+    /// How many.
+    pub count: u64,
+}
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database said no.
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored value could not be read back.
+    #[error("database: a stored {what} is not valid: {source}")]
+    Corrupt {
+        /// Which value.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The file is not a campaign server database.
+    #[error("{0} is not a campaign server database (another SQLite file?); refusing to use it")]
+    Foreign(String),
+    /// The file was written by a newer `campaign`.
+    #[error("the database has schema version {found}; this campaign knows up to {known}: upgrade campaign")]
+    Newer {
+        /// Its version.
+        found: i64,
+        /// Ours.
+        known: i64,
+    },
+    /// The worker thread went away.
+    #[error("database worker stopped")]
+    Gone,
+    /// The campaign has no stored revision.
+    #[error("campaign {0:?} has no revision in this database: serve it once first")]
+    NoCampaign(String),
+}
+
+/// Where the engine keeps its state. Every method is one transaction.
+pub trait Store: Send + Sync + 'static {
+    /// Stores a revision, or finds the stored one with the same hash;
+    /// returns its number.
+    fn save_revision(
+        &self,
+        campaign: &str,
+        hash: &str,
+        source: &str,
+        bytecode: &str,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
+    /// Every revision of `campaign` (of all, when `None`), oldest first.
+    fn revisions(
+        &self,
+        campaign: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<Revision>, StoreError>> + Send;
+
+    /// Records `event` (refusing a repeated delivery id), applies its change
+    /// to the contact, enters the contact into the campaigns the event and
+    /// the triggers name (once: a contact already in a campaign stays where
+    /// it is), and wakes the contact's waiting positions so that goals are
+    /// checked at once.
+    fn apply(
+        &self,
+        event: Inbound,
+        triggers: &Triggers,
+    ) -> impl Future<Output = Result<Applied, StoreError>> + Send;
+
+    /// Up to `limit` positions due at `now_ms`, leased to `worker` until
+    /// `now_ms + lease_ms`, oldest due first.
+    fn claim(
+        &self,
+        worker: &str,
+        now_ms: i64,
+        limit: usize,
+        lease_ms: i64,
+    ) -> impl Future<Output = Result<Vec<Claimed>, StoreError>> + Send;
+
+    /// Commits a position's progress if `worker` still holds its lease;
+    /// returns whether it did. The contact's changes can enter it into
+    /// other campaigns (`triggers`) and wake its other positions.
+    fn checkpoint(
+        &self,
+        worker: &str,
+        checkpoint: Checkpoint,
+        triggers: &Triggers,
+        lease_ms: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// How many positions are due at `now_ms` and not leased.
+    fn backlog(&self, now_ms: i64) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// When the next position falls due (Unix ms), if any does.
+    fn next_due(&self) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send;
+
+    /// A contact with its positions.
+    fn contact(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<(ContactData, Vec<Position>)>, StoreError>> + Send;
+
+    /// Counts per campaign, revision, state and waiting step.
+    fn status(&self) -> impl Future<Output = Result<Vec<StatusRow>, StoreError>> + Send;
+
+    /// Positions of `campaign` waiting in `revision`.
+    fn waiting(
+        &self,
+        campaign: &str,
+        revision: i64,
+    ) -> impl Future<Output = Result<Vec<Position>, StoreError>> + Send;
+
+    /// Moves waiting positions from revision `from` to the revision, pc,
+    /// step and VM state each of `moves` holds; only positions still
+    /// waiting in `from` and not leased move. Returns how many moved.
+    fn move_positions(
+        &self,
+        from: i64,
+        moves: &[Position],
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Forgets delivery ids older than `before_ms` and revisions that no
+    /// position references and that are not the newest of their campaign.
+    fn prune(&self, before_ms: i64) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Releases every lease (a single-process store at start: nobody else
+    /// can hold one).
+    fn release_all(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

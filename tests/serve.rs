@@ -1,0 +1,585 @@
+//! `campaign serve` end to end: the real binary, a real SQLite file, a real
+//! receiver on 127.0.0.1, signed inbound webhooks, the API, waits across a
+//! restart, goals pulled forward, revisions pinned and migrated.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use support::Server;
+
+const TOKEN: &str = "test-token-0123456789";
+/// `whsec_` + base64 of 24 bytes.
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+struct Served {
+    child: Child,
+    base: String,
+}
+
+impl Served {
+    fn start(dir: &Path, files: &[&str], extra: &[&str]) -> Served {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut args = vec!["serve"];
+        args.extend_from_slice(files);
+        args.extend_from_slice(&["--db", "campaign.db", "--listen", &listen]);
+        args.extend_from_slice(extra);
+        let child = support::command(dir, &args)
+            .env("CAMPAIGN_API_TOKEN", TOKEN)
+            .env("SIGNUP_SECRET", SECRET)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let base = format!("http://{listen}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if std::net::TcpStream::connect(&listen).is_ok() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "serve did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Served { child, base }
+    }
+
+    /// SIGTERM, and the exit status.
+    fn stop(mut self) -> (i32, String) {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let out = std::mem::replace(&mut self.child, dummy())
+            .wait_with_output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+fn dummy() -> Child {
+    std::process::Command::new("true").spawn().unwrap()
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn sign(id: &str, ts: i64, body: &str) -> String {
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(SECRET.trim_start_matches("whsec_"))
+        .unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{id}.{ts}.{body}").as_bytes());
+    format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    )
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// POSTs a Standard-Webhooks-signed body; returns the status.
+fn post_signed(
+    base: &str,
+    path: &str,
+    id: &str,
+    ts: i64,
+    body: &str,
+    signature: Option<&str>,
+) -> u16 {
+    let client = reqwest::Client::new();
+    let sig = signature.map_or_else(|| sign(id, ts, body), str::to_string);
+    runtime().block_on(async {
+        client
+            .post(format!("{base}{path}"))
+            .header("content-type", "application/json")
+            .header("webhook-id", id)
+            .header("webhook-timestamp", ts.to_string())
+            .header("webhook-signature", sig)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    })
+}
+
+fn api(
+    base: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let client = reqwest::Client::new();
+    runtime().block_on(async {
+        let mut req = client.request(method.parse().unwrap(), format!("{base}{path}"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    })
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn status_json(dir: &Path) -> Vec<serde_json::Value> {
+    let out = support::campaign(dir, &["status", "--db", "campaign.db", "--format", "json"]);
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    serde_json::from_str(&support::stdout(&out)).unwrap()
+}
+
+fn count(rows: &[serde_json::Value], state: &str) -> u64 {
+    rows.iter()
+        .filter(|r| r["state"] == state)
+        .map(|r| r["count"].as_u64().unwrap())
+        .sum()
+}
+
+#[test]
+fn a_signed_webhook_enrols_a_contact_and_its_request_arrives_byte_exact() {
+    let receiver = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let campaign = format!(
+        r#"campaign "Signup" {{
+    trigger webhook_received "/hooks/signup" verify standard secret("SIGNUP_SECRET")
+    webhook "Notify CRM" {{
+        url "{}"
+        post "email=[Email]&name=[First Name]"
+    }}
+}}
+"#,
+        receiver.url("/ok")
+    );
+    support::write(dir.path(), "signup.campaign", &campaign);
+    let served = Served::start(dir.path(), &["signup.campaign"], &[]);
+    let body = r#"{"Contact ID": "c1", "Email": "ada+x@example.com", "First Name": "Ada & Co"}"#;
+    let ts = now();
+    assert_eq!(
+        post_signed(&served.base, "/hooks/signup", "msg_1", ts, body, None),
+        202
+    );
+    wait_for("the webhook step", || receiver.count("/ok") == 1);
+    let seen = &receiver.seen()[0];
+    assert_eq!(
+        String::from_utf8_lossy(&seen.body),
+        "email=ada%2Bx%40example.com&name=Ada+%26+Co"
+    );
+    assert_eq!(
+        seen.header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+
+    // Refused, and nothing changes: bad signature, stale and future
+    // timestamps, a replayed id, a missing signature.
+    let other = r#"{"Contact ID": "c2"}"#;
+    let bad = sign("msg_2", ts, r#"{"Contact ID": "c3"}"#);
+    assert_eq!(
+        post_signed(
+            &served.base,
+            "/hooks/signup",
+            "msg_2",
+            ts,
+            other,
+            Some(&bad)
+        ),
+        401
+    );
+    assert_eq!(
+        post_signed(
+            &served.base,
+            "/hooks/signup",
+            "msg_3",
+            ts - 301,
+            other,
+            None
+        ),
+        401
+    );
+    assert_eq!(
+        post_signed(
+            &served.base,
+            "/hooks/signup",
+            "msg_4",
+            ts + 301,
+            other,
+            None
+        ),
+        401
+    );
+    assert_eq!(
+        post_signed(&served.base, "/hooks/signup", "msg_5", ts, other, Some("")),
+        401
+    );
+    assert_eq!(
+        post_signed(&served.base, "/hooks/signup", "msg_1", ts, body, None),
+        200
+    );
+    // Oversized body: 413.
+    let huge = format!(r#"{{"Contact ID": "c4", "x": "{}"}}"#, "a".repeat(1 << 20));
+    assert_eq!(
+        post_signed(&served.base, "/hooks/signup", "msg_6", ts, &huge, None),
+        413
+    );
+    // Unknown path: 404; the API without the token: 401.
+    assert_eq!(api(&served.base, "POST", "/nope", Some("{}"), None).0, 404);
+    assert_eq!(
+        api(&served.base, "GET", "/v1/contacts/c1", None, None).0,
+        401
+    );
+    assert_eq!(
+        api(&served.base, "GET", "/v1/contacts/c1", None, Some("wrong")).0,
+        401
+    );
+    let (status, contact) = api(&served.base, "GET", "/v1/contacts/c1", None, Some(TOKEN));
+    assert_eq!(status, 200);
+    assert_eq!(contact["campaigns"][0]["state"], "done");
+    for id in ["c2", "c3", "c4"] {
+        assert_eq!(
+            api(
+                &served.base,
+                "GET",
+                &format!("/v1/contacts/{id}"),
+                None,
+                Some(TOKEN)
+            )
+            .0,
+            404
+        );
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(receiver.count("/ok"), 1, "the replay sent nothing");
+    let (code, stderr) = served.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains(SECRET), "{stderr}");
+    assert!(!stderr.contains(TOKEN), "{stderr}");
+}
+
+#[test]
+fn a_wait_survives_a_restart_and_a_tag_pulls_a_contact_to_its_goal() {
+    let receiver = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let campaign = format!(
+        r#"campaign "Nurture" {{
+    trigger tag_added "Lead"
+    wait 2 seconds
+    webhook "After wait" {{
+        url "{}"
+        post "id=[Contact ID]"
+    }}
+    wait 3 days
+    webhook "Never" {{
+        url "{}"
+    }}
+    goal "Bought" when has tag "Customer"
+    webhook "Thanks" {{
+        url "{}"
+        post "id=[Contact ID]"
+    }}
+}}
+"#,
+        receiver.url("/things/after"),
+        receiver.url("/things/never"),
+        receiver.url("/things/thanks")
+    );
+    support::write(dir.path(), "nurture.campaign", &campaign);
+    let served = Served::start(dir.path(), &["nurture.campaign"], &[]);
+    let (status, _) = api(
+        &served.base,
+        "POST",
+        "/v1/contacts/p1/tags",
+        Some(r#"{"tags": ["Lead"]}"#),
+        Some(TOKEN),
+    );
+    assert_eq!(status, 201, "a new contact");
+    wait_for("the contact to wait", || {
+        count(&status_json(dir.path()), "waiting") == 1
+    });
+    let (code, stderr) = served.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(receiver.count("/things/after"), 0);
+
+    let served = Served::start(dir.path(), &["nurture.campaign"], &[]);
+    wait_for("the first wait to end after the restart", || {
+        receiver.count("/things/after") == 1
+    });
+    wait_for("the 3-day wait", || {
+        status_json(dir.path())
+            .iter()
+            .any(|r| r["state"] == "waiting" && r["step"] == "3")
+    });
+    // The tag lands: the contact leaves the 3-day wait for the goal at once.
+    let (status, _) = api(
+        &served.base,
+        "POST",
+        "/v1/contacts/p1/tags",
+        Some(r#"{"tags": ["Customer"]}"#),
+        Some(TOKEN),
+    );
+    assert_eq!(status, 200);
+    wait_for("the goal's webhook", || {
+        receiver.count("/things/thanks") == 1
+    });
+    assert_eq!(receiver.count("/things/never"), 0);
+    assert_eq!(count(&status_json(dir.path()), "done"), 1);
+    let (code, stderr) = served.stop();
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn contacts_stay_on_their_revision_and_migrate_moves_those_it_can() {
+    let receiver = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = format!(
+        r#"campaign "Drip" {{
+    trigger contact_added
+    wait 2 seconds
+    webhook "Step" {{
+        url "{}"
+    }}
+}}
+"#,
+        receiver.url("/things/v1")
+    );
+    support::write(dir.path(), "drip.campaign", &v1);
+    let served = Served::start(dir.path(), &["drip.campaign"], &[]);
+    for id in ["a", "b"] {
+        let (status, _) = api(
+            &served.base,
+            "PUT",
+            &format!("/v1/contacts/{id}"),
+            Some("{}"),
+            Some(TOKEN),
+        );
+        assert_eq!(status, 201);
+    }
+    wait_for("two waiting", || {
+        count(&status_json(dir.path()), "waiting") == 2
+    });
+    let (code, _) = served.stop();
+    assert_eq!(code, 0);
+
+    // Revision 2 sends elsewhere; `a` and `b` are pinned to revision 1.
+    let v2 = v1
+        .replace("/things/v1", "/things/v2")
+        .replace("wait 2 seconds", "wait 1 hour");
+    support::write(dir.path(), "drip.campaign", &v2);
+    let served = Served::start(dir.path(), &["drip.campaign"], &[]);
+    let (status, _) = api(
+        &served.base,
+        "PUT",
+        "/v1/contacts/c",
+        Some("{}"),
+        Some(TOKEN),
+    );
+    assert_eq!(status, 201);
+    wait_for("a and b to finish on revision 1", || {
+        receiver.count("/things/v1") == 2
+    });
+    assert_eq!(receiver.count("/things/v2"), 0);
+    let (code, _) = served.stop();
+    assert_eq!(code, 0);
+
+    let out = support::campaign(
+        dir.path(),
+        &[
+            "revisions",
+            "--db",
+            "campaign.db",
+            "Drip",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    let revs: Vec<serde_json::Value> = serde_json::from_str(&support::stdout(&out)).unwrap();
+    assert_eq!(revs.len(), 2);
+
+    // `c` waits in revision 2; a dry run of moving revision 2 to 1 moves none.
+    let out = support::campaign(
+        dir.path(),
+        &[
+            "migrate",
+            "--db",
+            "campaign.db",
+            "Drip",
+            "--from",
+            "2",
+            "--to",
+            "1",
+            "--dry-run",
+        ],
+    );
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    assert!(
+        support::stdout(&out).contains("c: would move to revision 1"),
+        "{}",
+        support::stdout(&out)
+    );
+    let before = status_json(dir.path());
+    assert!(before
+        .iter()
+        .any(|r| r["revision"] == 2 && r["state"] == "waiting"));
+    let out = support::campaign(
+        dir.path(),
+        &[
+            "migrate",
+            "--db",
+            "campaign.db",
+            "Drip",
+            "--from",
+            "2",
+            "--to",
+            "1",
+        ],
+    );
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    let after = status_json(dir.path());
+    assert!(
+        after
+            .iter()
+            .any(|r| r["revision"] == 1 && r["state"] == "waiting" && r["count"] == 1),
+        "{after:?}"
+    );
+    assert!(
+        !after
+            .iter()
+            .any(|r| r["revision"] == 2 && r["state"] == "waiting"),
+        "{after:?}"
+    );
+}
+
+#[test]
+fn serve_refuses_a_campaign_with_errors_and_starts_without_a_token_only_with_no_api() {
+    let dir = tempfile::tempdir().unwrap();
+    support::write(
+        dir.path(),
+        "bad.campaign",
+        "campaign \"Bad\" {\n    wait 2 parsecs\n}\n",
+    );
+    let out = support::campaign(dir.path(), &["serve", "bad.campaign", "--no-api"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        support::stderr(&out).contains("campaign::"),
+        "{}",
+        support::stderr(&out)
+    );
+    support::write(
+        dir.path(),
+        "ok.campaign",
+        "campaign \"Ok\" {\n    note \"hi\"\n}\n",
+    );
+    let out = support::command(dir.path(), &["serve", "ok.campaign"])
+        .env_remove("CAMPAIGN_API_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        support::stderr(&out).contains("CAMPAIGN_API_TOKEN"),
+        "{}",
+        support::stderr(&out)
+    );
+}
+
+/// Every route the server's router declares (`.route("PATH", METHOD(...)...)`
+/// in src/serve/http.rs) is in docs/api.yaml with the same method, and the
+/// document lists no route the router lacks.
+#[test]
+fn every_route_is_in_the_openapi_document() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let code = std::fs::read_to_string(root.join("src/serve/http.rs")).unwrap();
+    let doc = std::fs::read_to_string(root.join("docs/api.yaml")).unwrap();
+    let mut routes = Vec::new();
+    for piece in code.split(".route(").skip(1) {
+        let path = piece.split('"').nth(1).unwrap();
+        let rest = &piece[..piece
+            .find(";\n")
+            .unwrap_or(piece.len())
+            .min(piece.find("\n        .").unwrap_or(piece.len()))];
+        for method in ["get", "put", "post", "patch", "delete"] {
+            if rest.contains(&format!("{method}(")) || rest.contains(&format!(".{method}(")) {
+                routes.push((method, path.to_string()));
+            }
+        }
+    }
+    assert!(routes.len() >= 8, "{routes:?}");
+    // OpenAPI spells `:id` as `{id}`.
+    let documented = |path: &str, method: &str| {
+        let path: String = path
+            .split('/')
+            .map(|s| match s.strip_prefix(':') {
+                Some(p) => format!("{{{p}}}"),
+                None => s.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let Some(at) = doc.find(&format!("\n  {path}:\n")) else {
+            return false;
+        };
+        let section = &doc[at + 1..];
+        let end = section[1..].find("\n  /").map_or(section.len(), |e| e + 1);
+        section[..end].contains(&format!("\n    {method}:"))
+    };
+    for (method, path) in &routes {
+        assert!(
+            documented(path, method),
+            "{method} {path} is not in docs/api.yaml"
+        );
+    }
+    let doc_paths = doc
+        .lines()
+        .filter(|l| l.starts_with("  /") && l.ends_with(':'))
+        .count();
+    let code_paths: std::collections::BTreeSet<&String> = routes.iter().map(|(_, p)| p).collect();
+    // `/{hook}` stands for the trigger paths, served by the fallback.
+    assert_eq!(
+        doc_paths,
+        code_paths.len() + 1,
+        "docs/api.yaml lists a path the router does not serve"
+    );
+}
