@@ -57,7 +57,7 @@ fn campaign_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {
 
 /// Reads and compiles every campaign; any error is rendered as `check`
 /// renders it, and nothing starts.
-fn load_sources(paths: &[PathBuf]) -> Result<Vec<Source>, Failure> {
+fn load_sources(paths: &[PathBuf], json_logs: bool) -> Result<Vec<Source>, Failure> {
     let files = campaign_files(paths)?;
     if files.is_empty() {
         return Err(CliError::NoCampaigns.into());
@@ -76,7 +76,15 @@ fn load_sources(paths: &[PathBuf]) -> Result<Vec<Source>, Failure> {
         };
         match campaign::compile(&source.text, None) {
             Ok(compiled) => {
-                render(&source, &compiled.warnings);
+                if json_logs {
+                    // Machines read the log: one JSON line per warning.
+                    for d in &compiled.warnings {
+                        let (line, column) = source.line_col(d.span.start);
+                        tracing::warn!(code = d.code, file = %source.name, line, column, "{}", d.message);
+                    }
+                } else {
+                    render(&source, &compiled.warnings);
+                }
                 let Ok(tree) = campaign::syntax::parser::parse(&source.text) else {
                     failed = true;
                     continue;
@@ -138,7 +146,9 @@ pub(super) fn serve(args: &ServeArgs) -> Result<(), Failure> {
         (false, Ok(t)) if !t.trim().is_empty() => Some(t),
         (false, _) => return Err(CliError::NoToken.into()),
     };
-    let sources = load_sources(&args.paths)?;
+    init_logs(args.log_format);
+    let json_logs = matches!(args.log_format, LogFormat::Json);
+    let sources = load_sources(&args.paths, json_logs)?;
     let rate = args
         .rate
         .as_deref()
@@ -149,7 +159,6 @@ pub(super) fn serve(args: &ServeArgs) -> Result<(), Failure> {
         Some(text) => parse_schedule(text)?,
         None => DEFAULT_RETRY_SCHEDULE.to_vec(),
     };
-    init_logs(args.log_format);
     let options = Options {
         listen: args.listen,
         concurrency: args.concurrency as usize,
@@ -209,7 +218,7 @@ pub(super) fn serve(args: &ServeArgs) -> Result<(), Failure> {
             };
             while hup.recv().await.is_some() {
                 tracing::info!("SIGHUP: reloading campaigns");
-                match load_sources(&reload_paths) {
+                match load_sources(&reload_paths, json_logs) {
                     Ok(sources) => {
                         match serve::install(&reload_engine, sources).await {
                             Ok(()) => tracing::info!("campaigns reloaded"),

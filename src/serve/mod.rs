@@ -307,20 +307,95 @@ pub async fn serve<S: Store>(
     };
     let stopping = engine.stopping.clone();
     let wake = engine.clone();
-    let served = axum::serve(listener, router).with_graceful_shutdown(async move {
-        shutdown.await;
-        stopping.store(true, Ordering::Relaxed);
-        wake.wake.notify_one();
-    });
-    let result = served.await;
+    accept(
+        listener,
+        router,
+        async move {
+            shutdown.await;
+            stopping.store(true, Ordering::Relaxed);
+            wake.wake.notify_one();
+        },
+        options.grace,
+    )
+    .await;
     pruner.abort();
     // In-flight contacts finish their current step; a request waiting for
     // a retry gives up its slot (the sender sees `stopping`).
     if tokio::time::timeout(options.grace, timers).await.is_err() {
         tracing::warn!(grace_s = options.grace.as_secs(), "contacts still in flight at the end of the grace period; they resume from their last checkpoint at the next start");
     }
-    result.map_err(|source| ServeError::Listen {
-        addr: options.listen,
-        source,
-    })
+    Ok(())
 }
+
+/// Most connections served at once: past it, new ones wait in the
+/// kernel's backlog, so 10,000 clients cost the memory of this many.
+pub const MAX_CONNECTIONS: usize = 2048;
+/// How long a client may take to send a request's head: a client that
+/// trickles its headers (slowloris) is cut off.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest request head (request line and headers) read; a bigger one
+/// gets 431.
+pub const MAX_HEAD: usize = 64 << 10;
+/// How long a whole request may take, body included; then 408.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves `router` on `listener` until `shutdown` resolves, then lets the
+/// requests in progress finish (for at most `grace`).
+async fn accept(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: impl std::future::Future<Output = ()>,
+    grace: Duration,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let router = router.layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        REQUEST_TIMEOUT,
+    ));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, do not spin.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .max_buf_size(MAX_HEAD)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still open at the end of the grace period were cut off");
+    }
+}
+
+#[cfg(test)]
+mod tests;

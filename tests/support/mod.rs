@@ -3,6 +3,7 @@
 //! server on 127.0.0.1.
 #![allow(dead_code)]
 
+pub mod served;
 mod server;
 
 use std::path::{Path, PathBuf};
