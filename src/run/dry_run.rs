@@ -18,7 +18,7 @@ use crate::contacts::{for_each_contact, ContactsError, ContactsFormat, Row};
 use crate::diagnostics::{Diagnostic, SourceFile};
 use crate::effect::{self, Seconds};
 use crate::failure::{Failure, FirstFailure, FirstFailures, Location};
-use crate::request::{self, HttpRequest, Signature};
+use crate::request::{self, HttpRequest, KeyDeriver, Signature};
 use crate::vm::{Event, Run, Secrets, Vm};
 
 /// How effects are printed.
@@ -102,21 +102,22 @@ impl<'a> DryRun<'a> {
         out: W,
     ) -> Result<Summary, DryRunError> {
         let program = self.program;
-        let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+        let mut out = out;
         let mut vm = Vm::new(program, Secrets::Masked);
         let mut run = Run::default();
-        let mut line: Vec<u8> = Vec::with_capacity(1024);
+        // The output buffer itself, written out in chunks of whole contacts
+        // (a BufWriter behind it would copy every byte once more).
+        let mut buffer: Vec<u8> = Vec::with_capacity(OUTPUT_CHUNK + 64 * 1024);
         let mut summary = Summary::default();
         let mut failures = FirstFailures::default();
         let run_id = request::dry_run_id(&request::campaign_digest(&self.source.text));
         let mut printer = Printer {
             dry_run: self,
-            run_id: &run_id,
-            line: &mut line,
+            keys: KeyDeriver::new(&run_id),
+            buffer: &mut buffer,
         };
-        for_each_contact(contacts, format, &program.fields, |row| {
+        let read = for_each_contact(contacts, format, &program.fields, |row| {
             summary.contacts += 1;
-            printer.line.clear();
             match row {
                 Row::Invalid(e) => {
                     summary.failed += 1;
@@ -132,7 +133,7 @@ impl<'a> DryRun<'a> {
                     }
                     printer.failure(&id, 0, &failure, false)?;
                     if self.output == OutputFormat::Human {
-                        printer.line.push(b'\n');
+                        printer.buffer.push(b'\n');
                     }
                     summary.effects += 1;
                 }
@@ -165,32 +166,43 @@ impl<'a> DryRun<'a> {
                         }
                     }
                     if self.output == OutputFormat::Human {
-                        printer.line.push(b'\n');
+                        printer.buffer.push(b'\n');
                     }
                 }
             }
-            out.write_all(printer.line)?;
+            if printer.buffer.len() >= OUTPUT_CHUNK {
+                out.write_all(printer.buffer)?;
+                printer.buffer.clear();
+            }
             Ok::<(), DryRunError>(())
-        })?;
-        out.flush()?;
+        });
+        // What was printed before a contacts file turned unreadable is
+        // still written.
+        let written = out.write_all(printer.buffer).and_then(|()| out.flush());
+        read?;
+        written?;
         summary.failures = failures.into_vec();
         Ok(summary)
     }
 }
 
-/// Writes effects into the current contact's output.
+/// Output is written in chunks of at least this many bytes.
+const OUTPUT_CHUNK: usize = 64 * 1024;
+
+/// Writes effects into the output buffer.
 struct Printer<'a, 'r> {
     dry_run: &'r DryRun<'a>,
-    run_id: &'r str,
-    line: &'r mut Vec<u8>,
+    /// The dry run's idempotency keys.
+    keys: KeyDeriver,
+    buffer: &'r mut Vec<u8>,
 }
 
 impl Printer<'_, '_> {
     /// The human timeline's `contact <id>` line.
     fn contact(&mut self, id: &str) {
-        self.line.extend_from_slice(b"contact ");
-        self.line.extend_from_slice(visible(id).as_bytes());
-        self.line.push(b'\n');
+        self.buffer.extend_from_slice(b"contact ");
+        self.buffer.extend_from_slice(visible(id).as_bytes());
+        self.buffer.push(b'\n');
     }
 
     /// One effect, not a failure.
@@ -201,14 +213,14 @@ impl Printer<'_, '_> {
         let webhook = match event {
             Event::Webhook(request) => {
                 let info = &program.webhooks[request.webhook as usize];
-                key = request::idempotency_key(self.run_id, contact, request.webhook);
+                key = self.keys.key(contact, request.webhook);
                 signature = info.sign.map(|_| {
                     let seconds = i64::try_from(at / 1000).unwrap_or(i64::MAX);
                     Signature::masked(self.dry_run.now.saturating_add(seconds))
                 });
                 Some((
                     info.name.as_str(),
-                    request::build(info, request, &key, signature.as_ref()),
+                    request::build(info, request, key.as_str(), signature.as_ref()),
                 ))
             }
             _ => None,
@@ -221,10 +233,10 @@ impl Printer<'_, '_> {
                     event,
                     webhook: webhook.as_ref(),
                 };
-                serde_json::to_writer(&mut *self.line, &effect)?;
-                self.line.push(b'\n');
+                serde_json::to_writer(&mut *self.buffer, &effect)?;
+                self.buffer.push(b'\n');
             }
-            OutputFormat::Human => human(self.line, at, event, webhook.as_ref())?,
+            OutputFormat::Human => human(self.buffer, at, event, webhook.as_ref())?,
         }
         Ok(())
     }
@@ -251,11 +263,11 @@ impl Printer<'_, '_> {
                     line: location.map(|l| l.line),
                     column: location.map(|l| l.column),
                 };
-                serde_json::to_writer(&mut *self.line, &line)?;
-                self.line.push(b'\n');
+                serde_json::to_writer(&mut *self.buffer, &line)?;
+                self.buffer.push(b'\n');
             }
             OutputFormat::Human => {
-                let text = &mut *self.line;
+                let text = &mut *self.buffer;
                 write!(
                     text,
                     "  {:<8} error: {} [{}]",
@@ -291,9 +303,8 @@ struct Headers<'a>(&'a HttpRequest<'a>);
 impl Serialize for Headers<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.0.header_count()))?;
-        for (name, value) in self.0.headers() {
-            map.serialize_entry(name, value)?;
-        }
+        self.0
+            .try_for_each_header(|name, value| map.serialize_entry(name, value))?;
         map.end()
     }
 }
@@ -412,4 +423,44 @@ fn human(
         Event::Error(_) | Event::Done => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The output is written in chunks: whatever chunk a contacts file
+    /// turns unreadable in, every contact before it is written, whole, and
+    /// no line twice.
+    #[test]
+    fn contacts_before_a_fatal_error_are_written_whole() {
+        let text = "campaign \"A\" {\n webhook \"W\" {\n  url \"https://x.example.com/\"\n  post \"n=[Name]\"\n }\n}\n";
+        let source = SourceFile::new("a.campaign", text);
+        let program = crate::compile(text, None).unwrap().program;
+        for contacts in [1, 100, 3_000, 10_000] {
+            let mut json = String::from("[");
+            for i in 0..contacts {
+                json.push_str(&format!("{{\"Contact ID\": {i}, \"Name\": \"n{i}\"}},"));
+            }
+            json.push_str("{\"Contact ID\": ");
+            let mut out = Vec::new();
+            let result = DryRun::new(&program, &source, OutputFormat::Ndjson, 0).run(
+                json.as_bytes(),
+                ContactsFormat::Json,
+                &mut out,
+            );
+            assert!(
+                matches!(result, Err(DryRunError::Contacts(_))),
+                "{result:?}"
+            );
+            let text = String::from_utf8(out).unwrap();
+            assert!(text.ends_with('\n'));
+            let lines: Vec<_> = text.lines().collect();
+            assert_eq!(lines.len(), contacts, "{contacts} contacts");
+            for (i, line) in lines.iter().enumerate() {
+                let effect: serde_json::Value = serde_json::from_str(line).unwrap();
+                assert_eq!(effect["contact"], i.to_string());
+            }
+        }
+    }
 }

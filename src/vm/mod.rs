@@ -345,6 +345,19 @@ impl<'p> Vm<'p> {
                     run.finished = true;
                     return Event::Done;
                 }
+                // Most of a webhook's instructions: run here rather than
+                // through a call to `pure`, whose frame costs more than they do.
+                Instruction::Begin(target) => self.begin(target),
+                Instruction::EmitText(t) => {
+                    if let Err(e) = self.emit_text(t, pc) {
+                        return self.fail(run, e);
+                    }
+                }
+                Instruction::EmitMerge(m) => {
+                    if let Err(e) = self.emit_merge(run, m, pc) {
+                        return self.fail(run, e);
+                    }
+                }
                 pure => match self.pure(run, pure, pc) {
                     Ok(Flow::Next) => {}
                     Ok(Flow::Jump(t)) => run.pc = t,
@@ -473,72 +486,84 @@ impl<'p> Vm<'p> {
         Ok(false)
     }
 
+    /// `Begin(target)`: text goes to `target` from now on, which starts
+    /// empty.
+    #[inline]
+    fn begin(&mut self, target: Target) {
+        self.target = target;
+        self.buffer().clear();
+        if target == Target::Url {
+            self.url_merge_lens.clear();
+        }
+    }
+
+    /// `EmitText(t)`: constant text `t` to the current target.
+    #[inline]
+    fn emit_text(&mut self, t: u32, pc: usize) -> Result<(), RuntimeError> {
+        let text = self.table(&self.program.texts, t, "text", pc)?;
+        self.buffer().push_str(text);
+        self.check_size(pc, 0)
+    }
+
+    /// `EmitMerge(m)`: merge site `m`, escaped for its context, to the
+    /// current target. A function of its own, called from [`Vm::next`] as
+    /// well as [`Vm::pure`]: it needs a smaller frame than `pure`'s.
+    fn emit_merge(&mut self, run: &Run, m: u32, pc: usize) -> Result<(), RuntimeError> {
+        let site = self.table(&self.program.merges, m, "merge", pc)?;
+        let value = self.merge(run, m, pc)?;
+        let text = value.to_text();
+        let escape = site.escape;
+        if escape == Escape::Header && !encode::header_value_is_safe(&text) {
+            let field = self.field_name(site.field);
+            return Err(if text.contains(['\r', '\n', '\0']) {
+                self.error(
+                    codes::RUN_HEADER_NEWLINE,
+                    pc,
+                    format!("field [{field}] holds a line break or NUL, which cannot go in a header; nothing was sent for this step"),
+                )
+            } else {
+                self.error(
+                    codes::RUN_HEADER_CONTROL,
+                    pc,
+                    format!("field [{field}] holds a control character, which cannot go in a header; nothing was sent for this step"),
+                )
+            });
+        }
+        if escape == Escape::Host && !is_host_text(&text) {
+            return Err(self.error(
+                codes::RUN_URL,
+                pc,
+                format!(
+                    "field [{}] holds {:?}, which is not a host name; nothing was sent for this step",
+                    self.field_name(site.field),
+                    clip(&text)
+                ),
+            ));
+        }
+        // Every escape writes at least a byte per byte: most texts
+        // too large for the buffer are caught before they are copied.
+        self.check_size(pc, text.len())?;
+        let out = buffer_of(self.target, &mut self.scratch, &mut self.request);
+        let before = out.len();
+        match escape {
+            Escape::Text | Escape::Raw | Escape::Header | Escape::Host => out.push_str(&text),
+            Escape::Form => encode::form_urlencode_into(out, &text),
+            Escape::Url => encode::url_component_into(out, &text),
+            Escape::Json => encode::json_string_into(out, &text),
+        }
+        if self.target == Target::Url {
+            let added = out.len() - before;
+            self.url_merge_lens.push(added);
+        }
+        self.check_size(pc, 0)
+    }
+
     /// Instructions with no visible effect: text building and conditions.
     fn pure(&mut self, run: &Run, ins: Instruction, pc: usize) -> Result<Flow, RuntimeError> {
         match ins {
-            Instruction::Begin(target) => {
-                self.target = target;
-                self.buffer().clear();
-                if target == Target::Url {
-                    self.url_merge_lens.clear();
-                }
-            }
-            Instruction::EmitText(t) => {
-                let text = self.table(&self.program.texts, t, "text", pc)?;
-                self.buffer().push_str(text);
-                self.check_size(pc, 0)?;
-            }
-            Instruction::EmitMerge(m) => {
-                let site = self.table(&self.program.merges, m, "merge", pc)?;
-                let value = self.merge(run, m, pc)?;
-                let text = value.to_text();
-                let escape = site.escape;
-                if escape == Escape::Header && !encode::header_value_is_safe(&text) {
-                    let field = self.field_name(site.field);
-                    return Err(if text.contains(['\r', '\n', '\0']) {
-                        self.error(
-                            codes::RUN_HEADER_NEWLINE,
-                            pc,
-                            format!("field [{field}] holds a line break or NUL, which cannot go in a header; nothing was sent for this step"),
-                        )
-                    } else {
-                        self.error(
-                            codes::RUN_HEADER_CONTROL,
-                            pc,
-                            format!("field [{field}] holds a control character, which cannot go in a header; nothing was sent for this step"),
-                        )
-                    });
-                }
-                if escape == Escape::Host && !is_host_text(&text) {
-                    return Err(self.error(
-                        codes::RUN_URL,
-                        pc,
-                        format!(
-                            "field [{}] holds {:?}, which is not a host name; nothing was sent for this step",
-                            self.field_name(site.field),
-                            clip(&text)
-                        ),
-                    ));
-                }
-                // Every escape writes at least a byte per byte: most texts
-                // too large for the buffer are caught before they are copied.
-                self.check_size(pc, text.len())?;
-                let out = buffer_of(self.target, &mut self.scratch, &mut self.request);
-                let before = out.len();
-                match escape {
-                    Escape::Text | Escape::Raw | Escape::Header | Escape::Host => {
-                        out.push_str(&text)
-                    }
-                    Escape::Form => encode::form_urlencode_into(out, &text),
-                    Escape::Url => encode::url_component_into(out, &text),
-                    Escape::Json => encode::json_string_into(out, &text),
-                }
-                if self.target == Target::Url {
-                    let added = out.len() - before;
-                    self.url_merge_lens.push(added);
-                }
-                self.check_size(pc, 0)?;
-            }
+            Instruction::Begin(target) => self.begin(target),
+            Instruction::EmitText(t) => self.emit_text(t, pc)?,
+            Instruction::EmitMerge(m) => self.emit_merge(run, m, pc)?,
             Instruction::EmitJsonMerge(m) => {
                 let raw = self.table(&self.program.merges, m, "merge", pc)?.escape == Escape::Raw;
                 let value = self.merge(run, m, pc)?;
@@ -701,14 +726,22 @@ impl<'p> Vm<'p> {
     /// Fails if the text being built for the current target, with
     /// `adding` more bytes, would be past [`MAX_VALUE_BYTES`]; its buffer is
     /// then emptied and given back.
+    /// Inlined, as it runs after every piece of text: the buffer's length
+    /// is one load away when the size is within bounds.
+    #[inline]
     fn check_size(&mut self, pc: usize, adding: usize) -> Result<(), RuntimeError> {
-        let target = self.target;
-        let buffer = self.buffer_for(target);
-        let bytes = buffer.len().saturating_add(adding);
+        let bytes = self.buffer().len().saturating_add(adding);
         if bytes <= MAX_VALUE_BYTES {
             return Ok(());
         }
-        *buffer = String::new();
+        self.too_large(pc, bytes)
+    }
+
+    /// [`Vm::check_size`]'s failure.
+    #[cold]
+    fn too_large(&mut self, pc: usize, bytes: usize) -> Result<(), RuntimeError> {
+        let target = self.target;
+        *self.buffer_for(target) = String::new();
         let what = match target {
             Target::Scratch => "the text",
             Target::Url => "the URL",

@@ -48,10 +48,10 @@ fn form(out: &mut String, text: &str) {
 
 /// `msg_` + the first 32 hex digits of SHA-256(run id \0 contact \0 step),
 /// the step as 4 little-endian bytes: docs/delivery.md's definition.
-fn idempotency_key(key: &mut String, run_id: &str, contact: &str, step: u32) {
-    let mut h = Sha256::new();
-    h.update(run_id.as_bytes());
-    h.update([0]);
+/// `run_prefix` has hashed `run id \0` once for all keys, as the dry run's
+/// `KeyDeriver` does.
+fn idempotency_key(key: &mut String, run_prefix: &Sha256, contact: &str, step: u32) {
+    let mut h = run_prefix.clone();
     h.update(contact.as_bytes());
     h.update([0]);
     h.update(step.to_le_bytes());
@@ -68,6 +68,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args_os().nth(1).ok_or(usage)?;
     let campaign = std::fs::read(std::env::args_os().nth(2).ok_or(usage)?)?;
     let run_id = hex::encode(Sha256::digest(&campaign))[..32].to_string();
+    let mut run_prefix = Sha256::new();
+    run_prefix.update(run_id.as_bytes());
+    run_prefix.update([0]);
     let file = BufReader::with_capacity(256 * 1024, File::open(path)?);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -149,7 +152,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         form(&mut body, first.unwrap_or(""));
         body.push_str("&Email=");
         form(&mut body, email.unwrap_or(""));
-        idempotency_key(&mut key, &run_id, id, 0);
+        idempotency_key(&mut key, &run_prefix, id, 0);
         let create_headers = [("Content-Type", FORM), ("Idempotency-Key", key.as_str())];
         serde_json::to_writer(
             &mut out,
@@ -170,7 +173,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         body.push_str(&note_prefix);
         // `[Contact ID]` merges the id the run reports.
         form(&mut body, id);
-        idempotency_key(&mut key, &run_id, id, 1);
+        idempotency_key(&mut key, &run_prefix, id, 1);
         let note_headers = [
             ("Api-Appid", "***"),
             ("Api-Key", "***"),
