@@ -15,10 +15,13 @@
 //! ([`journal::Journal::history`]) and sends it along, so the SQLite reads
 //! never hold up the requests in flight on the engine's thread.
 //!
-//! This file is the engine: reading contacts, running each one, and how it
-//! ended (journal, `--out`, the summary). One webhook's attempts and what
-//! its reply yields are in `send.rs`.
+//! This file is the batch driver: reading contacts, running each one, and
+//! how it ended (journal, `--out`, the summary). A contact's events become
+//! requests in [`contact`], the loop `campaign serve` drives too (here with
+//! the journal's replay as its driver); one webhook's attempts and what its
+//! reply yields are in `send.rs`.
 
+pub mod contact;
 pub mod fingerprint;
 pub mod http;
 pub mod journal;
@@ -50,15 +53,14 @@ use crate::effect::{self, Recorded};
 use crate::failure::{webhook_spans, Failure, FirstFailure, FirstFailures, Location};
 use crate::request::{self};
 use crate::span::Span;
-use crate::syntax::ast::OnFailure;
-use crate::vm::{Event, Run, Secrets, Vm};
+use crate::vm::{Event, Request, Run, Secrets, Vm};
+use contact::{Before, Halt, Prepared, Sent};
 use http::Http;
 use journal::{
     ContactRecord, ContactStatus, Delivery, Entry, History, Journal, JournalError, Ticket, Wait,
 };
 use rate::{Rate, RateLimiter};
 use secrets::Redactor;
-use send::{body_unreadable, capture, send, SendError};
 use sign::SigningKey;
 use stats::{Latency, StepStats};
 
@@ -649,141 +651,118 @@ async fn run_contact(
     }
     let mut vm = Vm::new(ctx.program, Secrets::Values(ctx.secrets.clone()));
     let mut run = Run::new(contact, now_ms.div_euclid(1000));
-    let mut steps = 0u32;
-    let mut waits = 0u32;
-    let mut log: Vec<AttemptLog> = Vec::new();
-    // The contact's last journal entry: its slot is not free, and its next
-    // request is not sent, until that is committed.
-    let mut unsettled: Option<Ticket> = None;
-    // Every effect the contact had, as `--out` and the journal keep them:
-    // a JSON array, written as the effects happen.
-    let mut effects: Vec<u8> = Vec::new();
-    // The steps whose requests were delivered, in this session or earlier:
-    // a later failure says what went out before it.
-    let mut sent: Vec<&str> = Vec::new();
-    let ending = loop {
-        // The clock moves only inside a wait, so this is when the next
-        // effect begins (for a wait, its start, as the dry run shows it).
-        let at_ms = run.clock_ms;
-        let event = vm.next(&mut run);
-        record_effect(&mut effects, at_ms, &event, ctx.program);
-        let request = match event {
-            Event::Done | Event::Stop => break Ending::Done,
-            Event::Error(e) => {
-                let mut failure = Failure::from(e);
-                if !sent.is_empty() {
-                    let steps: Vec<String> = sent.iter().map(|s| format!("{s:?}")).collect();
-                    failure.message = format!(
-                        "{} (sent before it for this contact: {})",
-                        failure.message,
-                        steps.join(", ")
-                    );
+    let mut driver = Replay {
+        ctx,
+        id: id.clone(),
+        history,
+        unsettled: None,
+        effects: Vec::new(),
+        log: Vec::new(),
+    };
+    let (halt, steps) = contact::drive(ctx, &mut vm, &mut run, &mut driver).await;
+    let ending = match halt {
+        Halt::Done => Ending::Done,
+        Halt::Failed(f) => Ending::Failed(f),
+        Halt::Waiting(at) => Ending::Waiting(at),
+        // A run never asks for a later try; both stop the contact here.
+        Halt::Interrupted | Halt::Later(_) => Ending::Interrupted,
+    };
+    let ticket =
+        finish(ctx, &id, steps, &ending, &driver.log, &driver.effects).or(driver.unsettled);
+    settle(ctx, ticket).await;
+}
+
+/// A run's [`contact::Driver`]: a contact is replayed from the start, and
+/// the journal says what an earlier session already did (requests that
+/// got a 2xx are not sent again, their captures are re-applied; a wait's
+/// first recorded end stands).
+struct Replay<'c, 'p> {
+    ctx: &'c Ctx<'p>,
+    id: String,
+    history: Option<History>,
+    /// The contact's last journal entry: its slot is not free, and its next
+    /// request is not sent, until that is committed.
+    unsettled: Option<Ticket>,
+    /// Every effect the contact had, as `--out` and the journal keep them:
+    /// a JSON array, written as the effects happen.
+    effects: Vec<u8>,
+    /// Every attempt, for `--out`.
+    log: Vec<AttemptLog>,
+}
+
+impl contact::Driver for Replay<'_, '_> {
+    fn effect(&mut self, at_ms: u64, event: &Event<'_>, program: &Program) {
+        record_effect(&mut self.effects, at_ms, event, program);
+    }
+
+    async fn wait(&mut self, _run: &Run, index: u32, millis: u64) -> Option<i64> {
+        let resume_at = match self.history.as_ref().and_then(|h| h.wait(index)) {
+            Some(at) => at,
+            None => {
+                let at = unix_ms() + millis as i64;
+                if let Some(j) = &self.ctx.journal {
+                    self.unsettled = Some(j.record(Entry::Wait(Wait {
+                        contact: self.id.clone(),
+                        index,
+                        resume_at_ms: at,
+                    })));
                 }
-                failure.message = ctx.redactor.redact(&failure.message).into_owned();
-                break Ending::Failed(failure);
-            }
-            Event::Wait { millis } => {
-                waits += 1;
-                steps += 1;
-                let resume_at = match history.as_ref().and_then(|h| h.wait(waits)) {
-                    Some(at) => at,
-                    None => {
-                        let at = unix_ms() + millis as i64;
-                        if let Some(j) = &ctx.journal {
-                            unsettled = Some(j.record(Entry::Wait(Wait {
-                                contact: id.clone(),
-                                index: waits,
-                                resume_at_ms: at,
-                            })));
-                        }
-                        at
-                    }
-                };
-                if millis > 0 && unix_ms() < resume_at {
-                    break Ending::Waiting(resume_at);
-                }
-                continue;
-            }
-            // Copied out of the VM so the contact can go on after it.
-            Event::Webhook(request) => request.clone(),
-            _ => {
-                steps += 1;
-                continue;
+                at
             }
         };
-        steps += 1;
-        if ctx.stopping.load(Ordering::Relaxed) {
-            break Ending::Interrupted;
+        (millis > 0 && unix_ms() < resume_at).then_some(resume_at)
+    }
+
+    async fn before_send(&mut self, _run: &Run, _before: Before, request: &Request) -> Prepared {
+        if self.ctx.stopping.load(Ordering::Relaxed) {
+            return Prepared::Stop;
         }
-        let webhook = request.webhook;
-        let info = &ctx.program.webhooks[webhook as usize];
         // Already delivered in an earlier run: replay what it captured.
-        if let Some(done) = history.as_ref().and_then(|h| h.delivery(webhook)) {
-            sent.push(&info.name);
-            for (field, value) in &done.captures {
-                if let Some(f) = ctx.program.field_id(field) {
-                    Vm::set_field(&mut run, f, value);
-                }
-            }
-            continue;
+        if let Some(done) = self
+            .history
+            .as_ref()
+            .and_then(|h| h.delivery(request.webhook))
+        {
+            return Prepared::Delivered(done.captures.clone());
         }
         // One request per slot is in flight or answered but not yet on
         // disk, never more: that bounds what a crash makes us send twice.
-        if !settle(ctx, unsettled.take()).await {
-            break Ending::Interrupted;
+        if !settle(self.ctx, self.unsettled.take()).await {
+            return Prepared::Stop;
         }
-        let key = request::idempotency_key(&ctx.run_id, &id, webhook);
-        let failed = |code, reason: String| {
-            Ending::Failed(Failure::new(
-                code,
-                format!("webhook {:?}: {reason}", info.name),
-                ctx.webhook_spans.get(webhook as usize).copied(),
-            ))
-        };
-        match send(ctx, info, &request, &key, &id, &mut log).await {
-            Ok(reply) => {
-                sent.push(&info.name);
-                // Delivered whatever comes next: the receiver accepted it.
-                let unreadable = body_unreadable(info, &reply);
-                let captures = capture(info, ctx.program, &reply);
-                for (field, value) in &captures {
-                    if let Some(f) = ctx.program.field_id(field) {
-                        Vm::set_field(&mut run, f, value);
-                    }
-                }
-                if let Some(j) = &ctx.journal {
-                    unsettled = Some(
-                        j.record(Entry::Delivered(Delivery {
-                            contact: id.clone(),
-                            webhook,
-                            key,
-                            status: reply.status.unwrap_or(0),
-                            captures: captures
-                                .into_iter()
-                                .map(|(f, v)| (f, ctx.redactor.redact(&v).into_owned()))
-                                .collect(),
-                        })),
-                    );
-                }
-                if let Some(reason) = unreadable {
-                    if info.on_failure == OnFailure::Continue {
-                        continue;
-                    }
-                    let reason = ctx.redactor.redact(&reason).into_owned();
-                    break failed(codes::CAPTURE_BODY, reason);
-                }
-            }
-            Err(SendError::Interrupted) => break Ending::Interrupted,
-            Err(SendError::Failed { code, reason }) => {
-                if info.on_failure == OnFailure::Continue {
-                    continue;
-                }
-                break failed(code, reason);
-            }
+        Prepared::Send(request::idempotency_key(
+            &self.ctx.run_id,
+            &self.id,
+            request.webhook,
+        ))
+    }
+
+    async fn after_send(
+        &mut self,
+        _run: &Run,
+        webhook: u32,
+        key: &str,
+        sent: Sent<'_>,
+        attempts: Vec<AttemptLog>,
+    ) -> bool {
+        self.log.extend(attempts);
+        if let (Sent::Delivered { status, captures }, Some(j)) = (sent, &self.ctx.journal) {
+            let redactor = &self.ctx.redactor;
+            self.unsettled = Some(
+                j.record(Entry::Delivered(Delivery {
+                    contact: self.id.clone(),
+                    webhook,
+                    key: key.to_string(),
+                    status,
+                    captures: captures
+                        .iter()
+                        .map(|(f, v)| (f.clone(), redactor.redact(v).into_owned()))
+                        .collect(),
+                })),
+            );
         }
-    };
-    let ticket = finish(ctx, &id, steps, &ending, &log, &effects).or(unsettled);
-    settle(ctx, ticket).await;
+        false
+    }
 }
 
 /// Appends an event to a contact's JSON array of effects, if it is one.

@@ -1,20 +1,16 @@
-//! One program's webhooks, sent exactly as `campaign run` sends them, for a
-//! driver that keeps the contact's state itself: the server's engine. The
-//! attempts, retries, rate limits, signing, 410 rule, redaction and
-//! captures are the run's own (`deliver::send`); only where the outcome is
-//! kept differs.
+//! One program's delivery context (HTTP clients, decoded signing keys,
+//! limiters, redaction) for a driver that keeps the contact's state itself:
+//! the server's engine. Contacts go through the run's own loop
+//! ([`super::contact::drive`]); only where progress is kept differs.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use super::http::Http;
 use super::rate::RateLimiter;
-use super::send::{body_unreadable, capture, send, SendError};
-use super::{codes, Ctx, DeliverError};
+use super::{Ctx, DeliverError};
 use crate::compile::instructions::Program;
 use crate::diagnostics::SourceFile;
-use crate::failure::Failure;
-use crate::vm::Request;
 
 /// What every program a server runs shares.
 #[derive(Clone)]
@@ -26,33 +22,6 @@ pub struct Shared {
     /// Set when the server stops: a request waiting for a retry gives up
     /// its slot instead of holding the shutdown.
     pub stopping: Arc<AtomicBool>,
-}
-
-/// How one webhook step ended.
-#[derive(Debug)]
-pub enum Outcome {
-    /// The receiver answered 2xx: the request counts as delivered.
-    Delivered {
-        /// The status.
-        status: u16,
-        /// Captured `(field, value)` pairs, not redacted (they go on
-        /// into later requests).
-        captures: Vec<(String, String)>,
-        /// Set when a `capture ... = json` could not read the body: the
-        /// step fails unless it has `on failure continue`.
-        unreadable: Option<Failure>,
-    },
-    /// Not delivered.
-    Failed {
-        /// Why, redacted, pointing at the webhook's step.
-        failure: Failure,
-        /// Whether a later attempt may succeed (the script's retries ran
-        /// out on timeouts, connection errors, 429 or 5xx): a server
-        /// schedules one on its long-term schedule.
-        retryable: bool,
-    },
-    /// The server is stopping; the step was not finished.
-    Interrupted,
 }
 
 /// One attempt, as a server keeps it.
@@ -93,47 +62,14 @@ impl<'p> Sender<'p> {
         self.ctx.redactor.redact(text).into_owned()
     }
 
-    /// Sends `request` with the webhook's retries; returns how it ended and
-    /// every attempt made.
-    pub async fn send(
+    /// Runs `run` through the one VM-to-HTTP loop ([`super::contact`])
+    /// with the server's driver.
+    pub(crate) async fn drive<D: super::contact::Driver>(
         &self,
-        request: &Request,
-        key: &str,
-        contact: &str,
-    ) -> (Outcome, Vec<Attempt>) {
-        let ctx = &self.ctx;
-        let mut log = Vec::new();
-        let Some(info) = ctx.program.webhooks.get(request.webhook as usize) else {
-            let failure = Failure::new(codes::SEND, "no such webhook in this revision", None);
-            return (
-                Outcome::Failed {
-                    failure,
-                    retryable: false,
-                },
-                log,
-            );
-        };
-        let span = ctx.webhook_spans.get(request.webhook as usize).copied();
-        let failed = |code, reason: String| {
-            Failure::new(code, format!("webhook {:?}: {reason}", info.name), span)
-        };
-        let outcome = match send(ctx, info, request, key, contact, &mut log).await {
-            Ok(reply) => Outcome::Delivered {
-                status: reply.status.unwrap_or(0),
-                unreadable: body_unreadable(info, &reply).map(|reason| {
-                    failed(
-                        codes::CAPTURE_BODY,
-                        ctx.redactor.redact(&reason).into_owned(),
-                    )
-                }),
-                captures: capture(info, ctx.program, &reply),
-            },
-            Err(SendError::Interrupted) => Outcome::Interrupted,
-            Err(SendError::Failed { code, reason }) => Outcome::Failed {
-                retryable: code == codes::GAVE_UP,
-                failure: failed(code, reason),
-            },
-        };
-        (outcome, log)
+        vm: &mut crate::vm::Vm<'_>,
+        run: &mut crate::vm::Run,
+        driver: &mut D,
+    ) -> (super::contact::Halt, u32) {
+        super::contact::drive(&self.ctx, vm, run, driver).await
     }
 }

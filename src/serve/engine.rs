@@ -20,13 +20,13 @@ use std::time::Duration;
 
 use crate::compile::instructions::Program;
 use crate::contacts::Contact;
-use crate::deliver::sender::Outcome;
+use crate::deliver::contact::{Before, Driver, Halt, Prepared, Sent};
+use crate::deliver::sender::Attempt;
 use crate::request;
 use crate::store::{
     AttemptRow, Change, Checkpoint, Claimed, Position, State, Store, StoreError, VmState,
 };
-use crate::syntax::ast::OnFailure;
-use crate::vm::{Event, Run, Secrets, Vm};
+use crate::vm::{Event, Request, Run, Secrets, Vm};
 
 use super::campaigns::{Catalog, Loaded};
 use super::metrics::Metrics;
@@ -242,7 +242,8 @@ impl<S: Store> Engine<S> {
                     tracing::info!(campaign = %pos.campaign, contact = %pos.contact, goal, "goal reached during a wait");
                 }
                 Some(Event::Error(e)) => {
-                    self.fail(&loaded, &mut pos, &run, &mut seen, e.code, e.message)
+                    let message = loaded.sender.redact(&e.message);
+                    self.fail(&loaded, &mut pos, &run, &mut seen, e.code, message)
                         .await;
                     return;
                 }
@@ -252,138 +253,58 @@ impl<S: Store> Engine<S> {
         pos.state = State::Active;
         pos.resume_at = None;
         pos.step = None;
-        loop {
-            let now = self.clock.now_ms();
-            // Virtual time is real time here: `wait until` measures from now.
-            let since_entry = now - pos.vm.entered_at.saturating_mul(1000);
-            run.clock_ms = run.clock_ms.max(since_entry.max(0) as u64);
-            let before = (run.pc, run.clock_ms, run.check_goals_after);
-            let event = vm.next(&mut run);
-            match event {
-                Event::Done | Event::Stop => {
-                    pos.state = State::Done;
-                    pos.wake_at = None;
-                    self.commit(&loaded, &mut pos, &run, &mut seen, true).await;
-                    self.metrics.finished(&pos.campaign, "done");
-                    return;
+        let mut driver = Live {
+            engine: self,
+            loaded: &loaded,
+            pos,
+            seen,
+            at_request: None,
+            lost: false,
+        };
+        let (halt, _) = loaded.sender.drive(&mut vm, &mut run, &mut driver).await;
+        let Live {
+            mut pos,
+            mut seen,
+            at_request,
+            lost,
+            ..
+        } = driver;
+        if lost {
+            return;
+        }
+        match halt {
+            Halt::Done => {
+                pos.state = State::Done;
+                pos.wake_at = None;
+                self.commit(&loaded, &mut pos, &run, &mut seen, true).await;
+                self.metrics.finished(&pos.campaign, "done");
+            }
+            Halt::Failed(f) => {
+                self.fail(&loaded, &mut pos, &run, &mut seen, f.code, f.message)
+                    .await;
+            }
+            Halt::Waiting(resume_at) => {
+                pos.state = State::Waiting;
+                pos.resume_at = Some(resume_at);
+                pos.wake_at = Some(resume_at);
+                pos.step = run
+                    .check_goals_after
+                    .and_then(|pc| loaded.waits.get(&pc).cloned());
+                self.commit(&loaded, &mut pos, &run, &mut seen, true).await;
+            }
+            Halt::Later(before) => {
+                // `wake_at` and the retry count were set by the driver.
+                before.apply(&mut run);
+                self.commit(&loaded, &mut pos, &run, &mut seen, true).await;
+            }
+            Halt::Interrupted => {
+                // Stopping: the position goes back to where its request
+                // was built (committed before sending), due at once.
+                if let Some(before) = at_request {
+                    before.apply(&mut run);
                 }
-                Event::Error(e) => {
-                    let message = loaded.sender.redact(&e.message);
-                    self.fail(&loaded, &mut pos, &run, &mut seen, e.code, message)
-                        .await;
-                    return;
-                }
-                Event::Wait { .. } => {
-                    let resume_at = pos
-                        .vm
-                        .entered_at
-                        .saturating_mul(1000)
-                        .saturating_add(run.clock_ms as i64);
-                    if resume_at <= now {
-                        continue;
-                    }
-                    pos.state = State::Waiting;
-                    pos.resume_at = Some(resume_at);
-                    pos.wake_at = Some(resume_at);
-                    pos.step = run
-                        .check_goals_after
-                        .and_then(|pc| loaded.waits.get(&pc).cloned());
-                    self.commit(&loaded, &mut pos, &run, &mut seen, true).await;
-                    return;
-                }
-                Event::Webhook(request) => {
-                    let request = request.clone();
-                    // Committed before sending: a crash resumes here.
-                    let mut at_request = run.clone();
-                    (
-                        at_request.pc,
-                        at_request.clock_ms,
-                        at_request.check_goals_after,
-                    ) = before;
-                    if !self
-                        .commit(&loaded, &mut pos, &at_request, &mut seen, false)
-                        .await
-                    {
-                        return;
-                    }
-                    let key = request::idempotency_key(&pos.entry, &pos.contact, request.webhook);
-                    let started = std::time::Instant::now();
-                    let (outcome, log) = loaded.sender.send(&request, &key, &pos.contact).await;
-                    self.metrics.sent(&outcome, started.elapsed());
-                    seen.attempts.extend(log.into_iter().map(|a| AttemptRow {
-                        step: a.step,
-                        attempt: a.attempt,
-                        key: key.clone(),
-                        status: a.status,
-                        error: a.error,
-                        ms: a.ms,
-                    }));
-                    let info = &program.webhooks[request.webhook as usize];
-                    match outcome {
-                        Outcome::Delivered {
-                            captures,
-                            unreadable,
-                            ..
-                        } => {
-                            pos.attempts = 0;
-                            for (field, value) in &captures {
-                                if let Some(f) = program.field_id(field) {
-                                    Vm::set_field(&mut run, f, value);
-                                }
-                            }
-                            match unreadable {
-                                Some(f) if info.on_failure != OnFailure::Continue => {
-                                    self.fail(
-                                        &loaded, &mut pos, &run, &mut seen, f.code, f.message,
-                                    )
-                                    .await;
-                                    return;
-                                }
-                                _ => {}
-                            }
-                        }
-                        Outcome::Failed { failure, retryable } => {
-                            let later = self.retry_schedule.get(pos.attempts as usize).copied();
-                            match later {
-                                Some(delay) if retryable => {
-                                    pos.attempts += 1;
-                                    pos.wake_at = Some(now + delay.as_millis() as i64);
-                                    pos.error_code = Some(failure.code.to_string());
-                                    pos.error = Some(failure.message);
-                                    self.commit(&loaded, &mut pos, &at_request, &mut seen, true)
-                                        .await;
-                                    return;
-                                }
-                                _ if info.on_failure == OnFailure::Continue => pos.attempts = 0,
-                                _ => {
-                                    self.fail(
-                                        &loaded,
-                                        &mut pos,
-                                        &run,
-                                        &mut seen,
-                                        failure.code,
-                                        failure.message,
-                                    )
-                                    .await;
-                                    return;
-                                }
-                            }
-                        }
-                        Outcome::Interrupted => {
-                            pos.wake_at = Some(now);
-                            self.commit(&loaded, &mut pos, &at_request, &mut seen, true)
-                                .await;
-                            return;
-                        }
-                    }
-                    pos.error_code = None;
-                    pos.error = None;
-                }
-                Event::Goal(_)
-                | Event::TagAdd(_)
-                | Event::TagRemove(_)
-                | Event::FieldSet { .. }
-                | Event::Note(_) => {}
+                pos.wake_at = Some(self.clock.now_ms());
+                self.commit(&loaded, &mut pos, &run, &mut seen, true).await;
             }
         }
     }
@@ -455,6 +376,110 @@ impl<S: Store> Engine<S> {
                 false
             }
         }
+    }
+}
+
+/// The server's [`Driver`]: a contact resumes from its committed position;
+/// it is committed before each request, and a failed request may be tried
+/// again later on the long-term schedule.
+struct Live<'e, S: Store> {
+    engine: &'e Engine<S>,
+    loaded: &'e Loaded,
+    pos: Position,
+    seen: Seen,
+    /// Where the last request was built (committed before it went out).
+    at_request: Option<Before>,
+    /// The lease was lost (or the database failed): nothing more is written.
+    lost: bool,
+}
+
+impl<S: Store> Driver for Live<'_, S> {
+    fn before_step(&mut self, run: &mut Run) {
+        // Virtual time is real time here: `wait until` measures from now.
+        let since_entry = self.engine.clock.now_ms() - self.pos.vm.entered_at.saturating_mul(1000);
+        run.clock_ms = run.clock_ms.max(since_entry.max(0) as u64);
+    }
+
+    async fn wait(&mut self, run: &Run, _index: u32, _millis: u64) -> Option<i64> {
+        let resume_at = self
+            .pos
+            .vm
+            .entered_at
+            .saturating_mul(1000)
+            .saturating_add(run.clock_ms as i64);
+        (resume_at > self.engine.clock.now_ms()).then_some(resume_at)
+    }
+
+    async fn before_send(&mut self, run: &Run, before: Before, request: &Request) -> Prepared {
+        // Committed before sending: a crash resumes here, and builds the
+        // same request again.
+        let mut at = run.clone();
+        before.apply(&mut at);
+        self.at_request = Some(before);
+        if !self
+            .engine
+            .commit(self.loaded, &mut self.pos, &at, &mut self.seen, false)
+            .await
+        {
+            self.lost = true;
+            return Prepared::Stop;
+        }
+        Prepared::Send(request::idempotency_key(
+            &self.pos.entry,
+            &self.pos.contact,
+            request.webhook,
+        ))
+    }
+
+    async fn after_send(
+        &mut self,
+        _run: &Run,
+        _webhook: u32,
+        key: &str,
+        sent: Sent<'_>,
+        attempts: Vec<Attempt>,
+    ) -> bool {
+        let took: f64 = attempts.iter().map(|a| a.ms).sum();
+        self.seen
+            .attempts
+            .extend(attempts.into_iter().map(|a| AttemptRow {
+                step: a.step,
+                attempt: a.attempt,
+                key: key.to_string(),
+                status: a.status,
+                error: a.error,
+                ms: a.ms,
+            }));
+        let (outcome, later) = match sent {
+            Sent::Delivered { .. } => {
+                self.pos.attempts = 0;
+                self.pos.error_code = None;
+                self.pos.error = None;
+                ("delivered", false)
+            }
+            Sent::Interrupted => ("interrupted", false),
+            Sent::Failed { failure, retryable } => {
+                let next = self.engine.retry_schedule.get(self.pos.attempts as usize);
+                match next {
+                    Some(delay) if retryable => {
+                        self.pos.attempts += 1;
+                        self.pos.wake_at =
+                            Some(self.engine.clock.now_ms() + delay.as_millis() as i64);
+                        self.pos.error_code = Some(failure.code.to_string());
+                        self.pos.error = Some(failure.message.clone());
+                        ("retry_later", true)
+                    }
+                    _ => {
+                        self.pos.attempts = 0;
+                        ("failed", false)
+                    }
+                }
+            }
+        };
+        self.engine
+            .metrics
+            .sent(outcome, Duration::from_secs_f64(took / 1000.0));
+        later
     }
 }
 

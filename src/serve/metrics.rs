@@ -12,7 +12,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::deliver::sender::Outcome;
 use crate::store::StatusRow;
 
 type Labels = Vec<(String, String)>;
@@ -115,18 +114,11 @@ impl Metrics {
             .inc();
     }
 
-    /// A webhook step ended.
-    pub fn sent(&self, outcome: &Outcome, took: Duration) {
-        let name = match outcome {
-            Outcome::Delivered { .. } => "delivered",
-            Outcome::Failed {
-                retryable: true, ..
-            } => "retry_later",
-            Outcome::Failed { .. } => "failed",
-            Outcome::Interrupted => "interrupted",
-        };
+    /// A webhook step ended (`delivered`, `failed`, `retry_later`,
+    /// `interrupted`), after `took` in attempts.
+    pub fn sent(&self, outcome: &str, took: Duration) {
         self.sends
-            .get_or_create(&vec![("outcome".into(), name.into())])
+            .get_or_create(&vec![("outcome".into(), outcome.into())])
             .inc();
         self.latency.observe(took.as_secs_f64());
     }
