@@ -1,7 +1,7 @@
 //! One contact's run, from the VM to HTTP and back: the only loop that
 //! turns a contact's events into requests. `campaign run` (with or without
 //! a journal) and `campaign serve` both drive contacts through it; what
-//! differs between them, where progress is kept, is a [`Driver`].
+//! differs between them, where progress is kept, is a `Driver`.
 
 use super::send::{body_unreadable, capture, send, SendError};
 use super::{codes, AttemptLog, Ctx};

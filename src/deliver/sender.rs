@@ -1,7 +1,7 @@
 //! One program's delivery context (HTTP clients, decoded signing keys,
 //! limiters, redaction) for a driver that keeps the contact's state itself:
 //! the server's engine. Contacts go through the run's own loop
-//! ([`super::contact::drive`]); only where progress is kept differs.
+//! (`contact::drive`); only where progress is kept differs.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
