@@ -312,8 +312,8 @@ fn an_error_that_stops_a_command_is_one_line_and_status_1() {
 
 /// A webhook trigger's `verify` clause reaches the compiled program: the
 /// listing prints it as written, the JSON gives the path, the method and
-/// the secret's index, and the secret is one a real run loads like any
-/// other (so a missing one stops the run before anything is sent).
+/// the secret's index; a real run, which verifies nothing, does not need
+/// it (a step's missing secret still stops a run: tests/delivery.rs).
 #[test]
 fn verified_triggers_are_compiled_with_their_secrets() {
     let dir = tempfile::tempdir().unwrap();
@@ -362,12 +362,7 @@ fn verified_triggers_are_compiled_with_their_secrets() {
         serde_json::json!(["CAMPAIGN_TEST_HOOK_7A1", "CAMPAIGN_TEST_GH_7A1"])
     );
 
+    // A run sends nothing a trigger's secret signs: it does not need it.
     let o = campaign(&["run", file, "--contacts", &format!("{d}/contacts.csv")]);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert_eq!(
-        stderr(&o).lines().last(),
-        Some("error: missing secrets: CAMPAIGN_TEST_HOOK_7A1, CAMPAIGN_TEST_GH_7A1 (set them in the environment or the --env-file); nothing was sent"),
-        "{}",
-        stderr(&o)
-    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }

@@ -97,7 +97,7 @@ fn send(
         .transpose()
         .map_err(|e| CliError::Rate(e.to_string()))?;
     // Every secret must be there before anything is sent.
-    let secret_values = secrets::load(&program.secrets, args.env_file.as_deref())?;
+    let secret_values = step_secrets(program, args.env_file.as_deref())?;
     let progress = progress_bar(format, &args.contacts);
     let callback: Option<Arc<dyn Fn(u64, u64) + Send + Sync>> = progress.clone().map(|bar| {
         Arc::new(move |done: u64, failed: u64| {
@@ -203,6 +203,36 @@ fn send(
 /// A progress bar on a terminal (none otherwise). Counting lines is fast
 /// and gives the bar a length, hence an ETA; a JSON array would need
 /// parsing, so it gets a spinner.
+/// The secrets a run merges or signs with, which must all be set; a
+/// trigger's `verify` secret, which only `campaign serve` uses, is loaded
+/// when set (so that it is redacted) and left empty when not.
+fn step_secrets(program: &Program, env_file: Option<&Path>) -> Result<Vec<String>, Failure> {
+    let used = program.secrets_used_by_steps();
+    let needed: Vec<String> = program
+        .secrets
+        .iter()
+        .zip(&used)
+        .filter(|(_, &u)| u)
+        .map(|(n, _)| n.clone())
+        .collect();
+    let mut loaded = secrets::load(&needed, env_file)?.into_iter();
+    Ok(program
+        .secrets
+        .iter()
+        .zip(&used)
+        .map(|(name, &u)| {
+            if u {
+                loaded.next().unwrap_or_default()
+            } else {
+                secrets::load(std::slice::from_ref(name), env_file)
+                    .ok()
+                    .and_then(|v| v.into_iter().next())
+                    .unwrap_or_default()
+            }
+        })
+        .collect())
+}
+
 fn progress_bar(format: ContactsFormat, contacts: &Path) -> Option<indicatif::ProgressBar> {
     if !io::stderr().is_terminal() || !super::output::chatty() {
         return None;

@@ -323,6 +323,29 @@ impl Program {
             .map(|i| i as FieldId)
     }
 
+    /// Per secret (indexed like [`Program::secrets`]), whether a step
+    /// uses it (merged into a request, or a signing key); the others are
+    /// only a trigger's `verify` secret, which only a server needs.
+    pub fn secrets_used_by_steps(&self) -> Vec<bool> {
+        let mut used = vec![false; self.secrets.len()];
+        let mut mark = |i: u32| {
+            if let Some(u) = used.get_mut(i as usize) {
+                *u = true;
+            }
+        };
+        for ins in &self.code {
+            if let Instruction::EmitSecret(i) = ins {
+                mark(*i);
+            }
+        }
+        for w in &self.webhooks {
+            if let Some(i) = w.sign {
+                mark(i);
+            }
+        }
+        used
+    }
+
     /// The source span of the instruction at `pc`.
     pub fn span_at(&self, pc: usize) -> Span {
         self.spans.get(pc).copied().unwrap_or_default()
