@@ -415,3 +415,90 @@ fn every_route_is_in_the_openapi_document() {
         "docs/api.yaml lists a path the router does not serve"
     );
 }
+
+#[test]
+fn sighup_loads_a_changed_file_as_a_new_revision_and_status_counts_failures_per_step() {
+    let receiver = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = format!(
+        "campaign \"Hup\" {{\n    trigger contact_added\n    note \"hi\"\n    webhook \"Refused\" {{\n        url \"{}\"\n    }}\n}}\n",
+        receiver.url("/status/400")
+    );
+    support::write(dir.path(), "hup.campaign", &v1);
+    let served = Served::start(dir.path(), &["hup.campaign"], &[]);
+    assert_eq!(
+        api(
+            &served.base,
+            "PUT",
+            "/v1/contacts/x",
+            Some("{}"),
+            Some(TOKEN)
+        )
+        .0,
+        201
+    );
+    wait_for("x to fail", || {
+        count(&status_json(dir.path()), "failed") == 1
+    });
+    let rows = status_json(dir.path());
+    let failed = rows.iter().find(|r| r["state"] == "failed").unwrap();
+    assert_eq!(failed["step"], "2", "{rows:?}");
+    let out = support::campaign(dir.path(), &["status", "--db", "campaign.db"]);
+    assert!(
+        support::stdout(&out).contains("failed at step 2"),
+        "{}",
+        support::stdout(&out)
+    );
+    let (_, contact) = api(&served.base, "GET", "/v1/contacts/x", None, Some(TOKEN));
+    assert_eq!(
+        contact["campaigns"][0]["error_code"],
+        "campaign::deliver::status"
+    );
+
+    // The file changes; SIGHUP makes it revision 2, which new contacts enter.
+    let v2 = v1.replace("/status/400", "/ok");
+    support::write(dir.path(), "hup.campaign", &v2);
+    served.signal(libc::SIGHUP);
+    wait_for("the reload", || {
+        served.logged().contains("campaigns reloaded")
+    });
+    assert_eq!(
+        api(
+            &served.base,
+            "PUT",
+            "/v1/contacts/y",
+            Some("{}"),
+            Some(TOKEN)
+        )
+        .0,
+        201
+    );
+    wait_for("y to finish", || receiver.count("/ok") == 1);
+    let (_, contact) = api(&served.base, "GET", "/v1/contacts/y", None, Some(TOKEN));
+    assert_eq!(contact["campaigns"][0]["revision"], 2);
+    assert_eq!(contact["campaigns"][0]["state"], "done");
+    // A file with errors is not loaded; the campaigns served stay.
+    support::write(
+        dir.path(),
+        "hup.campaign",
+        "campaign \"Hup\" {\n    wait 2 parsecs\n}\n",
+    );
+    served.signal(libc::SIGHUP);
+    wait_for("the refused reload", || {
+        served.logged().contains("reload failed")
+    });
+    assert_eq!(
+        api(
+            &served.base,
+            "PUT",
+            "/v1/contacts/z",
+            Some("{}"),
+            Some(TOKEN)
+        )
+        .0,
+        201
+    );
+    wait_for("z on revision 2", || receiver.count("/ok") == 2);
+    let (code, _) = served.stop();
+    assert_eq!(code, 0);
+}

@@ -12,7 +12,7 @@ use campaign::deliver::rate::parse_rate;
 use campaign::serve::engine::{Clock, DEFAULT_RETRY_SCHEDULE};
 use campaign::serve::{self, Options, Source};
 use campaign::store::sqlite::SqliteStore;
-use campaign::store::{Change, Inbound, Position, Store, Triggers};
+use campaign::store::{Change, Inbound, Position, State, Store, Triggers};
 use campaign::syntax::units::unit_millis;
 
 use super::error::{CliError, Failure};
@@ -362,6 +362,19 @@ pub(super) fn enroll(args: &EnrollArgs) -> Result<(), Failure> {
     })
 }
 
+/// One line of counts: a state, how many, and the step for waiting and
+/// failed contacts.
+fn count_line(row: &campaign::store::StatusRow) -> String {
+    let state = row.state.as_str();
+    match (&row.step, row.state) {
+        (Some(step), State::Failed) => {
+            format!("  {state:<8} {:>8}  failed at step {step}\n", row.count)
+        }
+        (Some(step), _) => format!("  {state:<8} {:>8}  at step {step}\n", row.count),
+        (None, _) => format!("  {state:<8} {:>8}\n", row.count),
+    }
+}
+
 pub(super) fn status(args: &StatusArgs) -> Result<(), Failure> {
     let store = open_store(&args.db)?;
     let runtime = runtime()?;
@@ -379,14 +392,7 @@ pub(super) fn status(args: &StatusArgs) -> Result<(), Failure> {
             out.push_str(&format!("{:?} revision {}\n", row.campaign, row.revision));
             last = Some(key);
         }
-        match &row.step {
-            Some(step) => out.push_str(&format!(
-                "  {:<8} {:>8}  at step {step}\n",
-                row.state.as_str(),
-                row.count
-            )),
-            None => out.push_str(&format!("  {:<8} {:>8}\n", row.state.as_str(), row.count)),
-        }
+        out.push_str(&count_line(row));
     }
     if rows.is_empty() {
         out.push_str("no contacts in any campaign yet\n");
@@ -446,14 +452,7 @@ pub(super) fn revisions(args: &RevisionsArgs) -> Result<(), Failure> {
             out.push_str("  no contacts\n");
         }
         for row in c {
-            match &row.step {
-                Some(step) => out.push_str(&format!(
-                    "  {:<8} {:>8}  at step {step}\n",
-                    row.state.as_str(),
-                    row.count
-                )),
-                None => out.push_str(&format!("  {:<8} {:>8}\n", row.state.as_str(), row.count)),
-            }
+            out.push_str(&count_line(row));
         }
     }
     super::output::print_stdout(&out)?;

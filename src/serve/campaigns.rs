@@ -39,6 +39,8 @@ pub struct Loaded {
     pub sender: Sender<'static>,
     /// Per wait instruction (its pc), the wait's place in the step tree.
     pub waits: HashMap<u32, String>,
+    /// Every step's span and place in the tree.
+    pub places: Vec<(Span, String)>,
     /// Its webhook triggers.
     pub hooks: Vec<Hook>,
     /// Whether `trigger contact_added` is among its triggers.
@@ -67,6 +69,7 @@ impl Loaded {
         let program: &'static Program = Box::leak(Box::new(program));
         let source: &'static SourceFile = Box::leak(Box::new(source));
         let waits = wait_places(campaign, program).into_iter().collect();
+        let places = step_paths(campaign);
         let mut hooks = Vec::new();
         let mut on_contact_added = false;
         let mut on_tags = Vec::new();
@@ -110,6 +113,7 @@ impl Loaded {
             source,
             sender: Sender::new(program, source, secret_values, shared)?,
             waits,
+            places,
             hooks,
             on_contact_added,
             on_tags,
@@ -130,6 +134,11 @@ impl Loaded {
             }),
             None => Ok(()),
         }
+    }
+
+    /// The place in the tree of the smallest step that holds `span`.
+    pub fn place_of(&self, span: Span) -> Option<String> {
+        innermost(&self.places, span).map(str::to_string)
     }
 
     /// The wait instruction at place `step` in the tree, if this revision

@@ -22,6 +22,7 @@ use crate::compile::instructions::Program;
 use crate::contacts::Contact;
 use crate::deliver::contact::{Before, Driver, Halt, Prepared, Sent};
 use crate::deliver::sender::Attempt;
+use crate::failure::Failure;
 use crate::request;
 use crate::store::{
     AttemptRow, Change, Checkpoint, Claimed, Position, State, Store, StoreError, VmState,
@@ -242,9 +243,9 @@ impl<S: Store> Engine<S> {
                     tracing::info!(campaign = %pos.campaign, contact = %pos.contact, goal, "goal reached during a wait");
                 }
                 Some(Event::Error(e)) => {
-                    let message = loaded.sender.redact(&e.message);
-                    self.fail(&loaded, &mut pos, &run, &mut seen, e.code, message)
-                        .await;
+                    let mut failure = Failure::from(e);
+                    failure.message = loaded.sender.redact(&failure.message);
+                    self.fail(&loaded, &mut pos, &run, &mut seen, failure).await;
                     return;
                 }
                 Some(_) => {}
@@ -280,8 +281,7 @@ impl<S: Store> Engine<S> {
                 self.metrics.finished(&pos.campaign, "done");
             }
             Halt::Failed(f) => {
-                self.fail(&loaded, &mut pos, &run, &mut seen, f.code, f.message)
-                    .await;
+                self.fail(&loaded, &mut pos, &run, &mut seen, f).await;
             }
             Halt::Waiting(resume_at) => {
                 pos.state = State::Waiting;
@@ -315,13 +315,14 @@ impl<S: Store> Engine<S> {
         pos: &mut Position,
         run: &Run,
         seen: &mut Seen,
-        code: &str,
-        message: String,
+        failure: Failure,
     ) {
         pos.state = State::Failed;
         pos.wake_at = None;
-        pos.error_code = Some(code.to_string());
-        pos.error = Some(message);
+        // Where it failed, so `status` counts failures per step.
+        pos.step = failure.span.and_then(|span| loaded.place_of(span));
+        pos.error_code = Some(failure.code.to_string());
+        pos.error = Some(failure.message);
         self.commit(loaded, pos, run, seen, true).await;
         self.metrics.finished(&pos.campaign, "failed");
     }

@@ -252,7 +252,7 @@ pub struct StatusRow {
     pub revision: i64,
     /// The state.
     pub state: State,
-    /// The step (waiting positions), if any.
+    /// The step waiting positions wait at, or failed ones failed at.
     pub step: Option<String>,
     /// How many.
     pub count: u64,
@@ -354,7 +354,8 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
     ) -> impl Future<Output = Result<Option<(ContactData, Vec<Position>)>, StoreError>> + Send;
 
-    /// Counts per campaign, revision, state and waiting step.
+    /// Counts per campaign, revision, state, and step (for waiting and
+    /// failed positions).
     fn status(&self) -> impl Future<Output = Result<Vec<StatusRow>, StoreError>> + Send;
 
     /// Positions of `campaign` waiting in `revision`.

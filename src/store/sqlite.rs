@@ -592,7 +592,7 @@ impl Store for SqliteStore {
     async fn status(&self) -> Result<Vec<StatusRow>, StoreError> {
         self.with(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT campaign, revision, state, CASE WHEN state = 'waiting' THEN step END AS at,
+                "SELECT campaign, revision, state, CASE WHEN state IN ('waiting', 'failed') THEN step END AS at,
                  COUNT(*) FROM positions GROUP BY campaign, revision, state, at
                  ORDER BY campaign, revision, state, at",
             )?;
