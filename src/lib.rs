@@ -23,7 +23,9 @@
 //!   knows rows, not programs);
 //! - [`run`] and [`deliver`], the two drivers;
 //! - [`verify`], which checks inbound webhooks' signatures for the server;
-//! - [`serve`], the live engine and its HTTP side.
+//! - [`serve`], the live engine and its HTTP side;
+//! - [`diff`], which compares two dry runs' effects for `campaign diff` and
+//!   `campaign test`, and [`expect`], the test files `campaign test` runs.
 //!
 //! Parsing, checking and compiling may run on several threads at once: the
 //! parser guards the process-wide settings pest keeps. A [`compile::Program`]
@@ -37,8 +39,10 @@ pub mod compile;
 pub mod contacts;
 pub mod deliver;
 pub mod diagnostics;
+pub mod diff;
 pub mod effect;
 pub mod encode;
+pub mod expect;
 pub mod failure;
 pub mod filters;
 pub mod input;

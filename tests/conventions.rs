@@ -61,6 +61,10 @@ fn new_writes_a_starter_that_checks_clean_and_dry_runs() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let effects = ndjson(&stdout(&o));
     assert!(effects.iter().any(|e| e["action"] == "webhook"));
+    // Its starter test passes as written.
+    let o = campaign(dir.path(), &["test", "welcome.campaign.test"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("1 passed"), "{}", stdout(&o));
     // A second `new` writes nothing over the first.
     std::fs::write(dir.path().join("welcome.contacts.csv"), "mine").unwrap();
     std::fs::remove_file(dir.path().join("welcome.campaign")).unwrap();
@@ -79,6 +83,8 @@ fn new_writes_a_starter_that_checks_clean_and_dry_runs() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let o = campaign(dir.path(), &["check", "Say \"hi\".campaign"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = campaign(dir.path(), &["test", "Say \"hi\".campaign.test"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
 }
 
 #[test]

@@ -32,6 +32,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("verify", 8),
     ("store", 6),
     ("serve", 9),
+    ("diff", 8),
+    ("expect", 9),
 ];
 
 fn layer(module: &str) -> Option<u8> {

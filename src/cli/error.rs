@@ -120,6 +120,9 @@ pub(crate) enum CliError {
     /// `enroll` could not read its contacts.
     #[error("enroll: {0}")]
     Enroll(String),
+    /// `campaign test` found nothing to run.
+    #[error("test: {0}")]
+    Test(String),
     /// `migrate` cannot do what was asked.
     #[error("migrate: {0}")]
     Migrate(String),

@@ -33,6 +33,7 @@ macro_rules! note {
 
 mod check;
 mod color;
+mod diff;
 mod disasm;
 mod error;
 mod inputs;
@@ -42,6 +43,7 @@ mod render;
 mod report;
 mod run;
 mod serve;
+mod test;
 
 pub(crate) use error::Failure;
 
@@ -101,6 +103,22 @@ enum Command {
   campaign report run.sqlite --format json")]
     Report(ReportArgs),
     /// Write a commented starter campaign and sample contacts that check and run.
+    /// What a change does to the requests: two dry runs over the same contacts, compared.
+    #[command(after_help = "Examples:
+  campaign diff old.campaign welcome.campaign -c sample.csv
+  campaign diff HEAD:welcome.campaign welcome.campaign -c sample.csv --now 2026-12-01T09:00:00Z
+  campaign diff old.campaign new.campaign -c sample.csv --format json | jq .summary
+
+Exit status: 0 the same, 1 different, 2 trouble (as diff)")]
+    Diff(DiffArgs),
+    /// Runs every *.campaign.test: dry runs checked against golden files and expectations.
+    #[command(after_help = "Examples:
+  campaign test                      every *.campaign.test under this folder
+  campaign test tests/ --update      rewrite the golden files
+  campaign test --format junit > report.xml
+
+Exit status: 0 all passed, 1 a test failed or is new")]
+    Test(TestArgs),
     /// Runs campaigns live: inbound webhooks, the contacts API, durable waits and goals.
     #[command(after_help = "Examples:
   CAMPAIGN_API_TOKEN=... campaign serve campaigns/ --db campaign.db --listen 127.0.0.1:8080
@@ -229,6 +247,44 @@ struct RunArgs {
     /// Let webhooks whose URL merges contact data reach private, loopback, link-local and other non-public addresses (real runs).
     #[arg(long, conflicts_with = "dry_run")]
     allow_private: bool,
+}
+
+#[derive(Args)]
+struct DiffArgs {
+    /// The campaign before: a file, or REV:path (read with `git show`).
+    old: String,
+    /// The campaign after.
+    new: PathBuf,
+    /// The contacts both dry runs run (a file: it is read twice).
+    #[arg(short, long)]
+    contacts: PathBuf,
+    #[arg(long, value_name = "csv|json|ndjson")]
+    contacts_format: Option<ContactsFormat>,
+    /// When the contacts enter (both runs); default: now.
+    #[arg(long, value_name = "RFC3339")]
+    now: Option<String>,
+    #[arg(short, long, value_enum, default_value_t = DataFormat::Human)]
+    format: DataFormat,
+    /// Also report differences in idempotency keys.
+    #[arg(long)]
+    keys: bool,
+}
+
+#[derive(Args)]
+struct TestArgs {
+    /// Test files, or folders searched for *.campaign.test (default: here).
+    paths: Vec<PathBuf>,
+    /// Rewrite the golden files with what the dry runs print now.
+    #[arg(long)]
+    update: bool,
+    #[arg(short, long, value_enum, default_value_t = TestFormat::Human)]
+    format: TestFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TestFormat {
+    Human,
+    Junit,
 }
 
 #[derive(Args)]
@@ -371,6 +427,8 @@ pub(crate) fn run() -> Result<(), Failure> {
         Command::Run(args) => run::run(&args),
         Command::Report(args) => report::report(&args),
         Command::New(args) => new::new(&args),
+        Command::Diff(args) => diff::diff(&args),
+        Command::Test(args) => test::test(&args),
         Command::Serve(args) => serve::serve(&args),
         Command::Enroll(args) => serve::enroll(&args),
         Command::Status(args) => serve::status(&args),

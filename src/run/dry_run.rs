@@ -9,6 +9,7 @@
 //! a signed webhook, `webhook-signature: v1,***` timed at the contact's
 //! virtual clock.
 
+use std::borrow::Cow;
 use std::io::{Read, Write};
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -101,8 +102,32 @@ impl<'a> DryRun<'a> {
         format: ContactsFormat,
         out: W,
     ) -> Result<Summary, DryRunError> {
+        self.drive(contacts, format, Some(out), |_, _| Ok(()))
+    }
+
+    /// Runs every contact and hands `each` the contact's id and its output
+    /// (every line printed for it, in this dry run's format), one contact
+    /// at a time: what `campaign diff` and `campaign test` compare. Nothing
+    /// is kept between contacts.
+    pub fn run_each<R: Read>(
+        &self,
+        contacts: R,
+        format: ContactsFormat,
+        each: impl FnMut(&str, &[u8]) -> Result<(), DryRunError>,
+    ) -> Result<Summary, DryRunError> {
+        self.drive(contacts, format, None::<std::io::Sink>, each)
+    }
+
+    /// The dry run: with `out`, the output is written there in chunks;
+    /// without, each contact's output is dropped after `each` saw it.
+    fn drive<R: Read, W: Write>(
+        &self,
+        contacts: R,
+        format: ContactsFormat,
+        mut out: Option<W>,
+        mut each: impl FnMut(&str, &[u8]) -> Result<(), DryRunError>,
+    ) -> Result<Summary, DryRunError> {
         let program = self.program;
-        let mut out = out;
         let mut vm = Vm::new(program, Secrets::Masked);
         let mut run = Run::default();
         // The output buffer itself, written out in chunks of whole contacts
@@ -118,7 +143,8 @@ impl<'a> DryRun<'a> {
         };
         let read = for_each_contact(contacts, format, &program.fields, |row| {
             summary.contacts += 1;
-            match row {
+            let start = printer.buffer.len();
+            let id = match row {
                 Row::Invalid(e) => {
                     summary.failed += 1;
                     let id = e.id.clone().unwrap_or_else(|| e.row.to_string());
@@ -136,6 +162,7 @@ impl<'a> DryRun<'a> {
                         printer.buffer.push(b'\n');
                     }
                     summary.effects += 1;
+                    Cow::Owned(id)
                 }
                 Row::Contact(contact) => {
                     run.restart(contact, self.now);
@@ -168,17 +195,26 @@ impl<'a> DryRun<'a> {
                     if self.output == OutputFormat::Human {
                         printer.buffer.push(b'\n');
                     }
+                    Cow::Borrowed(contact.id.as_str())
                 }
-            }
-            if printer.buffer.len() >= OUTPUT_CHUNK {
-                out.write_all(printer.buffer)?;
-                printer.buffer.clear();
+            };
+            each(&id, &printer.buffer[start..])?;
+            match out.as_mut() {
+                Some(out) if printer.buffer.len() >= OUTPUT_CHUNK => {
+                    out.write_all(printer.buffer)?;
+                    printer.buffer.clear();
+                }
+                Some(_) => {}
+                None => printer.buffer.clear(),
             }
             Ok::<(), DryRunError>(())
         });
         // What was printed before a contacts file turned unreadable is
         // still written.
-        let written = out.write_all(printer.buffer).and_then(|()| out.flush());
+        let written = match out.as_mut() {
+            Some(out) => out.write_all(printer.buffer).and_then(|()| out.flush()),
+            None => Ok(()),
+        };
         read?;
         written?;
         summary.failures = failures.into_vec();

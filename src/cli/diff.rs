@@ -1,0 +1,326 @@
+//! `campaign diff OLD NEW --contacts FILE`: what a change to a campaign does
+//! to its requests, contact by contact, from two dry runs over the same
+//! contacts. Exit status 0 when they are the same, 1 when they differ, 2
+//! when something stopped the comparison (as diff(1)).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::mpsc;
+
+use campaign::compile::Program;
+use campaign::diagnostics::SourceFile;
+use campaign::diff::{self, Change, Options};
+use campaign::run::dry_run::{DryRun, DryRunError, OutputFormat};
+
+use super::error::{CliError, Failure};
+use super::inputs::{is_stdin, open_contacts, read_source, SourceError};
+use super::render::{plural, render};
+use super::{DataFormat, DiffArgs};
+
+/// The exit status when the comparison itself failed.
+const TROUBLE: u8 = 2;
+
+/// A campaign given as a file, or as `REV:path` read with `git show`.
+pub(super) fn read_revision(spec: &str) -> Result<SourceFile, Failure> {
+    let path = Path::new(spec);
+    if path.exists() || is_stdin(path) || !spec.contains(':') {
+        return match read_source(path) {
+            Ok(s) => Ok(s),
+            Err(SourceError::Refused(s, d)) => {
+                render(&s, &[*d]);
+                Err(Failure::Stopped(TROUBLE))
+            }
+            Err(SourceError::Unreadable(e)) => {
+                eprintln!("error: {e}");
+                Err(Failure::Stopped(TROUBLE))
+            }
+        };
+    }
+    let out = std::process::Command::new("git")
+        .args(["show", spec])
+        .output()
+        .map_err(|e| {
+            eprintln!("error: {spec}: cannot run git: {e}");
+            Failure::Stopped(TROUBLE)
+        })?;
+    if !out.status.success() {
+        eprintln!(
+            "error: git show {spec}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        return Err(Failure::Stopped(TROUBLE));
+    }
+    match String::from_utf8(out.stdout) {
+        Ok(text) => Ok(SourceFile::new(spec, text)),
+        Err(_) => {
+            eprintln!("error: {spec} is not UTF-8 text");
+            Err(Failure::Stopped(TROUBLE))
+        }
+    }
+}
+
+/// Compiles a campaign; errors are rendered and stop with [`TROUBLE`].
+pub(super) fn compile_or_stop(source: &SourceFile) -> Result<Program, Failure> {
+    campaign::compile(&source.text, None)
+        .map(|c| c.program)
+        .map_err(|diagnostics| {
+            render(source, &diagnostics);
+            Failure::Stopped(TROUBLE)
+        })
+}
+
+/// One contact's output from one side.
+type Batch = Vec<(String, Vec<u8>)>;
+
+/// Contacts handed from a dry run's thread at once.
+const BATCH: usize = 256;
+
+/// Runs `program`'s dry run on its own thread, sending each contact's
+/// output in batches.
+fn spawn_side<'s>(
+    scope: &'s std::thread::Scope<'s, '_>,
+    program: &'s Program,
+    source: &'s SourceFile,
+    args: &'s DiffArgs,
+    now: i64,
+) -> (
+    mpsc::Receiver<Batch>,
+    std::thread::ScopedJoinHandle<'s, Result<(), Failure>>,
+) {
+    let (tx, rx) = mpsc::sync_channel::<Batch>(8);
+    let handle = scope.spawn(move || {
+        let (input, format) = open_contacts(&args.contacts, args.contacts_format)?;
+        let dry = DryRun::new(program, source, OutputFormat::Ndjson, now);
+        let mut batch: Batch = Vec::with_capacity(BATCH);
+        let result = dry.run_each(input, format, |id, bytes| {
+            batch.push((id.to_string(), bytes.to_vec()));
+            if batch.len() >= BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                tx.send(full)
+                    .map_err(|_| DryRunError::Output(std::io::ErrorKind::BrokenPipe.into()))?;
+            }
+            Ok(())
+        });
+        if !batch.is_empty() {
+            let _ = tx.send(batch);
+        }
+        result.map(|_| ()).map_err(|source| {
+            Failure::from(CliError::DryRun {
+                contacts: args.contacts.clone(),
+                source,
+            })
+        })
+    });
+    (rx, handle)
+}
+
+/// Every contact's changes, in contact order.
+pub(super) struct Report {
+    pub(super) contacts: u64,
+    pub(super) changed: Vec<(String, Vec<Change>)>,
+}
+
+/// Runs both dry runs and compares them.
+pub(super) fn compare(
+    old: (&Program, &SourceFile),
+    new: (&Program, &SourceFile),
+    args: &DiffArgs,
+    now: i64,
+) -> Result<Report, Failure> {
+    let options = Options { keys: args.keys };
+    std::thread::scope(|scope| {
+        let (rx_old, h_old) = spawn_side(scope, old.0, old.1, args, now);
+        let (rx_new, h_new) = spawn_side(scope, new.0, new.1, args, now);
+        let mut report = Report {
+            contacts: 0,
+            changed: Vec::new(),
+        };
+        let mut pending_old = std::collections::VecDeque::new();
+        let mut pending_new = std::collections::VecDeque::new();
+        loop {
+            if pending_old.is_empty() {
+                if let Ok(b) = rx_old.recv() {
+                    pending_old.extend(b);
+                }
+            }
+            if pending_new.is_empty() {
+                if let Ok(b) = rx_new.recv() {
+                    pending_new.extend(b);
+                }
+            }
+            let (Some((id, a)), Some((_, b))) = (pending_old.pop_front(), pending_new.pop_front())
+            else {
+                break;
+            };
+            report.contacts += 1;
+            if diff::same_output(&a, &b, options) {
+                continue;
+            }
+            let changes = diff::compare(&diff::parse(&a), &diff::parse(&b), options);
+            if !changes.is_empty() {
+                report.changed.push((id, changes));
+            }
+        }
+        drop(rx_old);
+        drop(rx_new);
+        let joined = |h: std::thread::ScopedJoinHandle<'_, Result<(), Failure>>| {
+            h.join().unwrap_or(Err(Failure::Stopped(TROUBLE)))
+        };
+        joined(h_old)?;
+        joined(h_new)?;
+        Ok(report)
+    })
+}
+
+/// `old` and `new` quoted, with what differs between them marked:
+/// coloured, or `[-…-]` and `{+…+}` without colour.
+fn marked(old: &str, new: &str, color: bool) -> (String, String) {
+    let (prefix, a, b, suffix) = diff::split_change(old, new);
+    let show = |s: &str| campaign::terminal::escape(s).into_owned();
+    let wrap = |middle: &str, open: &str, close: &str| {
+        if middle.is_empty() {
+            format!("\"{}{}\"", show(prefix), show(suffix))
+        } else {
+            format!(
+                "\"{}{open}{}{close}{}\"",
+                show(prefix),
+                show(middle),
+                show(suffix)
+            )
+        }
+    };
+    if color {
+        (
+            wrap(a, "\x1b[31;1m", "\x1b[0m"),
+            wrap(b, "\x1b[32;1m", "\x1b[0m"),
+        )
+    } else {
+        (wrap(a, "[-", "-]"), wrap(b, "{+", "+}"))
+    }
+}
+
+/// The human report of one contact's changes.
+pub(super) fn human_changes(out: &mut String, changes: &[Change], color: bool) {
+    for c in changes {
+        let sign = match c.kind {
+            "added" => "+",
+            "removed" => "-",
+            _ => "~",
+        };
+        match (&c.old, &c.new) {
+            (Some(old), Some(new)) => {
+                let (old, new) = marked(old, new, color);
+                let _ = writeln!(out, "  {sign} {}: {old} -> {new}", c.what);
+            }
+            (Some(v), None) | (None, Some(v)) => {
+                let _ = writeln!(
+                    out,
+                    "  {sign} {}: {}",
+                    c.what,
+                    campaign::terminal::escape(v)
+                );
+            }
+            (None, None) => {
+                let _ = writeln!(out, "  {sign} {}", c.what);
+            }
+        }
+    }
+}
+
+/// Contacts per kind of change, most contacts first.
+pub(super) fn groups(report: &Report) -> Vec<(String, u64)> {
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    for (_, changes) in &report.changed {
+        let mut mine: Vec<String> = changes.iter().map(Change::group).collect();
+        mine.sort();
+        mine.dedup();
+        for g in mine {
+            *counts.entry(g).or_default() += 1;
+        }
+    }
+    let mut list: Vec<(String, u64)> = counts.into_iter().collect();
+    list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    list
+}
+
+pub(super) fn diff(args: &DiffArgs) -> Result<(), Failure> {
+    if is_stdin(&args.contacts) {
+        eprintln!("error: --contacts must be a file: both dry runs read it");
+        return Err(Failure::Stopped(TROUBLE));
+    }
+    let old_source = read_revision(&args.old)?;
+    let new_source = read_revision(&args.new.to_string_lossy())?;
+    let old = compile_or_stop(&old_source)?;
+    let new = compile_or_stop(&new_source)?;
+    let now = match args.now.as_deref() {
+        None => chrono::Utc::now().timestamp(),
+        Some(text) => match chrono::DateTime::parse_from_rfc3339(text) {
+            Ok(t) => t.timestamp(),
+            Err(source) => {
+                eprintln!(
+                    "error: {}",
+                    CliError::Now {
+                        text: text.to_owned(),
+                        source
+                    }
+                );
+                return Err(Failure::Stopped(TROUBLE));
+            }
+        },
+    };
+    let report =
+        compare((&old, &old_source), (&new, &new_source), args, now).map_err(|e| match e {
+            Failure::Error(e) => {
+                eprintln!("error: {e}");
+                Failure::Stopped(TROUBLE)
+            }
+            other => other,
+        })?;
+    let groups = groups(&report);
+    if args.format == DataFormat::Json {
+        let json = serde_json::json!({
+            "contacts": report.contacts,
+            "changed": report.changed.len(),
+            "differences": report.changed.iter().map(|(id, changes)| serde_json::json!({
+                "contact": id,
+                "changes": changes,
+            })).collect::<Vec<_>>(),
+            "summary": groups.iter().map(|(g, n)| serde_json::json!({"change": g, "contacts": n})).collect::<Vec<_>>(),
+        });
+        super::output::print_stdout(&format!("{json}\n"))?;
+    } else {
+        let color = super::color::stdout();
+        let mut out = String::new();
+        for (id, changes) in &report.changed {
+            let _ = writeln!(out, "contact {}", campaign::terminal::escape(id));
+            human_changes(&mut out, changes, color);
+        }
+        if !report.changed.is_empty() {
+            out.push('\n');
+        }
+        for (g, n) in &groups {
+            let _ = writeln!(out, "{}: {g}", plural(*n, "contact"));
+        }
+        if report.changed.is_empty() {
+            let _ = writeln!(
+                out,
+                "no differences in {}",
+                plural(report.contacts, "contact")
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "{} of {} changed",
+                report.changed.len(),
+                plural(report.contacts, "contact")
+            );
+        }
+        super::output::print_stdout(&out)?;
+    }
+    if report.changed.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Reported)
+    }
+}
