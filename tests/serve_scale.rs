@@ -122,9 +122,19 @@ fn three_workers_survive_a_kill_and_a_pause_without_double_sends() {
     let lease = LEASE_S.to_string();
     let extra = ["-j", j.as_str(), "--lease", lease.as_str(), "--grace", "5"];
     let mut workers: Vec<Option<Served>> = (0..3)
-        .map(|_| Some(Served::start_on(dir.path(), &["scale.campaign"], &db.url, &extra)))
+        .map(|_| {
+            Some(Served::start_on(
+                dir.path(),
+                &["scale.campaign"],
+                &db.url,
+                &extra,
+            ))
+        })
         .collect();
-    let bases: Vec<String> = workers.iter().map(|w| w.as_ref().unwrap().base.clone()).collect();
+    let bases: Vec<String> = workers
+        .iter()
+        .map(|w| w.as_ref().unwrap().base.clone())
+        .collect();
     let started = Instant::now();
     let sent = Arc::new(AtomicUsize::new(0));
     let feeder = {
@@ -167,7 +177,11 @@ fn three_workers_survive_a_kill_and_a_pause_without_double_sends() {
     assert_eq!(count(&rows, "done"), n as u64, "{rows:?}");
     assert_eq!(rows.len(), 1, "{rows:?}");
     let seen = receiver.seen();
-    assert_eq!(seen.len(), seen_then, "requests after every contact was done");
+    assert_eq!(
+        seen.len(),
+        seen_then,
+        "requests after every contact was done"
+    );
 
     // Every key got a 2xx; more than one only for the requests the killed
     // and the paused worker had in flight.
@@ -186,7 +200,11 @@ fn three_workers_survive_a_kill_and_a_pause_without_double_sends() {
         }
         first_at.entry((id, hook)).or_insert(s.at);
     }
-    assert_eq!(by_key.len(), 2 * n, "each contact's two webhooks, one key each");
+    assert_eq!(
+        by_key.len(),
+        2 * n,
+        "each contact's two webhooks, one key each"
+    );
     assert!(by_key.values().all(|(ok, _)| *ok >= 1));
     let twice = by_key.values().filter(|(ok, _)| *ok > 1).count();
     assert!(

@@ -11,9 +11,7 @@ use std::sync::Arc;
 
 use campaign::store::any::Database;
 use campaign::store::postgres::{PostgresStore, SCHEMA_VERSION};
-use campaign::store::{
-    Change, Checkpoint, Inbound, Position, State, Store, StoreError, Triggers,
-};
+use campaign::store::{Change, Checkpoint, Inbound, Position, State, Store, StoreError, Triggers};
 use support::postgres::TestDb;
 
 /// A store of each kind, kept alive with what it lives in.
@@ -128,10 +126,16 @@ async fn a_delivery_id_is_applied_once_even_when_raced(store: Arc<Database>) {
         dedupe: Some(id.into()),
         ..enroll("C", "c1")
     };
-    let first = store.apply(event("d1"), &Triggers::default()).await.unwrap();
+    let first = store
+        .apply(event("d1"), &Triggers::default())
+        .await
+        .unwrap();
     assert!(!first.duplicate && first.created);
     assert_eq!(first.entered, vec!["C".to_string()]);
-    let again = store.apply(event("d1"), &Triggers::default()).await.unwrap();
+    let again = store
+        .apply(event("d1"), &Triggers::default())
+        .await
+        .unwrap();
     assert!(again.duplicate && again.entered.is_empty());
     // Eight deliveries of one new id at once: the database's constraint
     // lets exactly one through.
@@ -163,8 +167,16 @@ async fn a_claim_leases_and_an_expired_lease_passes_to_another_worker(store: Arc
     assert_eq!(a.len(), 1);
     assert_eq!(a[0].position.contact, "c1");
     // Held: B gets nothing while A's lease runs, nor A itself again.
-    assert!(store.claim("B", t + 999, 10, 1000).await.unwrap().is_empty());
-    assert!(store.claim("A", t + 500, 10, 1000).await.unwrap().is_empty());
+    assert!(store
+        .claim("B", t + 999, 10, 1000)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .claim("A", t + 500, 10, 1000)
+        .await
+        .unwrap()
+        .is_empty());
     // Expired: B takes it over.
     let b = store.claim("B", t + 1001, 10, 1000).await.unwrap();
     assert_eq!(b.len(), 1);
@@ -197,7 +209,11 @@ async fn a_claim_leases_and_an_expired_lease_passes_to_another_worker(store: Arc
         .checkpoint("B", cp, &Triggers::default(), 1000)
         .await
         .unwrap());
-    assert!(store.claim("C", t + 10_000, 10, 1000).await.unwrap().is_empty());
+    assert!(store
+        .claim("C", t + 10_000, 10, 1000)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn concurrent_claims_never_hand_out_a_position_twice(store: Arc<Database>) {
@@ -214,10 +230,7 @@ async fn concurrent_claims_never_hand_out_a_position_twice(store: Arc<Database>)
         tasks.spawn(async move {
             let mut mine = Vec::new();
             loop {
-                let got = store
-                    .claim(&format!("w{w}"), t, 7, 60_000)
-                    .await
-                    .unwrap();
+                let got = store.claim(&format!("w{w}"), t, 7, 60_000).await.unwrap();
                 if got.is_empty() {
                     break mine;
                 }
@@ -243,7 +256,11 @@ async fn a_renewed_lease_is_not_taken_over(store: Arc<Database>) {
     let t = now() + 1000;
     assert_eq!(store.claim("A", t, 10, 1000).await.unwrap().len(), 1);
     assert_eq!(store.renew("A", t + 5000).await.unwrap(), 1);
-    assert!(store.claim("B", t + 2000, 10, 1000).await.unwrap().is_empty());
+    assert!(store
+        .claim("B", t + 2000, 10, 1000)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(store.claim("B", t + 5001, 10, 1000).await.unwrap().len(), 1);
 }
 
@@ -258,11 +275,20 @@ async fn a_change_to_a_contact_wakes_its_waiting_positions_and_enters_triggers(
     let claimed = store.claim("A", t, 10, 60_000).await.unwrap();
     let far = t + 30 * 24 * 3600 * 1000;
     assert!(store
-        .checkpoint("A", parked(claimed[0].position.clone(), far), &Triggers::default(), 60_000)
+        .checkpoint(
+            "A",
+            parked(claimed[0].position.clone(), far),
+            &Triggers::default(),
+            60_000
+        )
         .await
         .unwrap());
     assert_eq!(store.next_due().await.unwrap(), Some(far));
-    assert!(store.claim("B", t + 2000, 10, 1000).await.unwrap().is_empty());
+    assert!(store
+        .claim("B", t + 2000, 10, 1000)
+        .await
+        .unwrap()
+        .is_empty());
     // A tag lands: the waiting position is due at once (its goals are
     // checked), and the tag's trigger enters the contact into D.
     let triggers = Triggers {
@@ -299,7 +325,10 @@ async fn a_change_to_a_contact_wakes_its_waiting_positions_and_enters_triggers(
         .await
         .unwrap());
     let (data, positions) = store.contact("c1").await.unwrap().unwrap();
-    assert_eq!(data.tags, vec!["Customer".to_string(), "Thanked".to_string()]);
+    assert_eq!(
+        data.tags,
+        vec!["Customer".to_string(), "Thanked".to_string()]
+    );
     let c = positions.iter().find(|p| p.campaign == "C").unwrap();
     assert!(c.wake_at.unwrap() <= now(), "{c:?}");
     assert_eq!(c.resume_at, Some(far));
@@ -324,7 +353,10 @@ async fn revisions_are_numbered_once_per_text_even_when_raced(store: Arc<Databas
     assert_eq!(revs[1].source, "s2");
     assert_eq!(store.revisions(None).await.unwrap().len(), 3);
     // Pruning keeps the newest and every revision a contact is in.
-    store.apply(enroll("C", "c1"), &Triggers::default()).await.unwrap();
+    store
+        .apply(enroll("C", "c1"), &Triggers::default())
+        .await
+        .unwrap();
     store.save_revision("C", "h3", "s3", "b3").await.unwrap();
     store.prune(START).await.unwrap();
     let left: Vec<_> = store
@@ -339,7 +371,10 @@ async fn revisions_are_numbered_once_per_text_even_when_raced(store: Arc<Databas
 
 async fn migrate_moves_waiting_positions_but_not_leased_ones(store: Arc<Database>) {
     for id in ["a", "b"] {
-        store.apply(enroll("C", id), &Triggers::default()).await.unwrap();
+        store
+            .apply(enroll("C", id), &Triggers::default())
+            .await
+            .unwrap();
     }
     let t = now() + 1000;
     let far = t + 3_600_000;
@@ -350,8 +385,18 @@ async fn migrate_moves_waiting_positions_but_not_leased_ones(store: Arc<Database
             .unwrap());
     }
     // `b` is woken and claimed (running) when the move comes.
-    store.apply(tag("b", "X"), &Triggers::default()).await.unwrap();
-    assert_eq!(store.claim("B", now() + 10, 10, 600_000).await.unwrap().len(), 1);
+    store
+        .apply(tag("b", "X"), &Triggers::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim("B", now() + 10, 10, 600_000)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     let waiting = store.waiting("C", 1).await.unwrap();
     assert_eq!(waiting.len(), 2);
     let moves: Vec<Position> = waiting
@@ -366,7 +411,11 @@ async fn migrate_moves_waiting_positions_but_not_leased_ones(store: Arc<Database
     assert_eq!(store.move_positions(1, &moves).await.unwrap(), 1);
     let a = position(&store, "a").await;
     assert_eq!((a.revision, a.pc, a.step.as_deref()), (2, 7, Some("3")));
-    assert_eq!(a.resume_at, Some(far), "a moved contact keeps its wait's end");
+    assert_eq!(
+        a.resume_at,
+        Some(far),
+        "a moved contact keeps its wait's end"
+    );
     let b = position(&store, "b").await;
     assert_eq!((b.revision, b.pc), (1, 3));
     let status = store.status().await.unwrap();
@@ -400,7 +449,10 @@ async fn postgres_migrations_apply_once_and_refuse_a_newer_schema() {
     let store = PostgresStore::connect(&test.url).await.unwrap();
     let versions = store.schema_versions().await.unwrap();
     assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
-    store.apply(enroll("C", "c1"), &Triggers::default()).await.unwrap();
+    store
+        .apply(enroll("C", "c1"), &Triggers::default())
+        .await
+        .unwrap();
     // Re-applied: a no-op that keeps the data.
     let again = PostgresStore::connect(&test.url).await.unwrap();
     assert_eq!(again.schema_versions().await.unwrap(), versions);
