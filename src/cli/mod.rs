@@ -292,7 +292,7 @@ struct ServeArgs {
     /// `.campaign` files, or folders of them.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// The database (SQLite file; created if missing).
+    /// The database: an SQLite file (created if missing) or a postgres:// URL.
     #[arg(long, default_value = "campaign.db")]
     db: PathBuf,
     /// Where to listen.
@@ -322,6 +322,9 @@ struct ServeArgs {
     /// Seconds in-flight work may take to finish at shutdown.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     grace: u64,
+    /// Seconds a worker's claim on a contact lasts unless renewed (renewed every third of it).
+    #[arg(long, default_value_t = 30, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86400))]
+    lease: u64,
 }
 
 #[derive(Args)]

@@ -11,7 +11,7 @@ use campaign::contacts::{field_names, for_each_contact, Row};
 use campaign::deliver::rate::parse_rate;
 use campaign::serve::engine::{Clock, DEFAULT_RETRY_SCHEDULE};
 use campaign::serve::{self, Options, Source};
-use campaign::store::sqlite::SqliteStore;
+use campaign::store::any::Database;
 use campaign::store::{Change, Inbound, Position, State, Store, Triggers};
 use campaign::syntax::units::unit_millis;
 
@@ -27,8 +27,13 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .map_err(CliError::Runtime)
 }
 
-fn open_store(db: &Path) -> Result<Arc<SqliteStore>, CliError> {
-    Ok(Arc::new(SqliteStore::open(db).map_err(CliError::Store)?))
+/// The database `db` names: an SQLite file or a `postgres://` URL.
+fn open_store(runtime: &tokio::runtime::Runtime, db: &Path) -> Result<Arc<Database>, CliError> {
+    Ok(Arc::new(
+        runtime
+            .block_on(Database::open(db))
+            .map_err(CliError::Store)?,
+    ))
 }
 
 /// Every `.campaign` file among `paths` (folders are searched, not
@@ -169,10 +174,15 @@ pub(super) fn serve(args: &ServeArgs) -> Result<(), Failure> {
         retry_schedule,
         grace: Duration::from_secs(args.grace),
         clock: Clock::System,
+        lease: Duration::from_secs(args.lease),
     };
-    let store = open_store(&args.db)?;
-    let lock = serve_lock(&args.db)?;
     let runtime = runtime()?;
+    let store = open_store(&runtime, &args.db)?;
+    // Workers share a PostgreSQL database; an SQLite file has one.
+    let lock = match store.shared() {
+        true => None,
+        false => Some(serve_lock(&args.db)?),
+    };
     let result = runtime.block_on(async {
         let stopping = Arc::new(AtomicBool::new(false));
         let engine = serve::engine(store, sources, &options, stopping).await?;
@@ -194,7 +204,7 @@ pub(super) fn serve(args: &ServeArgs) -> Result<(), Failure> {
             tracing::info!(
                 "serving {} on http://{addr} with database {}: {}",
                 plural(list.len() as u64, "campaign"),
-                args.db.display(),
+                Database::describe(&args.db),
                 list.join(", ")
             );
             for (name, _) in names {
@@ -287,9 +297,9 @@ fn campaign_name(name: &str) -> String {
 }
 
 pub(super) fn enroll(args: &EnrollArgs) -> Result<(), Failure> {
-    let store = open_store(&args.db)?;
-    let name = campaign_name(&args.campaign);
     let runtime = runtime()?;
+    let store = open_store(&runtime, &args.db)?;
+    let name = campaign_name(&args.campaign);
     let (input, format) = open_contacts(&args.contacts, args.contacts_format)?;
     let names = field_names(input, format).map_err(|e| CliError::Enroll(e.to_string()))?;
     let (input, format) = open_contacts(&args.contacts, Some(format))?;
@@ -376,8 +386,8 @@ fn count_line(row: &campaign::store::StatusRow) -> String {
 }
 
 pub(super) fn status(args: &StatusArgs) -> Result<(), Failure> {
-    let store = open_store(&args.db)?;
     let runtime = runtime()?;
+    let store = open_store(&runtime, &args.db)?;
     let rows = runtime.block_on(store.status()).map_err(CliError::Store)?;
     if args.format == DataFormat::Json {
         let text = serde_json::to_string_pretty(&rows).unwrap_or_default();
@@ -402,9 +412,9 @@ pub(super) fn status(args: &StatusArgs) -> Result<(), Failure> {
 }
 
 pub(super) fn revisions(args: &RevisionsArgs) -> Result<(), Failure> {
-    let store = open_store(&args.db)?;
-    let name = campaign_name(&args.campaign);
     let runtime = runtime()?;
+    let store = open_store(&runtime, &args.db)?;
+    let name = campaign_name(&args.campaign);
     let (revs, rows) = runtime.block_on(async {
         Ok::<_, CliError>((
             store
@@ -460,9 +470,9 @@ pub(super) fn revisions(args: &RevisionsArgs) -> Result<(), Failure> {
 }
 
 pub(super) fn migrate(args: &MigrateArgs) -> Result<(), Failure> {
-    let store = open_store(&args.db)?;
-    let name = campaign_name(&args.campaign);
     let runtime = runtime()?;
+    let store = open_store(&runtime, &args.db)?;
+    let name = campaign_name(&args.campaign);
     runtime.block_on(async {
         let revs = store.revisions(Some(&name)).await.map_err(CliError::Store)?;
         let find = |n: i64| revs.iter().find(|r| r.revision == n);

@@ -68,10 +68,12 @@ pub const DEFAULT_RETRY_SCHEDULE: &[Duration] = &[
     Duration::from_secs(10 * 3600),
 ];
 
-/// How long a claimed position stays with its worker without a checkpoint.
-/// A webhook's own retries can take a few minutes (`retry 5` with backoffs
-/// of up to a minute, plus timeouts).
-pub const LEASE_MS: i64 = 15 * 60 * 1000;
+/// How long a claimed position stays with its worker without a checkpoint
+/// or a renewal (`serve --lease`). The worker renews its leases every third
+/// of it while it works ([`Engine::renew_leases`]), so a webhook with
+/// retries that takes minutes keeps its contact, and a worker that died or
+/// stopped loses its contacts to the others after this long.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 
 /// Compiles a stored revision: (campaign, revision, source).
 pub type Loader = Box<dyn Fn(&str, i64, &str) -> Result<Arc<Loaded>, String> + Send + Sync>;
@@ -86,6 +88,8 @@ pub struct Engine<S: Store> {
     pub worker: String,
     /// Contacts run at once.
     pub concurrency: usize,
+    /// How long a lease lasts without a renewal (ms).
+    pub lease_ms: i64,
     /// The long-term retry schedule.
     pub retry_schedule: Vec<Duration>,
     /// The engine's time.
@@ -146,7 +150,10 @@ impl<S: Store> Engine<S> {
             }
             let free = self.concurrency.max(1) - tasks.len();
             let now = self.clock.now_ms();
-            let claimed = self.store.claim(&self.worker, now, free, LEASE_MS).await?;
+            let claimed = self
+                .store
+                .claim(&self.worker, now, free, self.lease_ms)
+                .await?;
             if claimed.is_empty() {
                 if tasks.is_empty() {
                     break;
@@ -173,6 +180,11 @@ impl<S: Store> Engine<S> {
         while !self.stopping.load(Ordering::Relaxed) {
             if let Err(e) = self.run_due().await {
                 tracing::error!(error = %e, "claiming due contacts failed; retrying in a second");
+                tokio::select! {
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+                continue;
             }
             let now = self.clock.now_ms();
             let next = match self.store.next_due().await {
@@ -189,6 +201,19 @@ impl<S: Store> Engine<S> {
             tokio::select! {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(pause)) => {}
+            }
+        }
+    }
+
+    /// Renews this worker's leases every third of a lease, for as long as
+    /// it runs: a contact whose webhook takes minutes stays with it.
+    pub async fn renew_leases(self: Arc<Self>) {
+        let every = Duration::from_millis((self.lease_ms / 3).max(1) as u64);
+        loop {
+            tokio::time::sleep(every).await;
+            let until = self.clock.now_ms() + self.lease_ms;
+            if let Err(e) = self.store.renew(&self.worker, until).await {
+                tracing::warn!(error = %e, "renewing this worker's leases failed; retrying");
             }
         }
     }
@@ -356,7 +381,7 @@ impl<S: Store> Engine<S> {
             || !checkpoint.change.remove_tags.is_empty();
         match self
             .store
-            .checkpoint(&self.worker, checkpoint, &triggers, LEASE_MS)
+            .checkpoint(&self.worker, checkpoint, &triggers, self.lease_ms)
             .await
         {
             Ok(true) => {

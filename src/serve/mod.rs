@@ -129,6 +129,8 @@ pub struct Options {
     pub grace: Duration,
     /// The engine's clock.
     pub clock: Clock,
+    /// How long a claimed contact's lease lasts without a renewal.
+    pub lease: Duration,
 }
 
 /// Compiles a stored revision again (a contact pinned to it woke after a
@@ -198,6 +200,7 @@ pub async fn engine<S: Store>(
         catalog: RwLock::new(Catalog::default()),
         worker: format!("{}-{:08x}", std::process::id(), fastrand::u32(..)),
         concurrency: options.concurrency.max(1),
+        lease_ms: options.lease.as_millis().max(1) as i64,
         retry_schedule: options.retry_schedule.clone(),
         clock: options.clock.clone(),
         wake: tokio::sync::Notify::new(),
@@ -292,6 +295,7 @@ pub async fn serve<S: Store>(
     });
     let router = http::router(app);
     let timers = tokio::spawn(engine.clone().run_forever());
+    let renewer = tokio::spawn(engine.clone().renew_leases());
     let pruner = {
         let engine = engine.clone();
         tokio::spawn(async move {
@@ -324,6 +328,7 @@ pub async fn serve<S: Store>(
     if tokio::time::timeout(options.grace, timers).await.is_err() {
         tracing::warn!(grace_s = options.grace.as_secs(), "contacts still in flight at the end of the grace period; they resume from their last checkpoint at the next start");
     }
+    renewer.abort();
     Ok(())
 }
 

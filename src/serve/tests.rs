@@ -34,6 +34,7 @@ fn options(clock: Clock) -> Options {
         retry_schedule: DEFAULT_RETRY_SCHEDULE.to_vec(),
         grace: Duration::from_secs(1),
         clock,
+        lease: super::engine::DEFAULT_LEASE,
     }
 }
 

@@ -1,7 +1,8 @@
 //! The server's state: contacts, where each contact stands in each campaign,
 //! the campaigns' revisions, inbound events and every send attempt, behind
 //! one trait ([`Store`]) so that the engine runs the same on SQLite (the
-//! embedded default, [`sqlite`]) and on a shared database.
+//! embedded default, [`sqlite`]) and on PostgreSQL, which several workers
+//! share ([`postgres`]); [`any::Database`] is whichever a `--db` names.
 //!
 //! # The model
 //!
@@ -31,6 +32,8 @@
 //! lease ([`Store::checkpoint`]), so a worker that lost its lease cannot
 //! overwrite what another did.
 
+pub mod any;
+pub mod postgres;
 pub mod sqlite;
 
 use std::collections::BTreeMap;
@@ -284,6 +287,14 @@ pub enum StoreError {
         /// Ours.
         known: i64,
     },
+    /// PostgreSQL said no, or could not be reached.
+    #[error("database: {message}")]
+    Postgres {
+        /// What it said.
+        message: String,
+        /// Its SQLSTATE, when the server answered.
+        code: Option<String>,
+    },
     /// The worker thread went away.
     #[error("database worker stopped")]
     Gone,
@@ -342,6 +353,16 @@ pub trait Store: Send + Sync + 'static {
         lease_ms: i64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Extends every lease `worker` holds to `lease_until`; returns how
+    /// many. A worker calls it while it works on contacts (a webhook with
+    /// retries can take minutes), so that only a worker that stopped
+    /// loses its leases.
+    fn renew(
+        &self,
+        worker: &str,
+        lease_until: i64,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
     /// How many positions are due at `now_ms` and not leased.
     fn backlog(&self, now_ms: i64) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
@@ -378,7 +399,9 @@ pub trait Store: Send + Sync + 'static {
     /// position references and that are not the newest of their campaign.
     fn prune(&self, before_ms: i64) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Releases every lease (a single-process store at start: nobody else
-    /// can hold one).
+    /// At a server's start, releases the leases nobody can hold any more:
+    /// every lease on a single-process store (SQLite, under the serve
+    /// lock), none on a shared database (an expired lease is taken over by
+    /// the next claim).
     fn release_all(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -544,6 +544,16 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn renew(&self, worker: &str, lease_until: i64) -> Result<u64, StoreError> {
+        let worker = worker.to_string();
+        self.write(move |tx| {
+            Ok(tx
+                .prepare_cached("UPDATE positions SET lease_until = ?2 WHERE locked_by = ?1")?
+                .execute(params![worker, lease_until])? as u64)
+        })
+        .await
+    }
+
     async fn backlog(&self, now_ms: i64) -> Result<u64, StoreError> {
         self.with(move |conn| {
             let n: i64 = conn

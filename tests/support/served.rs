@@ -23,6 +23,11 @@ pub struct Served {
 
 impl Served {
     pub fn start(dir: &Path, files: &[&str], extra: &[&str]) -> Served {
+        Served::start_on(dir, files, "campaign.db", extra)
+    }
+
+    /// [`Served::start`] on the database `db` (a file or a postgres:// URL).
+    pub fn start_on(dir: &Path, files: &[&str], db: &str, extra: &[&str]) -> Served {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -31,7 +36,7 @@ impl Served {
         let listen = format!("127.0.0.1:{port}");
         let mut args = vec!["serve"];
         args.extend_from_slice(files);
-        args.extend_from_slice(&["--db", "campaign.db", "--listen", &listen]);
+        args.extend_from_slice(&["--db", db, "--listen", &listen]);
         args.extend_from_slice(extra);
         let log = dir.join(format!("serve-{port}.log"));
         let child = super::command(dir, &args)
