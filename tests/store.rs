@@ -114,6 +114,7 @@ fn parked(mut p: Position, until: i64) -> Checkpoint {
         release: true,
         change: Change::default(),
         attempts: Vec::new(),
+        claimed_ms: i64::MAX,
     }
 }
 
@@ -197,6 +198,7 @@ async fn a_claim_leases_and_an_expired_lease_passes_to_another_worker(store: Arc
         release: true,
         change: Change::default(),
         attempts: Vec::new(),
+        claimed_ms: i64::MAX,
     };
     assert!(store
         .checkpoint("B", cp.clone(), &Triggers::default(), 1000)
@@ -330,6 +332,27 @@ async fn a_change_to_a_contact_wakes_its_waiting_positions_and_enters_triggers(
         vec!["Customer".to_string(), "Thanked".to_string()]
     );
     let c = positions.iter().find(|p| p.campaign == "C").unwrap();
+    assert!(c.wake_at.unwrap() <= now(), "{c:?}");
+    assert_eq!(c.resume_at, Some(far));
+    // ...but not its own: it checks its goals after its wait, as the dry
+    // run does.
+    let d = positions.iter().find(|p| p.campaign == "D").unwrap();
+    assert_eq!(d.wake_at, Some(far + 1000), "{d:?}");
+    // A change that lands while a worker runs the position is not lost when
+    // the worker parks it: it is due again at once.
+    let running = store.claim("B", now() + 10, 10, 60_000).await.unwrap();
+    let c = running.iter().find(|c| c.position.campaign == "C").unwrap();
+    store
+        .apply(tag("c1", "Late"), &Triggers::default())
+        .await
+        .unwrap();
+    let mut back = parked(c.position.clone(), far);
+    back.claimed_ms = c.claimed_ms;
+    assert!(store
+        .checkpoint("B", back, &Triggers::default(), 1000)
+        .await
+        .unwrap());
+    let c = position(&store, "c1").await;
     assert!(c.wake_at.unwrap() <= now(), "{c:?}");
     assert_eq!(c.resume_at, Some(far));
 }

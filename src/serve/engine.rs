@@ -223,6 +223,7 @@ impl<S: Store> Engine<S> {
         let Claimed {
             position: mut pos,
             contact: data,
+            claimed_ms,
         } = claimed;
         let loaded = match self.revision(&pos.campaign, pos.revision).await {
             Ok(l) => l,
@@ -254,7 +255,7 @@ impl<S: Store> Engine<S> {
         run.pc = pos.pc;
         run.clock_ms = pos.vm.clock_ms;
         run.check_goals_after = pos.vm.check_goals_after;
-        let mut seen = Seen::of(&run);
+        let mut seen = Seen::of(&run, claimed_ms);
         let now = self.clock.now_ms();
         if pos.state == State::Waiting && pos.resume_at.is_some_and(|at| now < at) {
             // Woken early by a change to the contact: only a goal moves it.
@@ -375,6 +376,7 @@ impl<S: Store> Engine<S> {
             release,
             change,
             attempts: std::mem::take(&mut seen.attempts),
+            claimed_ms: seen.claimed_ms,
         };
         let changed = !checkpoint.change.fields.is_empty()
             || !checkpoint.change.add_tags.is_empty()
@@ -515,14 +517,17 @@ struct Seen {
     tags: Vec<String>,
     /// Attempts made since, recorded with the next checkpoint.
     attempts: Vec<AttemptRow>,
+    /// When the position was claimed (the database's clock).
+    claimed_ms: i64,
 }
 
 impl Seen {
-    fn of(run: &Run) -> Seen {
+    fn of(run: &Run, claimed_ms: i64) -> Seen {
         Seen {
             fields: run.contact.fields.clone(),
             tags: run.tags.iter().map(str::to_string).collect(),
             attempts: Vec::new(),
+            claimed_ms,
         }
     }
 

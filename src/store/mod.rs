@@ -235,6 +235,10 @@ pub struct Checkpoint {
     pub change: Change,
     /// Attempts made since the last checkpoint.
     pub attempts: Vec<AttemptRow>,
+    /// [`Claimed::claimed_ms`]: a position parked at a wait is woken at
+    /// once if its contact changed since (a tag that landed while the
+    /// worker ran it may make a goal hold).
+    pub claimed_ms: i64,
 }
 
 /// A position claimed by a worker, with the contact's data.
@@ -244,6 +248,9 @@ pub struct Claimed {
     pub position: Position,
     /// The contact.
     pub contact: ContactData,
+    /// When it was claimed, on the database's clock (Unix ms): a change to
+    /// the contact after this was not seen by the worker.
+    pub claimed_ms: i64,
 }
 
 /// Counts of positions in one campaign revision, state and step.

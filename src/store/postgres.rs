@@ -376,6 +376,7 @@ async fn enter(
 async fn follow_change(
     tx: &Tx<'_>,
     contact: &str,
+    except: Option<&str>,
     what: &Changed,
     triggers: &Triggers,
     now: i64,
@@ -395,17 +396,20 @@ async fn follow_change(
     }
     if what.changed {
         // A goal may hold now: the engine checks the goals ahead of each
-        // waiting position. Rows are locked in key order.
+        // waiting position (but the one whose own step made the change,
+        // which checks them after its wait, as the dry run does). Rows are
+        // locked in key order.
         tx.execute(
             &tx.prepare_cached(
                 "UPDATE positions p SET wake_at = $2 FROM (
                      SELECT campaign, contact FROM positions
                      WHERE contact = $1 AND state = 'waiting' AND wake_at > $2
+                     AND ($3::text IS NULL OR campaign <> $3)
                      ORDER BY campaign FOR UPDATE) w
                  WHERE p.campaign = w.campaign AND p.contact = w.contact",
             )
             .await?,
-            &[&contact, &now],
+            &[&contact, &now, &except],
         )
         .await?;
     }
@@ -482,7 +486,7 @@ async fn apply_tx(
             entered.push(campaign.clone());
         }
     }
-    follow_change(tx, contact, &what, triggers, now, &mut entered).await?;
+    follow_change(tx, contact, None, &what, triggers, now, &mut entered).await?;
     Ok(Applied {
         duplicate: false,
         created: what.created,
@@ -576,11 +580,33 @@ async fn checkpoint_tx(
             .await?;
         }
     }
+    if p.state == State::Waiting {
+        // Changed while this worker ran it: check its goals now.
+        tx.execute(
+            &tx.prepare_cached(
+                "UPDATE positions SET wake_at = $3 WHERE campaign = $1 AND contact = $2
+                 AND wake_at > $3 AND EXISTS (SELECT 1 FROM contacts c
+                 WHERE c.id = $2 AND c.updated_ms >= $4)",
+            )
+            .await?,
+            &[&p.campaign, &p.contact, &now, &checkpoint.claimed_ms],
+        )
+        .await?;
+    }
     if changes_contact {
         let what = change_contact(tx, change, now).await?;
         // The position that made the change does not wake itself.
         let mut entered = Vec::new();
-        follow_change(tx, &p.contact, &what, triggers, now, &mut entered).await?;
+        follow_change(
+            tx,
+            &p.contact,
+            Some(&p.campaign),
+            &what,
+            triggers,
+            now,
+            &mut entered,
+        )
+        .await?;
     }
     Ok(true)
 }
@@ -706,7 +732,11 @@ impl Store for PostgresStore {
                         ..ContactData::default()
                     },
                 };
-                Ok(Claimed { position, contact })
+                Ok(Claimed {
+                    position,
+                    contact,
+                    claimed_ms: self::now_ms(),
+                })
             })
             .collect()
     }

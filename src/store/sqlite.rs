@@ -299,6 +299,7 @@ fn enter(
 fn follow_change(
     tx: &Connection,
     contact: &str,
+    except: Option<&str>,
     what: &Changed,
     triggers: &Triggers,
     now: i64,
@@ -321,9 +322,9 @@ fn follow_change(
         // waiting position (and puts it back if none holds).
         tx.prepare_cached(
             "UPDATE positions SET wake_at = ?2 WHERE contact = ?1 AND state = 'waiting'
-             AND wake_at > ?2",
+             AND wake_at > ?2 AND (?3 IS NULL OR campaign <> ?3)",
         )?
-        .execute(params![contact, now])?;
+        .execute(params![contact, now, except])?;
     }
     Ok(())
 }
@@ -414,7 +415,7 @@ impl Store for SqliteStore {
                     entered.push(campaign.clone());
                 }
             }
-            follow_change(tx, contact, &what, &triggers, now, &mut entered)?;
+            follow_change(tx, contact, None, &what, &triggers, now, &mut entered)?;
             Ok(Applied {
                 duplicate: false,
                 created: what.created,
@@ -459,6 +460,7 @@ impl Store for SqliteStore {
                 claimed.push(Claimed {
                     position: p,
                     contact,
+                    claimed_ms: self::now_ms(),
                 });
             }
             claimed.sort_by_key(|c| c.position.wake_at);
@@ -531,11 +533,28 @@ impl Store for SqliteStore {
                     now,
                 ])?;
             }
+            if p.state == State::Waiting {
+                // Changed while this worker ran it: check its goals now.
+                tx.prepare_cached(
+                    "UPDATE positions SET wake_at = ?3 WHERE campaign = ?1 AND contact = ?2
+                     AND wake_at > ?3 AND EXISTS (SELECT 1 FROM contacts c
+                     WHERE c.id = ?2 AND c.updated_ms >= ?4)",
+                )?
+                .execute(params![p.campaign, p.contact, now, checkpoint.claimed_ms])?;
+            }
             let change = &checkpoint.change;
             if !change.fields.is_empty() || !change.add_tags.is_empty() || !change.remove_tags.is_empty() {
                 let what = change_contact(tx, change, now)?;
                 let mut entered = Vec::new();
-                follow_change(tx, &p.contact, &what, &triggers, now, &mut entered)?;
+                follow_change(
+                    tx,
+                    &p.contact,
+                    Some(&p.campaign),
+                    &what,
+                    &triggers,
+                    now,
+                    &mut entered,
+                )?;
                 // The position that made the change does not wake itself.
                 let _ = entered;
             }
