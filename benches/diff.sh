@@ -69,7 +69,8 @@ measure() { # NAME EXPECTED_STATUS CMD...
     end=$EPOCHREALTIME
     [ "$status" -eq "$want" ] || { echo "$name: exit $status, expected $want" >&2; cat "$OUT/$name.stderr" >&2; exit 1; }
     WALL=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')
-    CPU=$(awk '{ printf "%.2f", $1 + $2 }' "$OUT/$name.time")
+    # GNU time writes "Command exited with non-zero status" first for (c).
+    CPU=$(awk 'END { printf "%.2f", $1 + $2 }' "$OUT/$name.time")
 }
 min() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b < a) ? b : a }'; }
 

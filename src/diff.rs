@@ -12,7 +12,6 @@
 //! `webhook-id`: a dry run derives them from the campaign's text) and
 //! `webhook-timestamp`.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -68,7 +67,8 @@ pub fn parse(lines: &[u8]) -> Vec<Value> {
 }
 
 /// Whether two contacts' outputs are the same once keys are set aside: the
-/// fast path that spares parsing when nothing changed.
+/// fast path that spares parsing when nothing changed. No allocation: the
+/// two are walked together, skipping the value of each key header.
 pub fn same_output(old: &[u8], new: &[u8], options: Options) -> bool {
     if old == new {
         return true;
@@ -76,55 +76,87 @@ pub fn same_output(old: &[u8], new: &[u8], options: Options) -> bool {
     if options.keys {
         return false;
     }
-    without_keys(old) == without_keys(new)
+    let (mut a, mut b) = (old, new);
+    loop {
+        match (next_key(a), next_key(b)) {
+            (None, None) => return a == b,
+            (Some(i), Some(j)) if i == j && a[..i] == b[..j] => {
+                // A key is `msg_` and hex: it holds no quote or backslash.
+                a = skip_value(&a[i..]);
+                b = skip_value(&b[j..]);
+            }
+            _ => return false,
+        }
+    }
 }
 
-/// `bytes` with the values of key headers emptied.
-fn without_keys(bytes: &[u8]) -> Cow<'_, [u8]> {
-    let needles: Vec<String> = KEY_HEADERS.iter().map(|h| format!("\"{h}\":\"")).collect();
-    if !needles
-        .iter()
-        .any(|n| memchr::memmem::find(bytes, n.as_bytes()).is_some())
-    {
-        return Cow::Borrowed(bytes);
-    }
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut rest = bytes;
-    loop {
-        let found = needles
+/// Where the value of the next key header starts (just past its opening
+/// quote), if there is one.
+fn next_key(bytes: &[u8]) -> Option<usize> {
+    use std::sync::OnceLock;
+    static FINDERS: OnceLock<Vec<memchr::memmem::Finder<'static>>> = OnceLock::new();
+    let finders = FINDERS.get_or_init(|| {
+        KEY_HEADERS
             .iter()
-            .filter_map(|n| memchr::memmem::find(rest, n.as_bytes()).map(|at| (at, n.len())))
-            .min();
-        let Some((at, len)) = found else {
-            out.extend_from_slice(rest);
-            break;
-        };
-        out.extend_from_slice(&rest[..at + len]);
-        rest = &rest[at + len..];
-        // A key is `msg_` and hex: it holds no quote or backslash.
-        let end = memchr::memchr(b'"', rest).unwrap_or(rest.len());
-        rest = &rest[end..];
+            .map(|h| memchr::memmem::Finder::new(format!("\"{h}\":\"").as_bytes()).into_owned())
+            .collect()
+    });
+    finders
+        .iter()
+        .filter_map(|f| f.find(bytes).map(|at| at + f.needle().len()))
+        .min()
+}
+
+/// `bytes` from the quote that closes the value it starts in.
+fn skip_value(bytes: &[u8]) -> &[u8] {
+    &bytes[memchr::memchr(b'"', bytes).unwrap_or(bytes.len())..]
+}
+
+/// One contact's changes: lines that are the same at the start and the
+/// end (keys set aside) are not parsed; the rest are compared effect by
+/// effect.
+pub fn compare_output(old: &[u8], new: &[u8], options: Options) -> Vec<Change> {
+    fn lines(b: &[u8]) -> Vec<&[u8]> {
+        b.split(|&c| c == b'\n').filter(|l| !l.is_empty()).collect()
     }
-    Cow::Owned(out)
+    let (a, b) = (lines(old), lines(new));
+    let prefix = a
+        .iter()
+        .zip(&b)
+        .take_while(|(x, y)| same_output(x, y, options))
+        .count();
+    let suffix = a[prefix..]
+        .iter()
+        .rev()
+        .zip(b[prefix..].iter().rev())
+        .take_while(|(x, y)| same_output(x, y, options))
+        .count();
+    let parse_all = |ls: &[&[u8]]| -> Vec<Value> {
+        ls.iter()
+            .map(|l| {
+                serde_json::from_slice(l)
+                    .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(l).into_owned()))
+            })
+            .collect()
+    };
+    compare(
+        &parse_all(&a[prefix..a.len() - suffix]),
+        &parse_all(&b[prefix..b.len() - suffix]),
+        options,
+    )
 }
 
 /// What an effect is, for matching the two sides.
-fn identity(effect: &Value) -> (String, String) {
-    let text = |k: &str| {
-        effect
-            .get(k)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
+fn identity(effect: &Value) -> (&str, &str) {
+    let text = |k: &str| effect.get(k).and_then(Value::as_str).unwrap_or("");
     let action = text("action");
-    let name = match action.as_str() {
+    let name = match action {
         "webhook" => text("step"),
         "tag_add" | "tag_remove" => text("tag"),
         "field_set" => text("field"),
         "goal" => text("goal"),
         "error" => text("code"),
-        _ => String::new(),
+        _ => "",
     };
     (action, name)
 }
@@ -132,7 +164,7 @@ fn identity(effect: &Value) -> (String, String) {
 /// How an effect is named in a change: `webhook "Create CRM contact"`.
 fn label(effect: &Value) -> String {
     let (action, name) = identity(effect);
-    match action.as_str() {
+    match action {
         "webhook" => format!("webhook {name:?}"),
         "tag_add" => format!("tag add {name:?}"),
         "tag_remove" => format!("tag remove {name:?}"),
@@ -487,6 +519,24 @@ mod tests {
         assert!(same_output(a, b, Options::default()));
         assert!(!same_output(a, b, Options { keys: true }));
         assert!(!same_output(a, c, Options::default()));
+    }
+
+    #[test]
+    fn trimming_equal_lines_changes_no_result() {
+        let line = |v: &Value| format!("{v}\n");
+        let a = [
+            json!({"contact":"1","at":0,"action":"tag_add","tag":"A"}),
+            hook("Create", "Email=x", "application/x-www-form-urlencoded"),
+            json!({"contact":"1","at":0,"action":"note","text":"n"}),
+        ];
+        let mut b = a.clone();
+        b[1] = hook("Create", "Email=y", "application/x-www-form-urlencoded");
+        b[1]["headers"]["Idempotency-Key"] = json!("msg_other");
+        let (old, new): (String, String) =
+            (a.iter().map(line).collect(), b.iter().map(line).collect());
+        let trimmed = compare_output(old.as_bytes(), new.as_bytes(), Options::default());
+        assert_eq!(trimmed, compare(&a, &b, Options::default()));
+        assert_eq!(trimmed.len(), 1);
     }
 
     #[test]

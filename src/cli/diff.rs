@@ -70,8 +70,32 @@ pub(super) fn compile_or_stop(source: &SourceFile) -> Result<Program, Failure> {
         })
 }
 
-/// One contact's output from one side.
-type Batch = Vec<(String, Vec<u8>)>;
+/// Contacts' outputs from one side, in one buffer: per contact, where its
+/// id and its output end.
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    ends: Vec<(usize, usize)>,
+}
+
+impl Batch {
+    fn push(&mut self, id: &str, output: &[u8]) {
+        self.bytes.extend_from_slice(id.as_bytes());
+        let id_end = self.bytes.len();
+        self.bytes.extend_from_slice(output);
+        self.ends.push((id_end, self.bytes.len()));
+    }
+
+    /// Contact `i`: its id and output.
+    fn get(&self, i: usize) -> (&str, &[u8]) {
+        let start = if i == 0 { 0 } else { self.ends[i - 1].1 };
+        let (id_end, end) = self.ends[i];
+        (
+            std::str::from_utf8(&self.bytes[start..id_end]).unwrap_or(""),
+            &self.bytes[id_end..end],
+        )
+    }
+}
 
 /// Contacts handed from a dry run's thread at once.
 const BATCH: usize = 256;
@@ -92,17 +116,17 @@ fn spawn_side<'s>(
     let handle = scope.spawn(move || {
         let (input, format) = open_contacts(&args.contacts, args.contacts_format)?;
         let dry = DryRun::new(program, source, OutputFormat::Ndjson, now);
-        let mut batch: Batch = Vec::with_capacity(BATCH);
+        let mut batch = Batch::default();
         let result = dry.run_each(input, format, |id, bytes| {
-            batch.push((id.to_string(), bytes.to_vec()));
-            if batch.len() >= BATCH {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            batch.push(id, bytes);
+            if batch.ends.len() >= BATCH {
+                let full = std::mem::take(&mut batch);
                 tx.send(full)
                     .map_err(|_| DryRunError::Output(std::io::ErrorKind::BrokenPipe.into()))?;
             }
             Ok(())
         });
-        if !batch.is_empty() {
+        if !batch.ends.is_empty() {
             let _ = tx.send(batch);
         }
         result.map(|_| ()).map_err(|source| {
@@ -136,30 +160,29 @@ pub(super) fn compare(
             contacts: 0,
             changed: Vec::new(),
         };
-        let mut pending_old = std::collections::VecDeque::new();
-        let mut pending_new = std::collections::VecDeque::new();
+        // The batch each side is at, and the next contact in it.
+        let mut sides: [(Option<Batch>, usize); 2] = [(None, 0), (None, 0)];
+        let receivers = [&rx_old, &rx_new];
         loop {
-            if pending_old.is_empty() {
-                if let Ok(b) = rx_old.recv() {
-                    pending_old.extend(b);
+            for (side, rx) in sides.iter_mut().zip(receivers) {
+                let used_up = side.0.as_ref().is_none_or(|b| side.1 >= b.ends.len());
+                if used_up {
+                    *side = (rx.recv().ok(), 0);
                 }
             }
-            if pending_new.is_empty() {
-                if let Ok(b) = rx_new.recv() {
-                    pending_new.extend(b);
-                }
-            }
-            let (Some((id, a)), Some((_, b))) = (pending_old.pop_front(), pending_new.pop_front())
-            else {
+            let (Some(a), Some(b)) = (&sides[0].0, &sides[1].0) else {
                 break;
             };
+            let ((id, old_out), (_, new_out)) = (a.get(sides[0].1), b.get(sides[1].1));
+            sides[0].1 += 1;
+            sides[1].1 += 1;
             report.contacts += 1;
-            if diff::same_output(&a, &b, options) {
+            if diff::same_output(old_out, new_out, options) {
                 continue;
             }
-            let changes = diff::compare(&diff::parse(&a), &diff::parse(&b), options);
+            let changes = diff::compare_output(old_out, new_out, options);
             if !changes.is_empty() {
-                report.changed.push((id, changes));
+                report.changed.push((id.to_string(), changes));
             }
         }
         drop(rx_old);
