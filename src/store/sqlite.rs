@@ -121,8 +121,6 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    // Savepoints journal the pages they change; in memory, not a temp file.
-    conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(conn)
 }
 
@@ -131,6 +129,10 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let conn = connect(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
+        // The writer's savepoints journal the pages they change: in memory,
+        // not a temporary file. Only the writer: the readers' sorts (a
+        // GROUP BY over every position for /metrics) may spill to disk.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         let app: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;

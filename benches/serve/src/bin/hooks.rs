@@ -90,9 +90,10 @@ fn main() {
             tasks.spawn(async move {
                 let stream = TcpStream::connect(&authority).await.expect("connect");
                 stream.set_nodelay(true).unwrap();
-                let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                    .await
-                    .expect("handshake");
+                let (mut sender, conn) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                        .await
+                        .expect("handshake");
                 tokio::spawn(conn);
                 let mut ok = 0;
                 for p in share {

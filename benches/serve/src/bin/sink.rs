@@ -88,7 +88,12 @@ fn insert(conn: &Connection, e: &Event, now: i64) -> rusqlite::Result<bool> {
 }
 
 fn verify(key: &[u8], headers: &HeaderMap, body: &[u8]) -> Option<Event> {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
     let (id, timestamp, signatures) = (
         text("webhook-id"),
         text("webhook-timestamp"),
