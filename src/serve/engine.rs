@@ -323,7 +323,8 @@ impl<S: Store> Engine<S> {
                     // Unless nothing happened since the last commit that
                     // running again from it would not redo the same way:
                     // then that commit already leads to this request.
-                    if !(seen.unchanged(&run) && seen.attempts.is_empty())
+                    let clean = seen.unchanged(&run) && seen.attempts.is_empty();
+                    if !clean
                         && !self
                             .commit(&loaded, &mut pos, &at_request, &mut seen, false)
                             .await
