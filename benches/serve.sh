@@ -51,8 +51,8 @@
 #      SERVE_CONCURRENCY` (the same webhook without the wait, no journal,
 #      timed from process start to exit, as in benches/delivery.sh), over
 #      the same contacts and receiver. Ratio serve/run per round, median
-#      reported (target >= 0.8). CPU: serve's whole process (time -v), less
-#      its setup idle; run's whole process.
+#      reported (target >= 0.8). CPU: serve's process from its start (before
+#      T) to the last send (/proc/PID/stat); run's whole process (time -v).
 #  (3) Memory: SERVE_BIG waiting contacts. The timers template is grown to
 #      SERVE_BIG contacts with sqlite3 (copies of a parked position and
 #      its contact with new ids: `enroll` plus parking a million contacts
