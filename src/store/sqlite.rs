@@ -1,7 +1,10 @@
 //! The [`Store`] on an SQLite file: the embedded default, nothing to
 //! install.
 //!
-//! One connection, used by one call at a time on tokio's blocking pool; the
+//! Writes are group-committed by one writer thread: the calls that arrive
+//! together share one transaction, each in its own savepoint, and each
+//! caller is answered after the commit (see [`SqliteStore`]). Reads use a
+//! second connection on tokio's blocking pool. The
 //! file is in WAL mode with `synchronous=NORMAL` (a commit is a write to the
 //! log, not an fsync: a killed process loses nothing committed) and a busy
 //! timeout, so that `campaign enroll` or `campaign status` can use the file
@@ -10,9 +13,10 @@
 //! queries.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{
     Applied, Change, Checkpoint, Claimed, ContactData, Inbound, Position, Revision, State,
@@ -94,18 +98,41 @@ const POSITION_COLUMNS: &str = "campaign, contact, revision, entry, state, pc, s
      resume_at, attempts, vm, error_code, error, entered_ms, updated_ms";
 
 /// A server database in an SQLite file.
+///
+/// Writes go to one writer thread, which owns the write connection and
+/// commits what has been queued together in one transaction (group
+/// commit): each call runs inside its own `SAVEPOINT`, so a call that fails
+/// is rolled back alone and the others in the batch stand, and every
+/// caller gets its result only after the transaction holding its work has
+/// committed. Reads use a second connection (WAL lets them run beside the
+/// writer) on tokio's blocking pool.
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    read: Arc<Mutex<Connection>>,
+    queue: tokio::sync::mpsc::UnboundedSender<Box<dyn Job>>,
+    commits: Arc<AtomicU64>,
+}
+
+/// Most calls committed in one transaction: a bound on how long the first
+/// of them waits for its answer.
+const MAX_BATCH: usize = 1024;
+
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(conn)
 }
 
 impl SqliteStore {
     /// Opens (creating if missing) the database at `path`.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let conn = connect(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // The writer's savepoints journal the pages they change: in memory,
+        // not a temporary file. Only the writer: the readers' sorts (a
+        // GROUP BY over every position for /metrics) may spill to disk.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         let app: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
@@ -123,41 +150,220 @@ impl SqliteStore {
                 known: SCHEMA_VERSION,
             });
         }
+        let read = connect(path)?;
+        let commits = Arc::new(AtomicU64::new(0));
+        let (queue, jobs) = tokio::sync::mpsc::unbounded_channel();
+        let counter = commits.clone();
+        std::thread::Builder::new()
+            .name("campaign-db-writer".into())
+            .spawn(move || writer(conn, jobs, &counter))
+            .map_err(|e| {
+                StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                    Some(format!("cannot start the database writer thread: {e}")),
+                ))
+            })?;
         Ok(SqliteStore {
-            conn: Arc::new(Mutex::new(conn)),
+            read: Arc::new(Mutex::new(read)),
+            queue,
+            commits,
         })
     }
 
-    /// Runs `f` with the connection on the blocking pool.
+    /// Transactions committed by the writer so far (each holds one or more
+    /// calls).
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// Runs `f` on the read connection, on the blocking pool, in one read
+    /// transaction (one snapshot for all its queries).
     async fn with<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let conn = self.conn.clone();
+        let conn = self.read.clone();
         tokio::task::spawn_blocking(move || {
             let mut guard = conn.lock().unwrap_or_else(PoisonError::into_inner);
-            f(&mut guard)
-        })
-        .await
-        .map_err(|_| StoreError::Gone)?
-    }
-
-    /// Runs `f` in one immediate transaction (the write lock taken at once,
-    /// so two writers queue instead of failing at upgrade), committed if it
-    /// returns `Ok`.
-    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
-    {
-        self.with(move |conn| {
-            let tx = Transaction::new(conn, rusqlite::TransactionBehavior::Immediate)?;
+            let tx = guard.transaction()?;
             let value = f(&tx)?;
             tx.commit()?;
             Ok(value)
         })
         .await
+        .map_err(|_| StoreError::Gone)?
+    }
+
+    /// Runs `f` on the writer thread, inside a savepoint of the transaction
+    /// the writer commits next; the result comes back once that
+    /// transaction has committed. An `Err` from `f` undoes what `f` did
+    /// and nothing else.
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = Pending {
+            f: Some(f),
+            result: None,
+            reply,
+        };
+        self.queue
+            .send(Box::new(job))
+            .map_err(|_| StoreError::Gone)?;
+        answer.await.map_err(|_| StoreError::Gone)?
+    }
+}
+
+/// A call queued for the writer.
+trait Job: Send {
+    /// Runs the call in its savepoint; returns whether it succeeded.
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answers the caller, once the transaction's fate is known.
+    fn finish(self: Box<Self>, committed: Result<(), &rusqlite::Error>);
+}
+
+struct Pending<T, F> {
+    f: Option<F>,
+    result: Option<Result<T, StoreError>>,
+    reply: tokio::sync::oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> Job for Pending<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(f) = self.f.take() else {
+            return false;
+        };
+        let result = savepoint(conn, f);
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), &rusqlite::Error>) {
+        let result = match (committed, self.result) {
+            (Ok(()), Some(result)) => result,
+            (Ok(()), None) => Err(StoreError::Gone),
+            (Err(e), _) => Err(StoreError::Sqlite(copy_error(e))),
+        };
+        // The caller may have gone away (a dropped request): nothing to do.
+        let _ = self.reply.send(result);
+    }
+}
+
+/// An error for each caller of a batch that failed as a whole
+/// (`rusqlite::Error` is not `Clone`).
+fn copy_error(e: &rusqlite::Error) -> rusqlite::Error {
+    match e {
+        rusqlite::Error::SqliteFailure(code, message) => {
+            rusqlite::Error::SqliteFailure(*code, message.clone())
+        }
+        other => rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+            Some(other.to_string()),
+        ),
+    }
+}
+
+/// Runs `f` between `SAVEPOINT` and `RELEASE`, rolled back to the
+/// savepoint when it fails (or panics: the writer thread goes on).
+fn savepoint<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.prepare_cached("SAVEPOINT call")?.execute([])?;
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
+        .unwrap_or(Err(StoreError::Gone));
+    let released = result.and_then(|value| {
+        conn.prepare_cached("RELEASE call")?.execute([])?;
+        Ok(value)
+    });
+    match released {
+        Ok(value) => Ok(value),
+        Err(e) => {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK TO call; RELEASE call");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The writer thread: takes everything queued when it is free (up to
+/// [`MAX_BATCH`] calls), runs it in one immediate transaction, commits,
+/// answers; until the store is dropped.
+fn writer(
+    conn: Connection,
+    mut jobs: tokio::sync::mpsc::UnboundedReceiver<Box<dyn Job>>,
+    commits: &AtomicU64,
+) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::new();
+    while let Some(first) = jobs.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        run_batch(&conn, &mut batch, commits);
+    }
+}
+
+fn run_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>, commits: &AtomicU64) {
+    let begin = |conn: &Connection| conn.execute_batch("BEGIN IMMEDIATE");
+    if let Err(e) = begin(conn) {
+        for job in batch.drain(..) {
+            job.finish(Err(&e));
+        }
+        return;
+    }
+    let mut done: Vec<Box<dyn Job>> = Vec::with_capacity(batch.len());
+    let mut pending = batch.drain(..);
+    while let Some(mut job) = pending.next() {
+        if job.run(conn) || !conn.is_autocommit() {
+            done.push(job);
+            continue;
+        }
+        // SQLite rolled the whole transaction back (a full disk, an I/O
+        // error): the calls before this one lost their work too.
+        let lost = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+            Some("the transaction was rolled back".into()),
+        );
+        for earlier in done.drain(..) {
+            earlier.finish(Err(&lost));
+        }
+        job.finish(Ok(()));
+        if let Err(e) = begin(conn) {
+            for job in pending {
+                job.finish(Err(&e));
+            }
+            return;
+        }
+    }
+    drop(pending);
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => {
+            commits.fetch_add(1, Ordering::Relaxed);
+            for job in done {
+                job.finish(Ok(()));
+            }
+        }
+        Err(e) => {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            for job in done {
+                job.finish(Err(&e));
+            }
+        }
     }
 }
 
@@ -709,5 +915,215 @@ impl Store for SqliteStore {
             Ok(())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Group commit on real SQLite files: calls queued together share one
+    //! transaction, yet each keeps its own outcome, and nobody hears of a
+    //! result before it is committed.
+
+    use std::time::Duration;
+
+    use super::*;
+
+    fn event(dedupe: &str, contact: &str) -> Inbound {
+        Inbound {
+            dedupe: Some(dedupe.to_string()),
+            source: "test".into(),
+            change: Change {
+                contact: contact.to_string(),
+                fields: [("Email".to_string(), format!("{contact}@example.com"))].into(),
+                ..Change::default()
+            },
+            enroll: vec![("Campaign".to_string(), 1)],
+        }
+    }
+
+    /// Holds the database's write lock from another connection, so that
+    /// the writer blocks on its next `BEGIN` while calls queue behind it.
+    struct Held(Connection);
+
+    impl Held {
+        fn take(path: &Path, setup: &str) -> Held {
+            let conn = Connection::open(path).unwrap();
+            conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+            conn.execute_batch(setup).unwrap();
+            Held(conn)
+        }
+
+        fn release(self) {
+            self.0.execute_batch("COMMIT").unwrap();
+        }
+    }
+
+    /// Runs `events` as one batch: a first call is taken by the writer
+    /// alone and blocks on the held lock; `events` queue meanwhile and are
+    /// all taken together once it commits. Returns each result, in order,
+    /// and checks that exactly two transactions committed.
+    async fn one_batch(
+        store: &SqliteStore,
+        path: &Path,
+        setup: &str,
+        events: Vec<Inbound>,
+    ) -> Vec<Result<Applied, StoreError>> {
+        let held = Held::take(path, setup);
+        let before = store.commits();
+        let first = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .apply(event("first", "first"), &Triggers::default())
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let calls: Vec<_> = events
+            .into_iter()
+            .map(|e| {
+                let store = store.clone();
+                tokio::spawn(async move { store.apply(e, &Triggers::default()).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        held.release();
+        first.await.unwrap().unwrap();
+        let mut results = Vec::new();
+        for call in calls {
+            results.push(call.await.unwrap());
+        }
+        assert_eq!(
+            store.commits() - before,
+            2,
+            "the queued calls were not committed as one batch"
+        );
+        results
+    }
+
+    fn count(path: &Path, sql: &str) -> i64 {
+        Connection::open(path)
+            .unwrap()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_delivery_id_repeated_inside_one_batch_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("campaign.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let events = vec![
+            event("same", "a"),
+            event("other", "b"),
+            event("same", "c"),
+            event("same", "a"),
+        ];
+        let results = one_batch(&store, &path, "", events).await;
+        let duplicate: Vec<bool> = results.into_iter().map(|r| r.unwrap().duplicate).collect();
+        assert_eq!(duplicate, [false, false, true, true]);
+        assert_eq!(
+            count(&path, "SELECT count(*) FROM events WHERE dedupe = 'same'"),
+            1
+        );
+        // The refused ones changed nothing: no contact c.
+        assert_eq!(
+            count(&path, "SELECT count(*) FROM contacts WHERE id = 'c'"),
+            0
+        );
+        assert_eq!(count(&path, "SELECT count(*) FROM positions"), 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_that_fails_inside_a_batch_loses_nothing_of_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("campaign.db");
+        let store = SqliteStore::open(&path).unwrap();
+        // A contact whose stored fields cannot be read: applying an event
+        // to it fails after the event's row was inserted.
+        let corrupt = "INSERT INTO contacts (id, fields, tags, created_ms, updated_ms)
+                       VALUES ('bad', 'not json', '[]', 0, 0)";
+        let events = vec![
+            event("1", "a"),
+            event("2", "bad"),
+            event("3", "b"),
+            event("4", "bad"),
+            event("5", "c"),
+        ];
+        let results = one_batch(&store, &path, corrupt, events).await;
+        let ok: Vec<bool> = results.iter().map(Result::is_ok).collect();
+        assert_eq!(ok, [true, false, true, false, true]);
+        assert!(matches!(results[1], Err(StoreError::Corrupt { .. })));
+        // The failed calls are undone to the last row (their event rows
+        // too, so that the sender's retry is not taken for a replay); the
+        // others are whole.
+        assert_eq!(
+            count(&path, "SELECT count(*) FROM events WHERE contact = 'bad'"),
+            0
+        );
+        assert_eq!(
+            count(
+                &path,
+                "SELECT count(*) FROM events WHERE contact IN ('a', 'b', 'c')"
+            ),
+            3
+        );
+        assert_eq!(
+            count(
+                &path,
+                "SELECT count(*) FROM positions WHERE contact IN ('a', 'b', 'c')"
+            ),
+            3
+        );
+        assert_eq!(
+            count(
+                &path,
+                "SELECT count(*) FROM positions WHERE contact = 'bad'"
+            ),
+            0
+        );
+        // And the writer goes on.
+        assert!(store
+            .apply(event("6", "d"), &Triggers::default())
+            .await
+            .is_ok());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_caller_hears_of_its_result_after_the_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("campaign.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let calls: Vec<_> = (0..300)
+            .map(|i| {
+                let (store, path) = (store.clone(), path.clone());
+                tokio::spawn(async move {
+                    let id = format!("id-{i}");
+                    let applied = store
+                        .apply(event(&id, &format!("c{i}")), &Triggers::default())
+                        .await;
+                    assert!(!applied.unwrap().duplicate);
+                    // Another connection, as another process would look.
+                    let seen = tokio::task::spawn_blocking(move || {
+                        count(
+                            &path,
+                            &format!("SELECT count(*) FROM events WHERE dedupe = '{id}'"),
+                        )
+                    })
+                    .await
+                    .unwrap();
+                    assert_eq!(seen, 1, "answered before its commit");
+                })
+            })
+            .collect();
+        for call in calls {
+            call.await.unwrap();
+        }
+        // Calls arriving together were grouped.
+        assert!(
+            store.commits() < 300,
+            "{} commits for 300 calls",
+            store.commits()
+        );
     }
 }
