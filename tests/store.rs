@@ -66,6 +66,7 @@ backends!(
     a_change_to_a_contact_wakes_its_waiting_positions_and_enters_triggers,
     revisions_are_numbered_once_per_text_even_when_raced,
     migrate_moves_waiting_positions_but_not_leased_ones,
+    finished_positions_past_retention_are_pruned_and_waiting_ones_kept,
 );
 
 const START: i64 = 1_000_000;
@@ -381,7 +382,7 @@ async fn revisions_are_numbered_once_per_text_even_when_raced(store: Arc<Databas
         .await
         .unwrap();
     store.save_revision("C", "h3", "s3", "b3").await.unwrap();
-    store.prune(START).await.unwrap();
+    store.prune(START, None).await.unwrap();
     let left: Vec<_> = store
         .revisions(Some("C"))
         .await
@@ -500,4 +501,45 @@ async fn postgres_migrations_apply_once_and_refuse_a_newer_schema() {
         Err(e) => panic!("refused for another reason: {e}"),
         Ok(_) => panic!("a newer schema was accepted"),
     }
+}
+
+async fn finished_positions_past_retention_are_pruned_and_waiting_ones_kept(store: Arc<Database>) {
+    for id in ["done", "waits"] {
+        store
+            .apply(enroll("C", id), &Triggers::default())
+            .await
+            .unwrap();
+    }
+    let claimed = store.claim("A", now() + 1000, 10, 60_000).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    for c in claimed {
+        let cp = if c.position.contact == "done" {
+            let mut p = c.position.clone();
+            p.state = State::Done;
+            p.wake_at = None;
+            Checkpoint {
+                position: p,
+                release: true,
+                change: Change::default(),
+                attempts: Vec::new(),
+                claimed_ms: i64::MAX,
+            }
+        } else {
+            parked(c.position.clone(), now() + 3_600_000)
+        };
+        assert!(store
+            .checkpoint("A", cp, &Triggers::default(), 60_000)
+            .await
+            .unwrap());
+    }
+    // Not yet past retention: both stay.
+    store.prune(START, Some(now() - 60_000)).await.unwrap();
+    assert!(store.contact("done").await.unwrap().unwrap().1.len() == 1);
+    // Past it: the finished one goes, the waiting one stays, and so does
+    // the contact's data.
+    store.prune(START, Some(now() + 60_000)).await.unwrap();
+    let (data, positions) = store.contact("done").await.unwrap().unwrap();
+    assert_eq!(data.id, "done");
+    assert!(positions.is_empty(), "{positions:?}");
+    assert_eq!(store.contact("waits").await.unwrap().unwrap().1.len(), 1);
 }

@@ -319,6 +319,9 @@ struct ServeArgs {
     /// Long-term retries after a webhook's own retries fail, e.g. 5s,5m,30m,2h.
     #[arg(long, value_name = "LIST")]
     retry_schedule: Option<String>,
+    /// Days finished contacts' positions and send attempts are kept (0: for ever).
+    #[arg(long, default_value_t = 30, value_name = "DAYS")]
+    retention: u64,
     /// Seconds in-flight work may take to finish at shutdown.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     grace: u64,

@@ -173,6 +173,7 @@ pub(super) fn serve(args: &ServeArgs) -> Result<(), Failure> {
         token,
         retry_schedule,
         grace: Duration::from_secs(args.grace),
+        retention: (args.retention > 0).then(|| Duration::from_secs(args.retention * 24 * 3600)),
         clock: Clock::System,
         lease: Duration::from_secs(args.lease),
     };

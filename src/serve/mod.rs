@@ -127,6 +127,9 @@ pub struct Options {
     pub retry_schedule: Vec<Duration>,
     /// How long in-flight work may take to finish at shutdown.
     pub grace: Duration,
+    /// How long finished positions and send attempts are kept (`None`:
+    /// for ever).
+    pub retention: Option<Duration>,
     /// The engine's clock.
     pub clock: Clock,
     /// How long a claimed contact's lease lasts without a renewal.
@@ -298,12 +301,14 @@ pub async fn serve<S: Store>(
     let renewer = tokio::spawn(engine.clone().renew_leases());
     let pruner = {
         let engine = engine.clone();
+        let retention = options.retention;
         tokio::spawn(async move {
             loop {
                 // Delivery ids are kept for the 24 hours replays are refused in.
                 let day_ago = engine.clock.now_ms() - 24 * 3600 * 1000;
-                if let Err(e) = engine.store.prune(day_ago).await {
-                    tracing::warn!(error = %e, "pruning old delivery ids failed");
+                let finished = retention.map(|r| engine.clock.now_ms() - r.as_millis() as i64);
+                if let Err(e) = engine.store.prune(day_ago, finished).await {
+                    tracing::warn!(error = %e, "pruning old rows failed");
                 }
                 tokio::time::sleep(Duration::from_secs(600)).await;
             }

@@ -33,6 +33,7 @@ fn options(clock: Clock) -> Options {
         token: None,
         retry_schedule: DEFAULT_RETRY_SCHEDULE.to_vec(),
         grace: Duration::from_secs(1),
+        retention: None,
         clock,
         lease: super::engine::DEFAULT_LEASE,
     }

@@ -121,8 +121,12 @@ impl Store for Database {
         both!(self, s => s.move_positions(from, moves))
     }
 
-    async fn prune(&self, before_ms: i64) -> Result<(), StoreError> {
-        both!(self, s => s.prune(before_ms))
+    async fn prune(
+        &self,
+        before_ms: i64,
+        finished_before_ms: Option<i64>,
+    ) -> Result<(), StoreError> {
+        both!(self, s => s.prune(before_ms, finished_before_ms))
     }
 
     async fn release_all(&self) -> Result<(), StoreError> {

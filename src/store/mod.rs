@@ -402,9 +402,16 @@ pub trait Store: Send + Sync + 'static {
         moves: &[Position],
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
-    /// Forgets delivery ids older than `before_ms` and revisions that no
+    /// Forgets delivery ids older than `before_ms`; with
+    /// `finished_before_ms`, positions that finished (done or failed)
+    /// before it and send attempts made before it; then revisions that no
     /// position references and that are not the newest of their campaign.
-    fn prune(&self, before_ms: i64) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Finished rows go in batches, so no transaction is long.
+    fn prune(
+        &self,
+        before_ms: i64,
+        finished_before_ms: Option<i64>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// At a server's start, releases the leases nobody can hold any more:
     /// every lease on a single-process store (SQLite, under the serve

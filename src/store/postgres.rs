@@ -880,8 +880,24 @@ impl Store for PostgresStore {
         transaction!(self, |tx| move_tx(&tx, from, moves))
     }
 
-    async fn prune(&self, before_ms: i64) -> Result<(), StoreError> {
+    async fn prune(
+        &self,
+        before_ms: i64,
+        finished_before_ms: Option<i64>,
+    ) -> Result<(), StoreError> {
         let client = self.pool.get().await?;
+        if let Some(before) = finished_before_ms {
+            for sql in [
+                "DELETE FROM positions WHERE ctid = ANY (ARRAY(SELECT ctid FROM positions
+                 WHERE state IN ('done', 'failed') AND updated_ms < $1 LIMIT 1000
+                 FOR UPDATE SKIP LOCKED))",
+                "DELETE FROM attempts WHERE ctid = ANY (ARRAY(SELECT ctid FROM attempts
+                 WHERE at_ms < $1 LIMIT 1000))",
+            ] {
+                // A batch per statement: no long transaction.
+                while client.execute(sql, &[&before]).await? > 0 {}
+            }
+        }
         client
             .execute("DELETE FROM events WHERE received_ms < $1", &[&before_ms])
             .await?;

@@ -891,7 +891,21 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn prune(&self, before_ms: i64) -> Result<(), StoreError> {
+    async fn prune(
+        &self,
+        before_ms: i64,
+        finished_before_ms: Option<i64>,
+    ) -> Result<(), StoreError> {
+        if let Some(before) = finished_before_ms {
+            for sql in [
+                "DELETE FROM positions WHERE rowid IN (SELECT rowid FROM positions
+                 WHERE state IN ('done', 'failed') AND updated_ms < ?1 LIMIT 1000)",
+                "DELETE FROM attempts WHERE id IN (SELECT id FROM attempts WHERE at_ms < ?1 LIMIT 1000)",
+            ] {
+                // A batch per transaction: the writer serves others between.
+                while self.write(move |tx| Ok(tx.execute(sql, [before])?)).await? > 0 {}
+            }
+        }
         self.write(move |tx| {
             tx.execute("DELETE FROM events WHERE received_ms < ?1", [before_ms])?;
             tx.execute(
