@@ -14,8 +14,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// What to compare.
 #[derive(Debug, Clone, Copy, Default)]
@@ -131,14 +133,9 @@ pub fn compare_output(old: &[u8], new: &[u8], options: Options) -> Vec<Change> {
         .zip(b[prefix..].iter().rev())
         .take_while(|(x, y)| same_output(x, y, options))
         .count();
-    let parse_all = |ls: &[&[u8]]| -> Vec<Value> {
-        ls.iter()
-            .map(|l| {
-                serde_json::from_slice(l)
-                    .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(l).into_owned()))
-            })
-            .collect()
-    };
+    fn parse_all<'a>(ls: &[&'a [u8]]) -> Vec<Line<'a>> {
+        ls.iter().map(|l| Line::parse(l)).collect()
+    }
     compare(
         &parse_all(&a[prefix..a.len() - suffix]),
         &parse_all(&b[prefix..b.len() - suffix]),
@@ -146,58 +143,147 @@ pub fn compare_output(old: &[u8], new: &[u8], options: Options) -> Vec<Change> {
     )
 }
 
-/// What an effect is, for matching the two sides.
-fn identity(effect: &Value) -> (&str, &str) {
-    let text = |k: &str| effect.get(k).and_then(Value::as_str).unwrap_or("");
-    let action = text("action");
-    let name = match action {
-        "webhook" => text("step"),
-        "tag_add" | "tag_remove" => text("tag"),
-        "field_set" => text("field"),
-        "goal" => text("goal"),
-        "error" => text("code"),
-        _ => "",
-    };
-    (action, name)
+/// One effect line, parsed without copying its text (a dry run's strings
+/// rarely hold escapes): the keys a comparison reads. `raw` is the line.
+#[derive(Debug, Default, Deserialize)]
+struct Line<'a> {
+    #[serde(skip)]
+    raw: &'a [u8],
+    #[serde(borrow, default)]
+    action: Cow<'a, str>,
+    #[serde(borrow, default)]
+    step: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    tag: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    field: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    goal: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    code: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    method: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    url: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "pairs")]
+    headers: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    #[serde(borrow, default)]
+    body: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    value: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    seconds: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    message: Option<Cow<'a, str>>,
 }
 
-/// How an effect is named in a change: `webhook "Create CRM contact"`.
-fn label(effect: &Value) -> String {
-    let (action, name) = identity(effect);
-    match action {
-        "webhook" => format!("webhook {name:?}"),
-        "tag_add" => format!("tag add {name:?}"),
-        "tag_remove" => format!("tag remove {name:?}"),
-        "field_set" => format!("field set {name:?}"),
-        "goal" => format!("goal {name:?}"),
-        "error" => format!("failure {name}"),
-        "" => "effect".to_string(),
-        other => other.replace('_', " "),
+/// Text that borrows from the line unless it holds escapes.
+#[derive(Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// A JSON object of text values as pairs, in order, without a map.
+fn pairs<'de, D>(d: D) -> Result<Vec<(Cow<'de, str>, Cow<'de, str>)>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct Pairs;
+    impl<'de> serde::de::Visitor<'de> for Pairs {
+        type Value = Vec<(Cow<'de, str>, Cow<'de, str>)>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object of text values")
+        }
+
+        fn visit_map<M: serde::de::MapAccess<'de>>(
+            self,
+            mut map: M,
+        ) -> Result<Self::Value, M::Error> {
+            let mut out = Vec::new();
+            while let Some((Text(k), Text(v))) = map.next_entry::<Text<'de>, Text<'de>>()? {
+                out.push((k, v));
+            }
+            Ok(out)
+        }
     }
+    d.deserialize_map(Pairs)
 }
 
-/// The effect as one line of text, for an added or removed effect.
-fn summary(effect: &Value) -> String {
-    let mut effect = effect.clone();
-    if let Value::Object(map) = &mut effect {
-        map.remove("contact");
-        map.remove("at");
+impl<'a> Line<'a> {
+    /// `raw` parsed; a line that is not an effect (which a dry run never
+    /// prints) compares as its text.
+    fn parse(raw: &'a [u8]) -> Line<'a> {
+        let mut line: Line<'a> = serde_json::from_slice(raw).unwrap_or_else(|_| Line {
+            text: Some(String::from_utf8_lossy(raw).into_owned().into()),
+            ..Line::default()
+        });
+        line.raw = raw;
+        line
     }
-    effect.to_string()
+
+    /// What the effect is, for matching the two sides.
+    fn identity(&self) -> (&str, &str) {
+        let name = match &*self.action {
+            "webhook" => &self.step,
+            "tag_add" | "tag_remove" => &self.tag,
+            "field_set" => &self.field,
+            "goal" => &self.goal,
+            "error" => &self.code,
+            _ => &None,
+        };
+        (&self.action, name.as_deref().unwrap_or(""))
+    }
+
+    /// How the effect is named in a change: `webhook "Create CRM contact"`.
+    fn label(&self) -> String {
+        let (action, name) = self.identity();
+        match action {
+            "webhook" => format!("webhook {name:?}"),
+            "tag_add" => format!("tag add {name:?}"),
+            "tag_remove" => format!("tag remove {name:?}"),
+            "field_set" => format!("field set {name:?}"),
+            "goal" => format!("goal {name:?}"),
+            "error" => format!("failure {name}"),
+            "" => "effect".to_string(),
+            other => other.replace('_', " "),
+        }
+    }
+
+    /// The effect as one line of text, for an added or removed effect:
+    /// the line without `contact` and `at`.
+    fn summary(&self) -> String {
+        match serde_json::from_slice::<Value>(self.raw) {
+            Ok(Value::Object(mut map)) => {
+                map.remove("contact");
+                map.remove("at");
+                Value::Object(map).to_string()
+            }
+            _ => String::from_utf8_lossy(self.raw).into_owned(),
+        }
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| &**v)
+    }
 }
 
 /// The differences between one contact's effects before and after.
-pub fn compare(old: &[Value], new: &[Value], options: Options) -> Vec<Change> {
-    let a: Vec<_> = old.iter().map(identity).collect();
-    let b: Vec<_> = new.iter().map(identity).collect();
+fn compare(old: &[Line<'_>], new: &[Line<'_>], options: Options) -> Vec<Change> {
+    let a: Vec<_> = old.iter().map(Line::identity).collect();
+    let b: Vec<_> = new.iter().map(Line::identity).collect();
     // Longest common subsequence of identities: contacts have few effects.
-    let mut lcs = vec![vec![0u32; b.len() + 1]; a.len() + 1];
+    let width = b.len() + 1;
+    let mut lcs = vec![0u32; (a.len() + 1) * width];
     for i in (0..a.len()).rev() {
         for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
+            lcs[i * width + j] = if a[i] == b[j] {
+                lcs[(i + 1) * width + j + 1] + 1
             } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
+                lcs[(i + 1) * width + j].max(lcs[i * width + j + 1])
             };
         }
     }
@@ -208,19 +294,21 @@ pub fn compare(old: &[Value], new: &[Value], options: Options) -> Vec<Change> {
             details(&old[i], &new[j], options, &mut changes);
             i += 1;
             j += 1;
-        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
+        } else if j < b.len()
+            && (i == a.len() || lcs[i * width + j + 1] >= lcs[(i + 1) * width + j])
+        {
             changes.push(Change {
                 kind: "added",
-                what: label(&new[j]),
+                what: new[j].label(),
                 old: None,
-                new: Some(summary(&new[j])),
+                new: Some(new[j].summary()),
             });
             j += 1;
         } else {
             changes.push(Change {
                 kind: "removed",
-                what: label(&old[i]),
-                old: Some(summary(&old[i])),
+                what: old[i].label(),
+                old: Some(old[i].summary()),
                 new: None,
             });
             i += 1;
@@ -229,16 +317,13 @@ pub fn compare(old: &[Value], new: &[Value], options: Options) -> Vec<Change> {
     changes
 }
 
-fn text_of(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::String(s) => Some(s.clone()),
-        Value::Null => None,
-        other => Some(other.to_string()),
-    }
-}
-
-fn changed(out: &mut Vec<Change>, what: String, old: Option<String>, new: Option<String>) {
-    let kind = match (&old, &new) {
+fn changed(
+    out: &mut Vec<Change>,
+    what: impl FnOnce() -> String,
+    old: Option<&str>,
+    new: Option<&str>,
+) {
+    let kind = match (old, new) {
         (None, None) => return,
         (Some(a), Some(b)) if a == b => return,
         (None, Some(_)) => "added",
@@ -247,46 +332,63 @@ fn changed(out: &mut Vec<Change>, what: String, old: Option<String>, new: Option
     };
     out.push(Change {
         kind,
-        what,
-        old,
-        new,
+        what: what(),
+        old: old.map(str::to_string),
+        new: new.map(str::to_string),
     });
 }
 
 /// Differences between two effects of the same identity.
-fn details(old: &Value, new: &Value, options: Options, out: &mut Vec<Change>) {
-    let name = label(old);
-    let (action, _) = identity(old);
-    if action != "webhook" {
-        for key in ["value", "text", "seconds", "message"] {
-            let what = match key {
-                "value" => format!("{name} value"),
-                "seconds" => format!("{name} seconds"),
-                "message" => format!("{name} message"),
-                _ => name.clone(),
-            };
-            changed(out, what, text_of(old.get(key)), text_of(new.get(key)));
-        }
-        return;
-    }
-    for key in ["method", "url"] {
+fn details(old: &Line<'_>, new: &Line<'_>, options: Options, out: &mut Vec<Change>) {
+    let name = old.label();
+    if old.action != "webhook" {
+        let seconds = |l: &Line<'_>| l.seconds.map(|r| r.get().to_string());
+        let (sa, sb) = (seconds(old), seconds(new));
         changed(
             out,
-            format!("{name} {key}"),
-            text_of(old.get(key)),
-            text_of(new.get(key)),
+            || format!("{name} value"),
+            old.value.as_deref(),
+            new.value.as_deref(),
         );
+        changed(
+            out,
+            || name.clone(),
+            old.text.as_deref(),
+            new.text.as_deref(),
+        );
+        changed(
+            out,
+            || format!("{name} seconds"),
+            sa.as_deref(),
+            sb.as_deref(),
+        );
+        changed(
+            out,
+            || format!("{name} message"),
+            old.message.as_deref(),
+            new.message.as_deref(),
+        );
+        return;
     }
-    let empty = Map::new();
-    let headers = |v: &Value| {
-        v.get("headers")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_else(|| empty.clone())
-    };
-    let (ha, hb) = (headers(old), headers(new));
-    let mut names: Vec<&String> = ha.keys().chain(hb.keys()).collect();
-    names.sort();
+    changed(
+        out,
+        || format!("{name} method"),
+        old.method.as_deref(),
+        new.method.as_deref(),
+    );
+    changed(
+        out,
+        || format!("{name} url"),
+        old.url.as_deref(),
+        new.url.as_deref(),
+    );
+    let mut names: Vec<&str> = old
+        .headers
+        .iter()
+        .chain(&new.headers)
+        .map(|(k, _)| &**k)
+        .collect();
+    names.sort_unstable();
     names.dedup();
     for h in names {
         let skip = (!options.keys && KEY_HEADERS.iter().any(|k| k.eq_ignore_ascii_case(h)))
@@ -294,53 +396,52 @@ fn details(old: &Value, new: &Value, options: Options, out: &mut Vec<Change>) {
         if !skip {
             changed(
                 out,
-                format!("{name} header {h:?}"),
-                text_of(ha.get(h)),
-                text_of(hb.get(h)),
+                || format!("{name} header {h:?}"),
+                old.header(h),
+                new.header(h),
             );
         }
     }
-    let content_type = |m: &Map<String, Value>| {
-        m.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-            .and_then(|(_, v)| v.as_str())
-            .unwrap_or("")
-            .to_ascii_lowercase()
-    };
-    let (ba, bb) = (text_of(old.get("body")), text_of(new.get("body")));
+    let (ba, bb) = (old.body.as_deref(), new.body.as_deref());
     if ba == bb {
         return;
     }
-    let (ta, tb) = (content_type(&ha), content_type(&hb));
-    let fields = |body: &Option<String>, kind: &str| -> Option<BTreeMap<String, String>> {
-        let body = body.as_deref().unwrap_or("");
-        if kind.starts_with("application/x-www-form-urlencoded") {
-            Some(form_fields(body))
-        } else if kind.starts_with("application/json") {
-            serde_json::from_str::<Value>(body).ok().map(|v| {
-                let mut flat = BTreeMap::new();
-                flatten(&v, String::new(), &mut flat);
-                flat
-            })
-        } else {
-            None
-        }
-    };
-    match (fields(&ba, &ta), fields(&bb, &tb)) {
+    let kind = |l: &Line<'_>| l.header("content-type").unwrap_or("").to_ascii_lowercase();
+    let (ta, tb) = (kind(old), kind(new));
+    match (
+        fields_of(ba.unwrap_or(""), &ta),
+        fields_of(bb.unwrap_or(""), &tb),
+    ) {
         (Some(fa), Some(fb)) if ta == tb => {
             let mut keys: Vec<&String> = fa.keys().chain(fb.keys()).collect();
-            keys.sort();
+            keys.sort_unstable();
             keys.dedup();
             for k in keys {
                 changed(
                     out,
-                    format!("{name} body field {k:?}"),
-                    fa.get(k).cloned(),
-                    fb.get(k).cloned(),
+                    || format!("{name} body field {k:?}"),
+                    fa.get(k).map(String::as_str),
+                    fb.get(k).map(String::as_str),
                 );
             }
         }
-        _ => changed(out, format!("{name} body"), ba, bb),
+        _ => changed(out, || format!("{name} body"), ba, bb),
+    }
+}
+
+/// A body's fields by its content type: a form's decoded fields, a JSON
+/// body's leaves by path; `None` for other bodies.
+fn fields_of(body: &str, content_type: &str) -> Option<BTreeMap<String, String>> {
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        Some(form_fields(body))
+    } else if content_type.starts_with("application/json") {
+        serde_json::from_str::<Value>(body).ok().map(|v| {
+            let mut flat = BTreeMap::new();
+            flatten(&v, String::new(), &mut flat);
+            flat
+        })
+    } else {
+        None
     }
 }
 
@@ -461,6 +562,12 @@ mod tests {
                "body": body})
     }
 
+    /// `compare` over effects written as NDJSON, as a dry run prints them.
+    fn compare_values(old: &[Value], new: &[Value], options: Options) -> Vec<Change> {
+        let lines = |v: &[Value]| v.iter().map(|e| format!("{e}\n")).collect::<String>();
+        compare_output(lines(old).as_bytes(), lines(new).as_bytes(), options)
+    }
+
     #[test]
     fn a_form_field_change_is_named_and_keys_are_set_aside() {
         let old = vec![hook(
@@ -475,7 +582,7 @@ mod tests {
         )];
         let mut new_key = new.clone();
         new_key[0]["headers"]["Idempotency-Key"] = json!("msg_other");
-        let changes = compare(&old, &new_key, Options::default());
+        let changes = compare_values(&old, &new_key, Options::default());
         assert_eq!(
             changes,
             vec![Change {
@@ -485,7 +592,7 @@ mod tests {
                 new: Some("z@y".into()),
             }]
         );
-        let with_keys = compare(&old, &new_key, Options { keys: true });
+        let with_keys = compare_values(&old, &new_key, Options { keys: true });
         assert!(with_keys.iter().any(|c| c.what.contains("Idempotency-Key")));
     }
 
@@ -504,7 +611,7 @@ mod tests {
             r#"{"name":"Ada","tags":["a","c"]}"#,
             "application/json",
         )];
-        let changes = compare(&old, &new, Options::default());
+        let changes = compare_values(&old, &new, Options::default());
         assert_eq!(changes.len(), 2, "{changes:?}");
         assert_eq!(changes[0].what, "webhook \"Sync\" body field \"tags[1]\"");
         assert_eq!(changes[1].kind, "removed");
@@ -535,7 +642,15 @@ mod tests {
         let (old, new): (String, String) =
             (a.iter().map(line).collect(), b.iter().map(line).collect());
         let trimmed = compare_output(old.as_bytes(), new.as_bytes(), Options::default());
-        assert_eq!(trimmed, compare(&a, &b, Options::default()));
+        // Every line parsed, nothing trimmed:
+        let all = |text: &'static str| -> Vec<Line<'static>> {
+            text.lines().map(|l| Line::parse(l.as_bytes())).collect()
+        };
+        let (old, new): (&'static str, &'static str) = (old.leak(), new.leak());
+        assert_eq!(
+            trimmed,
+            super::compare(&all(old), &all(new), Options::default())
+        );
         assert_eq!(trimmed.len(), 1);
     }
 

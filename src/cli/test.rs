@@ -195,11 +195,7 @@ fn golden_mismatch(expected: &str, actual: &[(String, Vec<u8>)]) -> Option<Strin
                 if diff::same_output(e.as_bytes(), a, Options::default()) {
                     continue;
                 }
-                let changes = diff::compare(
-                    &diff::parse(e.as_bytes()),
-                    &diff::parse(a),
-                    Options::default(),
-                );
+                let changes = diff::compare_output(e.as_bytes(), a, Options::default());
                 if changes.is_empty() {
                     continue;
                 }
