@@ -166,7 +166,7 @@ struct Line<'a> {
     #[serde(borrow, default)]
     url: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "pairs")]
-    headers: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    headers: Pairs<'a>,
     #[serde(borrow, default)]
     body: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -183,14 +183,17 @@ struct Line<'a> {
 #[derive(Deserialize)]
 struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
 
+/// Header names and values, in order.
+type Pairs<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
+
 /// A JSON object of text values as pairs, in order, without a map.
-fn pairs<'de, D>(d: D) -> Result<Vec<(Cow<'de, str>, Cow<'de, str>)>, D::Error>
+fn pairs<'de, D>(d: D) -> Result<Pairs<'de>, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
-    struct Pairs;
-    impl<'de> serde::de::Visitor<'de> for Pairs {
-        type Value = Vec<(Cow<'de, str>, Cow<'de, str>)>;
+    struct PairsVisitor;
+    impl<'de> serde::de::Visitor<'de> for PairsVisitor {
+        type Value = Pairs<'de>;
 
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.write_str("an object of text values")
@@ -207,7 +210,7 @@ where
             Ok(out)
         }
     }
-    d.deserialize_map(Pairs)
+    d.deserialize_map(PairsVisitor)
 }
 
 impl<'a> Line<'a> {
