@@ -14,8 +14,10 @@
 //! wait, the end, a failure or a later retry checkpoint the position and
 //! release it. The checkpoint before a send is left out when the contact
 //! changed nothing and sent nothing since the last commit (the claim, for
-//! a contact woken at a wait): resuming from that commit runs the same
-//! steps to the same request, and the claim's lease holds it meanwhile. A
+//! a contact woken at a wait) and the claim is less than half a lease
+//! old: resuming from that commit runs the same steps to the same request,
+//! and the claim's lease holds it meanwhile. An older claim commits first,
+//! which is also the check that the lease is still this worker's. A
 //! contact with one webhook after a wait costs a claim (shared with the
 //! others claimed with it) and one checkpoint.
 
@@ -466,9 +468,14 @@ impl<S: Store> Driver for Live<'_, S> {
         self.at_request = Some(before);
         // Unless nothing happened since the last commit (the claim, for a
         // contact woken at its wait) that running again from it would not
-        // redo the same way: that commit already leads to this request,
-        // and the lease holds the contact meanwhile.
-        let clean = self.seen.unchanged(run) && self.seen.attempts.is_empty();
+        // redo the same way: that commit already leads to this request.
+        // Only while the claim is fresh, though: the commit is also the
+        // check that this worker still holds the lease, and a contact that
+        // waited long in the claimed queue (or a worker that was paused)
+        // may have passed to another worker meanwhile.
+        let since_claim = system_ms().saturating_sub(self.seen.claimed_ms);
+        let fresh = since_claim < self.engine.lease_ms / 2;
+        let clean = fresh && self.seen.unchanged(run) && self.seen.attempts.is_empty();
         if !clean
             && !self
                 .engine
@@ -535,6 +542,13 @@ impl<S: Store> Driver for Live<'_, S> {
             .sent(outcome, Duration::from_secs_f64(took / 1000.0));
         later
     }
+}
+
+/// Now on the system clock, which the database's claim times use.
+fn system_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The contact's data as last committed, to find what a stretch changed.
