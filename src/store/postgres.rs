@@ -714,6 +714,9 @@ impl Store for PostgresStore {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        // Taken before the claim: a worker paused while its claim ran must
+        // not take a lease that expired meanwhile for a fresh one.
+        let claimed_ms = self::now_ms();
         let rows = client
             .query(
                 &client.prepare_cached(&sql).await?,
@@ -735,7 +738,7 @@ impl Store for PostgresStore {
                 Ok(Claimed {
                     position,
                     contact,
-                    claimed_ms: self::now_ms(),
+                    claimed_ms,
                 })
             })
             .collect()

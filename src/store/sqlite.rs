@@ -649,6 +649,9 @@ impl Store for SqliteStore {
                      ORDER BY wake_at LIMIT ?4)
                  RETURNING {POSITION_COLUMNS}"
             );
+            // Taken before the claim: a worker paused while its claim ran must
+            // not take a lease that expired meanwhile for a fresh one.
+            let claimed_ms = self::now_ms();
             let positions = tx
                 .prepare_cached(&sql)?
                 .query_map(
@@ -666,7 +669,7 @@ impl Store for SqliteStore {
                 claimed.push(Claimed {
                     position: p,
                     contact,
-                    claimed_ms: self::now_ms(),
+                    claimed_ms,
                 });
             }
             claimed.sort_by_key(|c| c.position.wake_at);
