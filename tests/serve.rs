@@ -502,3 +502,57 @@ fn sighup_loads_a_changed_file_as_a_new_revision_and_status_counts_failures_per_
     let (code, _) = served.stop();
     assert_eq!(code, 0);
 }
+
+#[test]
+fn a_github_signed_webhook_enrols_once_per_delivery() {
+    use hmac::{Hmac, Mac};
+    let receiver = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let campaign = format!(
+        "campaign \"Gh\" {{\n    trigger webhook_received \"/hooks/gh\" verify github secret(\"SIGNUP_SECRET\")\n    webhook \"Forward\" {{\n        url \"{}\"\n        post \"id=[Contact ID]&repo=[repository]\"\n    }}\n}}\n",
+        receiver.url("/ok")
+    );
+    support::write(dir.path(), "gh.campaign", &campaign);
+    let served = Served::start(dir.path(), &["gh.campaign"], &[]);
+    let post = |delivery: &str, body: &str, signature: &str| {
+        support::served::runtime().block_on(async {
+            reqwest::Client::new()
+                .post(format!("{}/hooks/gh", served.base))
+                .header("content-type", "application/json")
+                .header("x-github-delivery", delivery)
+                .header("x-hub-signature-256", signature)
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    };
+    let sign = |body: &str| {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+        mac.update(body.as_bytes());
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    };
+    let body = r#"{"Contact ID": "gh1", "repository": "campaign"}"#;
+    assert_eq!(post("d-1", body, &sign(body)), 202);
+    wait_for("the forward", || receiver.count("/ok") == 1);
+    assert_eq!(
+        String::from_utf8_lossy(&receiver.seen()[0].body),
+        "id=gh1&repo=campaign"
+    );
+    // The same delivery again: accepted, nothing done.
+    assert_eq!(post("d-1", body, &sign(body)), 200);
+    // A signature over other bytes, or none: refused.
+    let other = r#"{"Contact ID": "gh2"}"#;
+    assert_eq!(post("d-2", other, &sign(body)), 401);
+    assert_eq!(post("d-3", other, ""), 401);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(receiver.count("/ok"), 1);
+    assert_eq!(
+        api(&served.base, "GET", "/v1/contacts/gh2", None, Some(TOKEN)).0,
+        404
+    );
+    let (code, _) = served.stop();
+    assert_eq!(code, 0);
+}
