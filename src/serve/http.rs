@@ -228,17 +228,7 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, Re
         .trim()
         .to_ascii_lowercase();
     if kind == "application/json" || kind.ends_with("+json") {
-        match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(object)) => Ok(object),
-            Ok(_) => Err(refuse(
-                StatusCode::BAD_REQUEST,
-                "the body must be a JSON object",
-            )),
-            Err(_) => Err(refuse(
-                StatusCode::BAD_REQUEST,
-                "the body is not valid JSON",
-            )),
-        }
+        json_object(body)
     } else if kind == "application/x-www-form-urlencoded" {
         Ok(form_urlencoded::parse(body)
             .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
