@@ -37,24 +37,8 @@ cargo build --release --quiet --manifest-path benches/baseline/Cargo.toml --targ
 CAMPAIGN=$TARGET_DIR/release/campaign
 GEN=$OUT_BASE/target/release/gen
 
-cat > "$OUT/bench.campaign" <<'CAMPAIGN'
-// The two webhooks of ONTRAPORT's "Campaign Builder Webhooks" article.
-campaign "Benchmark" {
-    trigger contact_added
-
-    webhook "Create contact" {
-        url "https://app.example.com/contacts"
-        post "First_Name=[First Name]&Email=[Email]"
-    }
-
-    webhook "Add contact note" {
-        url "https://api.ontraport.com/1/objects"
-        header "Api-Appid" = secret("ONTRAPORT_APP_ID")
-        header "Api-Key" = secret("ONTRAPORT_API_KEY")
-        post "id=0&data=Note inserted by webhook using new API.&author=1&contact_id=[Contact ID]"
-    }
-}
-CAMPAIGN
+# The campaign: benches/article.campaign (shared with the other benchmarks).
+cp "$ROOT/benches/article.campaign" "$OUT/bench.campaign"
 { echo "// reviewed"; cat "$OUT/bench.campaign"; } > "$OUT/same.campaign"
 sed 's/Email=\[Email\]/Mail=[Email]/' "$OUT/bench.campaign" > "$OUT/renamed.campaign"
 CONTACTS=$OUT/contacts-$N.csv

@@ -74,24 +74,8 @@ GEN=$OUT/target/release/gen
 PEST_ONLY=$OUT/target/release/pest-only
 
 # --- inputs -----------------------------------------------------------------
-cat > "$OUT/bench.campaign" <<'CAMPAIGN'
-// The two webhooks of ONTRAPORT's "Campaign Builder Webhooks" article.
-campaign "Benchmark" {
-    trigger contact_added
-
-    webhook "Create contact" {
-        url "https://app.example.com/contacts"
-        post "First_Name=[First Name]&Email=[Email]"
-    }
-
-    webhook "Add contact note" {
-        url "https://api.ontraport.com/1/objects"
-        header "Api-Appid" = secret("ONTRAPORT_APP_ID")
-        header "Api-Key" = secret("ONTRAPORT_API_KEY")
-        post "id=0&data=Note inserted by webhook using new API.&author=1&contact_id=[Contact ID]"
-    }
-}
-CAMPAIGN
+# The campaign: benches/article.campaign (shared with the other benchmarks).
+cp "$ROOT/benches/article.campaign" "$OUT/bench.campaign"
 "$CAMPAIGN" check "$OUT/bench.campaign" 2>/dev/null \
     || { "$CAMPAIGN" check "$OUT/bench.campaign"; exit 1; }
 
