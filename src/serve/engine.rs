@@ -53,9 +53,7 @@ impl Clock {
     /// Now, in Unix milliseconds.
     pub fn now_ms(&self) -> i64 {
         match self {
-            Clock::System => std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64),
+            Clock::System => crate::store::now_ms(),
             Clock::Manual(ms) => ms.load(Ordering::SeqCst),
         }
     }
@@ -473,7 +471,8 @@ impl<S: Store> Driver for Live<'_, S> {
         // check that this worker still holds the lease, and a contact that
         // waited long in the claimed queue (or a worker that was paused)
         // may have passed to another worker meanwhile.
-        let since_claim = system_ms().saturating_sub(self.seen.claimed_ms);
+        // Claim times are on the database's clock, the system's.
+        let since_claim = crate::store::now_ms().saturating_sub(self.seen.claimed_ms);
         let fresh = since_claim < self.engine.lease_ms / 2;
         let clean = fresh && self.seen.unchanged(run) && self.seen.attempts.is_empty();
         if !clean
@@ -542,13 +541,6 @@ impl<S: Store> Driver for Live<'_, S> {
             .sent(outcome, Duration::from_secs_f64(took / 1000.0));
         later
     }
-}
-
-/// Now on the system clock, which the database's claim times use.
-fn system_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The contact's data as last committed, to find what a stretch changed.

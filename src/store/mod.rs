@@ -41,6 +41,19 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
+/// Now on the system clock, in Unix milliseconds: the clock every stored
+/// time is on.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The error for a stored JSON value that does not read back.
+fn corrupt(what: &'static str) -> impl FnOnce(serde_json::Error) -> StoreError {
+    move |source| StoreError::Corrupt { what, source }
+}
+
 /// A position's state, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
@@ -99,6 +112,46 @@ pub struct ContactData {
     pub fields: BTreeMap<String, String>,
     /// Tags, in the order added.
     pub tags: Vec<String>,
+}
+
+/// What applying a [`Change`] to a contact did.
+struct Changed {
+    /// The contact is new.
+    created: bool,
+    /// Tags it did not have before.
+    gained: Vec<String>,
+    /// Anything changed at all.
+    changed: bool,
+}
+
+impl ContactData {
+    /// Applies `change` in memory (both backends then write the row when
+    /// anything changed); `created` says the contact is new.
+    fn apply(&mut self, change: &Change, created: bool) -> Changed {
+        let mut changed = created;
+        for (name, value) in &change.fields {
+            if self.fields.get(name) != Some(value) {
+                self.fields.insert(name.clone(), value.clone());
+                changed = true;
+            }
+        }
+        let mut gained = Vec::new();
+        for tag in &change.add_tags {
+            if !self.tags.iter().any(|t| t == tag) {
+                self.tags.push(tag.clone());
+                gained.push(tag.clone());
+                changed = true;
+            }
+        }
+        let before = self.tags.len();
+        self.tags.retain(|t| !change.remove_tags.contains(t));
+        changed |= self.tags.len() != before;
+        Changed {
+            created,
+            gained,
+            changed,
+        }
+    }
 }
 
 /// A contact's place in a campaign.

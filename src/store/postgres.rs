@@ -28,8 +28,8 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 
 use super::{
-    Applied, Change, Checkpoint, Claimed, ContactData, Inbound, Position, Revision, State,
-    StatusRow, Store, StoreError, Triggers, VmState,
+    corrupt, now_ms, Applied, Change, Changed, Checkpoint, Claimed, ContactData, Inbound, Position,
+    Revision, State, StatusRow, Store, StoreError, Triggers, VmState,
 };
 
 /// The schema's versions, oldest first: (version, name, SQL). A version is
@@ -229,16 +229,6 @@ impl PostgresStore {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn corrupt(what: &'static str) -> impl FnOnce(serde_json::Error) -> StoreError {
-    move |source| StoreError::Corrupt { what, source }
-}
-
 /// A position from a row that starts with [`POSITION_COLUMNS`].
 fn position(row: &Row) -> Result<Position, StoreError> {
     let state: String = row.try_get(4)?;
@@ -272,13 +262,6 @@ fn contact_data(id: &str, fields: &str, tags: &str) -> Result<ContactData, Store
 
 type Tx<'a> = deadpool_postgres::Transaction<'a>;
 
-/// What applying a change to a contact did.
-struct Changed {
-    created: bool,
-    gained: Vec<String>,
-    changed: bool,
-}
-
 /// Applies `change` to its contact (creating it), holding the contact's
 /// row lock to the end of the transaction.
 async fn change_contact(tx: &Tx<'_>, change: &Change, now: i64) -> Result<Changed, StoreError> {
@@ -303,25 +286,8 @@ async fn change_contact(tx: &Tx<'_>, change: &Change, now: i64) -> Result<Change
         )
         .await?;
     let mut data = contact_data(&change.contact, row.get(0), row.get(1))?;
-    let mut changed = created;
-    for (name, value) in &change.fields {
-        if data.fields.get(name) != Some(value) {
-            data.fields.insert(name.clone(), value.clone());
-            changed = true;
-        }
-    }
-    let mut gained = Vec::new();
-    for tag in &change.add_tags {
-        if !data.tags.iter().any(|t| t == tag) {
-            data.tags.push(tag.clone());
-            gained.push(tag.clone());
-            changed = true;
-        }
-    }
-    let before = data.tags.len();
-    data.tags.retain(|t| !change.remove_tags.contains(t));
-    changed |= data.tags.len() != before;
-    if changed {
+    let what = data.apply(change, created);
+    if what.changed {
         let fields = serde_json::to_string(&data.fields).map_err(corrupt("contact's fields"))?;
         let tags = serde_json::to_string(&data.tags).map_err(corrupt("contact's tags"))?;
         tx.execute(
@@ -334,11 +300,7 @@ async fn change_contact(tx: &Tx<'_>, change: &Change, now: i64) -> Result<Change
         )
         .await?;
     }
-    Ok(Changed {
-        created,
-        gained,
-        changed,
-    })
+    Ok(what)
 }
 
 /// Enters `contact` into `campaign` at `revision` unless it has a position
@@ -716,7 +678,7 @@ impl Store for PostgresStore {
         );
         // Taken before the claim: a worker paused while its claim ran must
         // not take a lease that expired meanwhile for a fresh one.
-        let claimed_ms = self::now_ms();
+        let claimed_ms = super::now_ms();
         let rows = client
             .query(
                 &client.prepare_cached(&sql).await?,

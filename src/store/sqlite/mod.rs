@@ -11,6 +11,10 @@
 //! while `serve` runs. The SQL is plain enough for PostgreSQL to run as
 //! well: `ON CONFLICT`, `RETURNING`, no SQLite-only functions in the
 //! queries.
+//!
+//! `writer` holds the writer thread and its group commit.
+
+mod writer;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,8 +23,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{
-    Applied, Change, Checkpoint, Claimed, ContactData, Inbound, Position, Revision, State,
-    StatusRow, Store, StoreError, Triggers, VmState,
+    corrupt, now_ms, Applied, Change, Changed, Checkpoint, Claimed, ContactData, Inbound, Position,
+    Revision, State, StatusRow, Store, StoreError, Triggers, VmState,
 };
 
 /// `PRAGMA application_id` of a server database ("CPS1"), so that a
@@ -109,13 +113,9 @@ const POSITION_COLUMNS: &str = "campaign, contact, revision, entry, state, pc, s
 #[derive(Clone)]
 pub struct SqliteStore {
     read: Arc<Mutex<Connection>>,
-    queue: tokio::sync::mpsc::UnboundedSender<Box<dyn Job>>,
+    queue: tokio::sync::mpsc::UnboundedSender<Box<dyn writer::Job>>,
     commits: Arc<AtomicU64>,
 }
-
-/// Most calls committed in one transaction: a bound on how long the first
-/// of them waits for its answer.
-const MAX_BATCH: usize = 1024;
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
@@ -156,7 +156,7 @@ impl SqliteStore {
         let counter = commits.clone();
         std::thread::Builder::new()
             .name("campaign-db-writer".into())
-            .spawn(move || writer(conn, jobs, &counter))
+            .spawn(move || writer::run(conn, jobs, &counter))
             .map_err(|e| {
                 StoreError::Sqlite(rusqlite::Error::SqliteFailure(
                     rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
@@ -204,177 +204,10 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let job = Pending {
-            f: Some(f),
-            result: None,
-            reply,
-        };
-        self.queue
-            .send(Box::new(job))
-            .map_err(|_| StoreError::Gone)?;
+        let (job, answer) = writer::job(f);
+        self.queue.send(job).map_err(|_| StoreError::Gone)?;
         answer.await.map_err(|_| StoreError::Gone)?
     }
-}
-
-/// A call queued for the writer.
-trait Job: Send {
-    /// Runs the call in its savepoint; returns whether it succeeded.
-    fn run(&mut self, conn: &Connection) -> bool;
-    /// Answers the caller, once the transaction's fate is known.
-    fn finish(self: Box<Self>, committed: Result<(), &rusqlite::Error>);
-}
-
-struct Pending<T, F> {
-    f: Option<F>,
-    result: Option<Result<T, StoreError>>,
-    reply: tokio::sync::oneshot::Sender<Result<T, StoreError>>,
-}
-
-impl<T, F> Job for Pending<T, F>
-where
-    T: Send,
-    F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
-{
-    fn run(&mut self, conn: &Connection) -> bool {
-        let Some(f) = self.f.take() else {
-            return false;
-        };
-        let result = savepoint(conn, f);
-        let ok = result.is_ok();
-        self.result = Some(result);
-        ok
-    }
-
-    fn finish(self: Box<Self>, committed: Result<(), &rusqlite::Error>) {
-        let result = match (committed, self.result) {
-            (Ok(()), Some(result)) => result,
-            (Ok(()), None) => Err(StoreError::Gone),
-            (Err(e), _) => Err(StoreError::Sqlite(copy_error(e))),
-        };
-        // The caller may have gone away (a dropped request): nothing to do.
-        let _ = self.reply.send(result);
-    }
-}
-
-/// An error for each caller of a batch that failed as a whole
-/// (`rusqlite::Error` is not `Clone`).
-fn copy_error(e: &rusqlite::Error) -> rusqlite::Error {
-    match e {
-        rusqlite::Error::SqliteFailure(code, message) => {
-            rusqlite::Error::SqliteFailure(*code, message.clone())
-        }
-        other => rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
-            Some(other.to_string()),
-        ),
-    }
-}
-
-/// Runs `f` between `SAVEPOINT` and `RELEASE`, rolled back to the
-/// savepoint when it fails (or panics: the writer thread goes on).
-fn savepoint<T>(
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    conn.prepare_cached("SAVEPOINT call")?.execute([])?;
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
-        .unwrap_or(Err(StoreError::Gone));
-    let released = result.and_then(|value| {
-        conn.prepare_cached("RELEASE call")?.execute([])?;
-        Ok(value)
-    });
-    match released {
-        Ok(value) => Ok(value),
-        Err(e) => {
-            if !conn.is_autocommit() {
-                let _ = conn.execute_batch("ROLLBACK TO call; RELEASE call");
-            }
-            Err(e)
-        }
-    }
-}
-
-/// The writer thread: takes everything queued when it is free (up to
-/// [`MAX_BATCH`] calls), runs it in one immediate transaction, commits,
-/// answers; until the store is dropped.
-fn writer(
-    conn: Connection,
-    mut jobs: tokio::sync::mpsc::UnboundedReceiver<Box<dyn Job>>,
-    commits: &AtomicU64,
-) {
-    let mut batch: Vec<Box<dyn Job>> = Vec::new();
-    while let Some(first) = jobs.blocking_recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        run_batch(&conn, &mut batch, commits);
-    }
-}
-
-fn run_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>, commits: &AtomicU64) {
-    let begin = |conn: &Connection| conn.execute_batch("BEGIN IMMEDIATE");
-    if let Err(e) = begin(conn) {
-        for job in batch.drain(..) {
-            job.finish(Err(&e));
-        }
-        return;
-    }
-    let mut done: Vec<Box<dyn Job>> = Vec::with_capacity(batch.len());
-    let mut pending = batch.drain(..);
-    while let Some(mut job) = pending.next() {
-        if job.run(conn) || !conn.is_autocommit() {
-            done.push(job);
-            continue;
-        }
-        // SQLite rolled the whole transaction back (a full disk, an I/O
-        // error): the calls before this one lost their work too.
-        let lost = rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
-            Some("the transaction was rolled back".into()),
-        );
-        for earlier in done.drain(..) {
-            earlier.finish(Err(&lost));
-        }
-        job.finish(Ok(()));
-        if let Err(e) = begin(conn) {
-            for job in pending {
-                job.finish(Err(&e));
-            }
-            return;
-        }
-    }
-    drop(pending);
-    match conn.execute_batch("COMMIT") {
-        Ok(()) => {
-            commits.fetch_add(1, Ordering::Relaxed);
-            for job in done {
-                job.finish(Ok(()));
-            }
-        }
-        Err(e) => {
-            if !conn.is_autocommit() {
-                let _ = conn.execute_batch("ROLLBACK");
-            }
-            for job in done {
-                job.finish(Err(&e));
-            }
-        }
-    }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn corrupt(what: &'static str) -> impl FnOnce(serde_json::Error) -> StoreError {
-    move |source| StoreError::Corrupt { what, source }
 }
 
 fn position(row: &Row<'_>) -> rusqlite::Result<(Position, String)> {
@@ -421,16 +254,6 @@ fn load_contact(tx: &Connection, id: &str) -> Result<Option<ContactData>, StoreE
     }))
 }
 
-/// What applying a change to a contact did.
-struct Changed {
-    /// The contact is new.
-    created: bool,
-    /// Tags it did not have before.
-    gained: Vec<String>,
-    /// Anything changed at all.
-    changed: bool,
-}
-
 /// Applies `change` to its contact (creating it).
 fn change_contact(tx: &Connection, change: &Change, now: i64) -> Result<Changed, StoreError> {
     let existing = load_contact(tx, &change.contact)?;
@@ -439,25 +262,8 @@ fn change_contact(tx: &Connection, change: &Change, now: i64) -> Result<Changed,
         id: change.contact.clone(),
         ..ContactData::default()
     });
-    let mut changed = created;
-    for (name, value) in &change.fields {
-        if data.fields.get(name) != Some(value) {
-            data.fields.insert(name.clone(), value.clone());
-            changed = true;
-        }
-    }
-    let mut gained = Vec::new();
-    for tag in &change.add_tags {
-        if !data.tags.iter().any(|t| t == tag) {
-            data.tags.push(tag.clone());
-            gained.push(tag.clone());
-            changed = true;
-        }
-    }
-    let before = data.tags.len();
-    data.tags.retain(|t| !change.remove_tags.contains(t));
-    changed |= data.tags.len() != before;
-    if changed {
+    let what = data.apply(change, created);
+    if what.changed {
         let fields = serde_json::to_string(&data.fields).map_err(corrupt("contact's fields"))?;
         let tags = serde_json::to_string(&data.tags).map_err(corrupt("contact's tags"))?;
         tx.prepare_cached(
@@ -467,11 +273,7 @@ fn change_contact(tx: &Connection, change: &Change, now: i64) -> Result<Changed,
         )?
         .execute(params![data.id, fields, tags, now])?;
     }
-    Ok(Changed {
-        created,
-        gained,
-        changed,
-    })
+    Ok(what)
 }
 
 /// Enters `contact` into `campaign` at `revision` unless it has a position
@@ -651,7 +453,7 @@ impl Store for SqliteStore {
             );
             // Taken before the claim: a worker paused while its claim ran must
             // not take a lease that expired meanwhile for a fresh one.
-            let claimed_ms = self::now_ms();
+            let claimed_ms = super::now_ms();
             let positions = tx
                 .prepare_cached(&sql)?
                 .query_map(

@@ -1,5 +1,5 @@
 -- The server's tables on PostgreSQL: the same columns as the SQLite schema
--- (src/store/sqlite.rs), times as Unix milliseconds, JSON as jsonb so that
+-- (src/store/sqlite/mod.rs), times as Unix milliseconds, JSON as jsonb so that
 -- an operator can query fields and tags.
 CREATE TABLE revisions (
     campaign  TEXT NOT NULL,
