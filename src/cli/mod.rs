@@ -55,7 +55,7 @@ pub(crate) use error::Failure;
     about,
     long_about = None,
     after_help = "Examples:
-  campaign new welcome                 write welcome.campaign and welcome.contacts.csv
+  campaign new welcome                 write welcome.campaign, its sample contacts and a test
   campaign check welcome.campaign      every error and lint, at the exact characters
   campaign run welcome.campaign -c welcome.contacts.csv --dry-run
                                        every request, byte for byte; nothing is sent
@@ -102,8 +102,7 @@ enum Command {
   campaign report run.sqlite
   campaign report run.sqlite --format json")]
     Report(ReportArgs),
-    /// Write a commented starter campaign and sample contacts that check and run.
-    /// What a change does to the requests: two dry runs over the same contacts, compared.
+    /// Show what a change does to the requests: two dry runs over the same contacts, compared.
     #[command(after_help = "Examples:
   campaign diff old.campaign welcome.campaign -c sample.csv
   campaign diff HEAD:welcome.campaign welcome.campaign -c sample.csv --now 2026-12-01T09:00:00Z
@@ -111,7 +110,7 @@ enum Command {
 
 Exit status: 0 the same, 1 different, 2 trouble (as diff)")]
     Diff(DiffArgs),
-    /// Runs every *.campaign.test: dry runs checked against golden files and expectations.
+    /// Run every *.campaign.test: dry runs checked against golden files and expectations.
     #[command(after_help = "Examples:
   campaign test                      every *.campaign.test under this folder
   campaign test tests/ --update      rewrite the golden files
@@ -119,32 +118,33 @@ Exit status: 0 the same, 1 different, 2 trouble (as diff)")]
 
 Exit status: 0 all passed, 1 a test failed or is new")]
     Test(TestArgs),
-    /// Runs campaigns live: inbound webhooks, the contacts API, durable waits and goals.
+    /// Run campaigns live: inbound webhooks, the contacts API, durable waits and goals.
     #[command(after_help = "Examples:
   CAMPAIGN_API_TOKEN=... campaign serve campaigns/ --db campaign.db --listen 127.0.0.1:8080
   campaign serve welcome.campaign --no-api -e .env --log-format json
   kill -HUP <pid>       reload the campaigns (changed ones become new revisions)")]
     Serve(ServeArgs),
-    /// Puts a file of contacts into a served campaign, through its database.
+    /// Put a file of contacts into a served campaign, through its database.
     #[command(after_help = "Example:
   campaign enroll Welcome --contacts leads.csv --db campaign.db")]
     Enroll(EnrollArgs),
-    /// Counts per campaign, revision, state and waiting step.
+    /// Count contacts per campaign, revision, state and step.
     #[command(after_help = "Examples:
   campaign status --db campaign.db
   campaign status --db campaign.db --format json")]
     Status(StatusArgs),
-    /// Lists a campaign's revisions with their counts.
+    /// List a campaign's revisions with their counts.
     #[command(after_help = "Example:
   campaign revisions --db campaign.db Welcome")]
     Revisions(RevisionsArgs),
-    /// Moves contacts waiting in one revision to the same wait in another.
+    /// Move contacts waiting in one revision to the same wait in another.
     #[command(after_help = "Examples:
   campaign migrate --db campaign.db Welcome --from 1 --to 2 --dry-run
   campaign migrate --db campaign.db Welcome --from 1 --to 2")]
     Migrate(MigrateArgs),
+    /// Write a commented starter campaign, sample contacts and a test that check, run and pass.
     #[command(after_help = "Example:
-  campaign new welcome     writes welcome.campaign and welcome.contacts.csv here")]
+  campaign new welcome     writes welcome.campaign, welcome.contacts.csv and welcome.campaign.test here")]
     New(NewArgs),
     /// Print a shell completion script.
     #[command(after_help = "Examples:
