@@ -57,6 +57,8 @@ async function expectScopes(file, line, token, scopes, { nth = 0, not = [] } = {
 const everyFile = [
   ...campaignFiles("examples"),
   ...campaignFiles(path.join("fuzz", "seeds")),
+  ...campaignFiles(path.join("fuzz", "fixtures")),
+  ...campaignFiles("benches"),
   ...campaignFiles(path.join("tests", "diagnostics")),
   FIXTURE,
 ];
