@@ -288,6 +288,10 @@ fn highlight_captures_of_chosen_tokens() {
     h.assert("\"tags\": [\"lead\"", "lead", "string");
     h.assert_nth("\"tags\": [\"lead\"", "[", 0, "punctuation.bracket");
     h.assert("\"vip\": true", "true", "constant.builtin");
+    // A body on the line after `json`.
+    h.assert("{\"id\": [Contact ID]", "id", "property");
+    h.assert("{\"id\": [Contact ID]", "Contact ID", "variable");
+    h.assert("{\"id\": [Contact ID]", "{", "punctuation.bracket");
     h.assert("// The highlighting tests'", "// The", "comment");
 }
 

@@ -185,3 +185,14 @@ test("a JSON body", async () => {
   // The block after the body is back to settings.
   await expectScopes(FIXTURE, "timeout 5s", "timeout", ["keyword.other.setting.campaign"], { not: ["meta.structure"] });
 });
+
+test("a JSON body on the line after `json`", async () => {
+  const line = '{"id": [Contact ID], "tags": ["lead"]}';
+  await expectScopes(FIXTURE, line, "id", ["support.type.property-name.json.campaign"]);
+  await expectScopes(FIXTURE, line, "Contact ID", ["meta.structure.dictionary.json.campaign", "variable.other.field.campaign"]);
+  await expectScopes(FIXTURE, line, "lead", ["meta.structure.array.json.campaign", "string.quoted.double.campaign"], {
+    not: ["meta.template"],
+  });
+  await expectScopes(FIXTURE, "retry 2", "retry", ["keyword.other.setting.campaign"], { not: ["meta.structure"] });
+  await expectScopes(FIXTURE, "retry 2", "2", ["constant.numeric.campaign"], { not: ["meta.structure"] });
+});
