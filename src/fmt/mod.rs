@@ -49,6 +49,7 @@ pub fn is_formatted(source: &str) -> Result<bool, Vec<Diagnostic>> {
 fn file(p: &mut Printer<'_>, source: &str, campaign: &Campaign) {
     p.expect("campaign");
     p.write_as(&string(p, source));
+    p.structural();
     p.expect("{");
     p.indent();
     // Triggers and steps in the order written: moving one would move its
@@ -82,6 +83,7 @@ fn string(p: &Printer<'_>, _source: &str) -> String {
 /// Closes the block the printer is in: the comments before the brace stay
 /// inside it.
 fn close_brace(p: &mut Printer<'_>) {
+    p.line();
     p.comments();
     p.dedent();
     p.line();
@@ -94,6 +96,7 @@ fn step(p: &mut Printer<'_>, source: &str, step: &Step, next: u32) {
         StepKind::Webhook(webhook) => {
             p.expect("webhook");
             p.write_as(&string(p, source));
+            p.structural();
             let open = p.peek().map_or(step.span.end, |t| t.span.start);
             p.expect("{");
             let close = step.span.end - 1;
@@ -118,11 +121,15 @@ fn step(p: &mut Printer<'_>, source: &str, step: &Step, next: u32) {
             close_brace(p);
         }
         StepKind::If(chain) => {
-            for branch in &chain.branches {
+            for (i, branch) in chain.branches.iter().enumerate() {
+                if i > 0 {
+                    p.structural();
+                }
                 run(p, source, branch.body.span.start);
                 block(p, source, &branch.body);
             }
             if let Some(otherwise) = &chain.otherwise {
+                p.structural();
                 run(p, source, otherwise.span.start);
                 block(p, source, otherwise);
             }
@@ -130,6 +137,7 @@ fn step(p: &mut Printer<'_>, source: &str, step: &Step, next: u32) {
         StepKind::Split(split) => {
             run(p, source, split.first.span.start);
             block(p, source, &split.first);
+            p.structural();
             run(p, source, split.otherwise.span.start);
             block(p, source, &split.otherwise);
         }
@@ -144,6 +152,7 @@ fn step(p: &mut Printer<'_>, source: &str, step: &Step, next: u32) {
 
 /// `{ steps }`, the printer at its opening brace.
 fn block(p: &mut Printer<'_>, source: &str, block: &Block) {
+    p.structural();
     p.expect("{");
     let close = block.span.end - 1;
     if block.steps.is_empty() && !p.has_comment_in(block.span) {
@@ -199,6 +208,7 @@ fn json(p: &mut Printer<'_>, source: &str, json: &Json) {
             if inline {
                 p.expect("]");
             } else {
+                p.line();
                 p.comments();
                 p.dedent();
                 p.line();

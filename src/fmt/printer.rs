@@ -33,6 +33,12 @@ pub(super) struct Printer<'a> {
     blank_ok: bool,
     /// The last code text written, for the spacing rules.
     prev: &'a str,
+    /// Whether the line being written ends in a comment: nothing more can
+    /// go on it.
+    commented: bool,
+    /// Comments taken out of the stream ahead of a glued token, written
+    /// before the next one.
+    held: Vec<Token>,
     /// The first inconsistency between the walk and the tokens.
     pub(super) error: Option<Diagnostic>,
 }
@@ -48,6 +54,8 @@ impl<'a> Printer<'a> {
             due: None,
             blank_ok: false,
             prev: "",
+            held: Vec::new(),
+            commented: false,
             error: None,
         }
     }
@@ -55,6 +63,17 @@ impl<'a> Printer<'a> {
     /// Starts a new line at the current depth before the next token.
     pub(super) fn line(&mut self) {
         if !self.out.is_empty() {
+            self.due = Some(Break::Line);
+        }
+    }
+
+    /// Writes the comments before the next token and, if one of them
+    /// ended a line, starts the token's line at the current depth rather
+    /// than one deeper: for what continues a statement's structure (the
+    /// `{` of a block, `else`), not its expression.
+    pub(super) fn structural(&mut self) {
+        self.comments();
+        if self.due == Some(Break::Continue) {
             self.due = Some(Break::Line);
         }
     }
@@ -143,9 +162,10 @@ impl<'a> Printer<'a> {
             self.out.push_str(text);
             self.blank_ok = true;
         }
-        // The token is taken out of the stream; the comments before it stay.
-        let comments: Vec<Token> = self.tokens[self.next..self.next + at].to_vec();
-        self.comments_from(&comments);
+        // The token is taken out of the stream; the comments before it are
+        // written with what comes next, where the layout says.
+        self.held
+            .extend_from_slice(&self.tokens[self.next..self.next + at]);
         self.next += at + 1;
     }
 
@@ -156,8 +176,7 @@ impl<'a> Printer<'a> {
             let blank = due == Break::Line
                 && t.newlines_before >= 2
                 && self.blank_ok
-                && text != "}"
-                && text != "]";
+                && !matches!(text, "{" | "}" | "]" | "else");
             self.newline(blank, due);
         } else if space_between(self.prev, text) {
             self.out.push(' ');
@@ -169,6 +188,11 @@ impl<'a> Printer<'a> {
 
     /// Writes the comments before the next code token.
     pub(super) fn comments(&mut self) {
+        if !self.held.is_empty() {
+            for c in std::mem::take(&mut self.held) {
+                self.comment(&c);
+            }
+        }
         while let Some(t) = self.tokens.get(self.next) {
             if t.kind != TokenKind::Comment {
                 break;
@@ -178,18 +202,12 @@ impl<'a> Printer<'a> {
         }
     }
 
-    fn comments_from(&mut self, comments: &[Token]) {
-        for c in comments {
-            self.comment(c);
-        }
-    }
-
     fn comment(&mut self, c: &Token) {
         let text = c.text(self.source);
         if self.out.is_empty() {
             self.out.push_str(text);
             self.due = Some(Break::Line);
-        } else if c.newlines_before == 0 {
+        } else if c.newlines_before == 0 && !self.commented {
             self.out.push(' ');
             self.out.push_str(text);
             self.due.get_or_insert(Break::Continue);
@@ -201,9 +219,11 @@ impl<'a> Printer<'a> {
         }
         self.due.get_or_insert(Break::Continue);
         self.blank_ok = true;
+        self.commented = true;
     }
 
     fn newline(&mut self, blank: bool, due: Break) {
+        self.commented = false;
         self.out.push('\n');
         if blank {
             self.out.push('\n');
