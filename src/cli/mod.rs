@@ -37,6 +37,7 @@ mod diff;
 mod disasm;
 mod error;
 mod inputs;
+mod lsp;
 mod new;
 mod output;
 mod render;
@@ -159,6 +160,10 @@ Exit status: 0 all passed, 1 a test failed or is new")]
     #[command(after_help = "Example:
   campaign man > ~/.local/share/man/man1/campaign.1 && man campaign")]
     Man,
+    /// Run the language server on stdin and stdout, for editors.
+    #[command(after_help = "Editors start it themselves; see docs/editors.md.
+Settings: campaign.toml beside the scripts (contacts, contacts_format, env_file).")]
+    Lsp,
 }
 
 #[derive(Args)]
@@ -181,6 +186,9 @@ struct CheckArgs {
     /// Make warnings fail too (`--deny warnings`).
     #[arg(long, value_enum)]
     deny: Vec<Deny>,
+    /// Ignore campaign.toml (whose `contacts` otherwise gives the known fields).
+    #[arg(long)]
+    no_workspace: bool,
 }
 
 #[derive(Args)]
@@ -446,6 +454,7 @@ pub(crate) fn run() -> Result<(), Failure> {
             output::print_stdout(&String::from_utf8_lossy(&out))?;
             Ok(())
         }
+        Command::Lsp => lsp::lsp(),
         Command::Man => {
             let mut out = Vec::new();
             clap_mangen::Man::new(Cli::command())
