@@ -138,16 +138,22 @@ pub fn complete(text: &str, offset: usize, knowledge: &Knowledge, snippets: bool
                 return secrets(knowledge, Span::new(quote + 1, offset), typed);
             }
             match open_merge_in_string(text, quote, offset) {
-                Some(open) => merge(text, open, offset, knowledge),
+                Some(open) => merge(text, open, offset, knowledge, snippets),
                 None => Vec::new(),
             }
         }
-        State::Bracket(open) => merge(text, open, offset, knowledge),
+        State::Bracket(open) => merge(text, open, offset, knowledge, snippets),
         State::Code => code(text, offset, scanned.block(), snippets),
     }
 }
 
-fn merge(text: &str, open: usize, offset: usize, knowledge: &Knowledge) -> Vec<Item> {
+fn merge(
+    text: &str,
+    open: usize,
+    offset: usize,
+    knowledge: &Knowledge,
+    snippets: bool,
+) -> Vec<Item> {
     match merge_place(text, open, offset) {
         MergePlace::Field { start, .. } => {
             let replace = Span::new(start, offset);
@@ -172,13 +178,16 @@ fn merge(text: &str, open: usize, offset: usize, knowledge: &Knowledge) -> Vec<I
             docs::FILTERS
                 .iter()
                 .map(|(name, args, doc)| {
-                    let (insert, snippet) = match *name {
-                        "default" => ("default: '${1:text}'".to_string(), true),
-                        "truncate" => ("truncate: ${1:20}".to_string(), true),
-                        "replace" => ("replace: '${1:from}', '${2:to}'".to_string(), true),
-                        "date" => ("date: '${1:%Y-%m-%d}'".to_string(), true),
-                        _ => (name.to_string(), false),
+                    // With placeholders, or the same text plain.
+                    let (snippet_form, plain) = match *name {
+                        "default" => ("default: '${1:text}'", "default: ''"),
+                        "truncate" => ("truncate: ${1:20}", "truncate: 20"),
+                        "replace" => ("replace: '${1:from}', '${2:to}'", "replace: '', ''"),
+                        "date" => ("date: '${1:%Y-%m-%d}'", "date: '%Y-%m-%d'"),
+                        _ => (*name, *name),
                     };
+                    let snippet = snippets && snippet_form != plain;
+                    let insert = if snippet { snippet_form } else { plain }.to_string();
                     Item {
                         label: name.to_string(),
                         kind: ItemKind::Filter,
