@@ -409,3 +409,58 @@ fn check_reads_the_nearest_campaign_toml_and_flags_win() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_changed_sample_is_read_again_and_closing_clears() {
+    let dir = workspace();
+    let (mut lsp, uri) = started(dir.path());
+    let before = lsp.diagnostics(1);
+    assert!(before
+        .iter()
+        .any(|d| d["code"] == "campaign::merge::unknown_field"));
+    // The sample gains the field; saving any document makes the server look.
+    std::fs::write(
+        dir.path().join("samples/contacts.csv"),
+        "First Name,Email,Emial,Lead Source\nJosé,a@example.org,b@example.org,web\n",
+    )
+    .unwrap();
+    lsp.notify(
+        "textDocument/didSave",
+        json!({ "textDocument": { "uri": uri } }),
+    );
+    let after = lsp.diagnostics(1);
+    assert!(
+        after
+            .iter()
+            .all(|d| d["code"] != "campaign::merge::unknown_field"),
+        "{after:#?}"
+    );
+    assert_eq!(after.len(), before.len() - 1);
+    // A broken settings file is shown to the user, not swallowed.
+    std::fs::write(dir.path().join("campaign.toml"), "contact = \"x.csv\"\n").unwrap();
+    lsp.notify(
+        "textDocument/didSave",
+        json!({ "textDocument": { "uri": uri } }),
+    );
+    let shown = lsp.notification("window/showMessage");
+    assert_eq!(shown["type"], 2);
+    assert!(
+        shown["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `contact`"),
+        "{shown}"
+    );
+    lsp.notify(
+        "textDocument/didClose",
+        json!({ "textDocument": { "uri": uri } }),
+    );
+    loop {
+        let published = lsp.notification("textDocument/publishDiagnostics");
+        if published["version"].is_null() {
+            assert_eq!(published["diagnostics"], json!([]));
+            break;
+        }
+    }
+    assert!(lsp.shutdown().success());
+}

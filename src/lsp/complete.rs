@@ -435,5 +435,11 @@ mod tests {
         let text = "campaign \"C\" { [Email | tr";
         let items = complete(text, text.len(), &Knowledge::default(), false);
         assert!(items.iter().all(|i| &text[i.replace.range()] == "tr"));
+        // Without snippet support, arguments are written plain.
+        let default = items.iter().find(|i| i.label == "default").unwrap();
+        assert_eq!(
+            (default.insert.as_str(), default.snippet),
+            ("default: ''", false)
+        );
     }
 }

@@ -37,12 +37,14 @@ pub struct Knowledge {
     pub secrets: Vec<String>,
     /// What could not be loaded, for the editor to show once.
     pub problems: Vec<String>,
-    /// Modification times of the files it came from, to notice changes.
-    pub(super) stamps: Vec<Option<SystemTime>>,
+    /// Modification times and sizes of the files it came from, to notice
+    /// changes (the size too: a rewrite within the clock's resolution).
+    pub(super) stamps: Vec<Option<(SystemTime, u64)>>,
 }
 
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
 }
 
 impl Knowledge {
@@ -82,7 +84,7 @@ impl Knowledge {
         knowledge
     }
 
-    fn sources(&self, workspace: &Workspace) -> Vec<Option<SystemTime>> {
+    fn sources(&self, workspace: &Workspace) -> Vec<Option<(SystemTime, u64)>> {
         [
             Some(&workspace.file),
             workspace.contacts.as_ref(),
@@ -90,7 +92,7 @@ impl Knowledge {
         ]
         .into_iter()
         .flatten()
-        .map(|p| modified(p))
+        .map(|p| stamp(p))
         .collect()
     }
 
