@@ -291,6 +291,26 @@ fn keyword(word: &str, span: Span) -> Option<Hover> {
 mod tests {
     use super::*;
     use crate::check::Schema;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Half-typed text of any shape, any place: hover and completion
+        /// answer or say nothing, never panic.
+        #[test]
+        fn any_text_any_place(
+            pieces in proptest::collection::vec(
+                "campaign|webhook|json|url|post|header|method|note|secret\\(|\\{|\\}|\\[|\\]|\\||\"|'|\\\\|:|=|//|é|😀| |\n|[a-z]",
+                0..40,
+            ),
+        ) {
+            let text: String = pieces.concat();
+            let knowledge = Knowledge::default();
+            for (offset, _) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+                let _ = hover(&text, offset, &knowledge);
+                let _ = super::super::complete::complete(&text, offset, &knowledge, true);
+            }
+        }
+    }
 
     fn at(source: &str, knowledge: &Knowledge) -> Option<Hover> {
         let at = source.find('¦').unwrap();
