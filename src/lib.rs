@@ -15,7 +15,7 @@
 //! - leaves: [`span`], [`terminal`], [`encode`], [`input`], then
 //!   [`diagnostics`] and the [`contacts`] reader;
 //! - [`syntax`]; then [`filters`]' compile-time half and [`url_template`],
-//!   which `check` and `compile` share;
+//!   which `check` and `compile` share, and [`fmt`], the formatter;
 //! - [`check`] and [`compile`](mod@compile);
 //! - [`vm`] (with the filters' `apply`) and [`schema`];
 //! - [`request`], [`effect`] and [`failure`], which both drivers use;
@@ -47,6 +47,7 @@ pub mod encode;
 pub mod expect;
 pub mod failure;
 pub mod filters;
+pub mod fmt;
 pub mod input;
 pub mod lsp;
 pub mod request;

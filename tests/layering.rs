@@ -19,6 +19,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("syntax", 2),
     ("filters", 3),
     ("url_template", 3),
+    // The formatter: the parse's AST and tokens, nothing of the meaning.
+    ("fmt", 3),
     ("check", 4),
     ("compile", 4),
     ("vm", 5),

@@ -464,3 +464,44 @@ fn a_changed_sample_is_read_again_and_closing_clears() {
     }
     assert!(lsp.shutdown().success());
 }
+
+#[test]
+fn formatting_is_campaign_fmt_as_one_edit() {
+    let dir = workspace();
+    let mut lsp = Lsp::start(dir.path());
+    let caps = lsp.initialize();
+    assert_eq!(caps["capabilities"]["documentFormattingProvider"], true);
+    // Ends on a line with `😀` (two units) and `é`: the edit's end is 8.
+    let messy = "campaign \"Fête 😀\" {\nwebhook \"Créer\" {\nurl \"https://x.example/[Email]\"\n    method   post\n}\n  note \"Olá 😀\"   // é\n} // 😀é";
+    let uri = uri(&dir.path().join("messy.campaign"));
+    lsp.open(&uri, messy);
+    let format = |lsp: &mut Lsp, uri: &str| {
+        lsp.request_raw(
+            "textDocument/formatting",
+            json!({ "textDocument": { "uri": uri }, "options": { "tabSize": 4, "insertSpaces": true } }),
+        )
+    };
+    let edits = format(&mut lsp, &uri)["result"].clone();
+    assert_eq!(edits.as_array().unwrap().len(), 1);
+    assert_eq!(range(&edits[0]["range"]), (0, 0, 6, 8));
+    let formatted = campaign::fmt::format_source(messy).unwrap();
+    assert_ne!(formatted, messy);
+    assert_eq!(edits[0]["newText"], formatted.as_str());
+
+    // Formatted already: no edits.
+    let tidy = uri.replace("messy", "tidy");
+    lsp.open(&tidy, &formatted);
+    assert_eq!(format(&mut lsp, &tidy)["result"], json!([]));
+
+    // A syntax error: not formatted, and the request says why.
+    let broken = uri.replace("messy", "broken");
+    lsp.open(&broken, "campaign \"B\" {\n    wait 2 dayz\n}\n");
+    let failed = format(&mut lsp, &broken);
+    assert_eq!(failed["error"]["code"], -32803);
+    let message = failed["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("not formatted: the file has syntax errors: line 2: "),
+        "{message}"
+    );
+    assert!(lsp.shutdown().success());
+}

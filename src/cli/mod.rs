@@ -36,6 +36,7 @@ mod color;
 mod diff;
 mod disasm;
 mod error;
+mod fmt;
 mod inputs;
 mod lsp;
 mod new;
@@ -147,6 +148,15 @@ Exit status: 0 all passed, 1 a test failed or is new")]
     #[command(after_help = "Example:
   campaign new welcome     writes welcome.campaign, welcome.contacts.csv and welcome.campaign.test here")]
     New(NewArgs),
+    /// Rewrite campaign files in the one canonical style, comments kept (`--check` for CI, `-` for editors).
+    #[command(after_help = "Examples:
+  campaign fmt welcome.campaign campaigns/*.campaign
+  campaign fmt --check campaigns/*.campaign          exit 1 and list the files that would change
+  campaign fmt --check --diff welcome.campaign       the change as a unified diff
+  campaign fmt - < welcome.campaign                  stdin to stdout, for editors
+
+Exit status: 0 done (or nothing to change), 1 a file would change (--check), has syntax errors or cannot be read or written")]
+    Fmt(FmtArgs),
     /// Print a shell completion script.
     #[command(after_help = "Examples:
   campaign completions bash > ~/.local/share/bash-completion/completions/campaign
@@ -189,6 +199,19 @@ struct CheckArgs {
     /// Ignore campaign.toml (whose `contacts` otherwise gives the known fields).
     #[arg(long)]
     no_workspace: bool,
+}
+
+#[derive(Args)]
+struct FmtArgs {
+    /// Campaign files to format in place (`-` reads one from stdin and writes it to stdout).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Write nothing: list the files that would change, and exit 1 if any would.
+    #[arg(long)]
+    check: bool,
+    /// With --check, print each change as a unified diff instead of the file's name.
+    #[arg(long, requires = "check")]
+    diff: bool,
 }
 
 #[derive(Args)]
@@ -438,6 +461,7 @@ pub(crate) fn run() -> Result<(), Failure> {
     match cli.command {
         Command::Check(args) => check::check(&args),
         Command::Disasm(args) => disasm::disasm(&args),
+        Command::Fmt(args) => fmt::fmt(&args),
         Command::Run(args) => run::run(&args),
         Command::Report(args) => report::report(&args),
         Command::New(args) => new::new(&args),

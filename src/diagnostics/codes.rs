@@ -121,6 +121,8 @@ codes! {
     DELIVER_GONE = "campaign::deliver::gone", Delivery, "the endpoint answered 410 Gone, now or earlier in the run";
     DELIVER_CAPTURE_BODY = "campaign::deliver::capture_body", Delivery, "a 2xx whose body did not arrive whole, for a webhook that captures from it";
     DELIVER_JOURNAL = "campaign::deliver::journal", Delivery, "the journal could not tell what earlier sessions did for the contact";
+    // The formatter.
+    INTERNAL_FORMAT = "campaign::internal::format", Error, "a bug: the formatter lost its place in a file that parses";
 }
 
 /// What a code means, if it is one.

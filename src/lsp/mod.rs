@@ -7,7 +7,9 @@
 //! calling the functions below. Completion and hover read the text around
 //! the cursor lexically ([`context`]), so they answer at once on a
 //! half-typed line of a large file; the outline, navigation and quick fixes
-//! use the syntax tree that the diagnostics came from ([`Analysis`]).
+//! use the syntax tree that the diagnostics came from ([`Analysis`]);
+//! formatting is `campaign fmt`'s ([`crate::fmt`]), as one whole-document
+//! edit.
 
 pub mod actions;
 pub mod complete;
@@ -26,6 +28,13 @@ use crate::check::Schema;
 use crate::diagnostics::Diagnostic;
 use crate::syntax::ast::Campaign;
 use lines::{LineIndex, Position};
+
+/// `text` as `campaign fmt` writes it: `None` when it already is, the
+/// syntax errors when it does not parse (then it is not formatted).
+pub fn format(text: &str) -> Result<Option<String>, Vec<Diagnostic>> {
+    let formatted = crate::fmt::format_source(text)?;
+    Ok((formatted != text).then_some(formatted))
+}
 
 /// The syntax tree and diagnostics of one version of a document.
 #[derive(Debug)]

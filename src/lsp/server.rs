@@ -97,6 +97,7 @@ fn capabilities() -> lsp::ServerCapabilities {
         definition_provider: Some(lsp::OneOf::Left(true)),
         references_provider: Some(lsp::OneOf::Left(true)),
         document_symbol_provider: Some(lsp::OneOf::Left(true)),
+        document_formatting_provider: Some(lsp::OneOf::Left(true)),
         code_action_provider: Some(lsp::CodeActionProviderCapability::Options(
             lsp::CodeActionOptions {
                 code_action_kinds: Some(vec![lsp::CodeActionKind::QUICKFIX]),
@@ -380,6 +381,11 @@ impl Server<'_> {
             CodeActionRequest::METHOD => {
                 self.answer(request, |s, p: lsp::CodeActionParams| s.code_actions(&p))
             }
+            Formatting::METHOD => {
+                serde_json::from_value::<lsp::DocumentFormattingParams>(request.params)
+                    .map_err(|e| (ErrorCode::InvalidParams, e.to_string()))
+                    .and_then(|p| self.formatting(&p.text_document.uri))
+            }
             _ => Err((
                 ErrorCode::MethodNotFound,
                 format!("unknown method {}", request.method),
@@ -542,6 +548,35 @@ impl Server<'_> {
             .map(|s| convert(doc, s))
             .collect();
         Some(lsp::DocumentSymbolResponse::Nested(outline))
+    }
+
+    /// The whole document as `campaign fmt` writes it, one edit (none
+    /// when it is formatted already). A file with syntax errors is not
+    /// formatted: the request fails, naming the first error (its
+    /// diagnostics are already shown).
+    fn formatting(&mut self, uri: &lsp::Uri) -> Result<serde_json::Value, (ErrorCode, String)> {
+        let Some(doc) = self.document(uri) else {
+            return Ok(serde_json::Value::Null);
+        };
+        match super::format(doc.text()) {
+            Ok(None) => Ok(serde_json::json!([])),
+            Ok(Some(formatted)) => {
+                let whole = Span::new(0, doc.text().len());
+                let edit = lsp::TextEdit::new(range(doc, whole), formatted);
+                serde_json::to_value(vec![edit])
+                    .map_err(|e| (ErrorCode::InternalError, e.to_string()))
+            }
+            Err(errors) => {
+                let first = errors.first().map_or(String::new(), |d| {
+                    let line = doc.position(d.span.start as usize).line + 1;
+                    format!(": line {line}: {}", d.message)
+                });
+                Err((
+                    ErrorCode::RequestFailed,
+                    format!("not formatted: the file has syntax errors{first}"),
+                ))
+            }
+        }
     }
 
     fn code_actions(&mut self, p: &lsp::CodeActionParams) -> Option<lsp::CodeActionResponse> {

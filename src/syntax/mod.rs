@@ -8,4 +8,5 @@ pub mod parser;
 pub mod pieces;
 pub mod post;
 pub mod template;
+pub mod tokens;
 pub mod units;

@@ -65,22 +65,41 @@ pub fn parse_partial(source: &str) -> (Option<Campaign>, Vec<Diagnostic>) {
     (parsed.map(Parsed::into_campaign), errors)
 }
 
+/// [`parse`], and the spans of every token pest matched as a rule of its
+/// own (keywords, words, strings, merges, numbers, units, timestamps,
+/// operators), in file order, taken from the same parse. What lies between
+/// two of them is punctuation and what the grammar skips (whitespace and
+/// comments): [`super::tokens`] builds the lossless view from that.
+pub fn parse_lossless(source: &str) -> Result<(Campaign, Vec<Span>), Vec<Diagnostic>> {
+    match parse_inner(source, &Items::default, true) {
+        Ok((parsed, errors, leaves)) if errors.is_empty() => {
+            Ok((parsed.into_campaign(), leaves.unwrap_or_default()))
+        }
+        Ok((_, errors, _)) | Err(errors) => Err(errors),
+    }
+}
+
 /// [`parse_partial`], handing the top-level items to collectors made by
 /// `new` as they are built (see [`Collect`]) instead of keeping the tree.
 pub fn parse_with<C: Collect>(
     source: &str,
     new: impl Fn() -> C + Sync,
 ) -> (Option<Parsed<C>>, Vec<Diagnostic>) {
-    match parse_inner(source, &new) {
-        Ok((parsed, errors)) => (Some(parsed), errors),
+    match parse_inner(source, &new, false) {
+        Ok((parsed, errors, _)) => (Some(parsed), errors),
         Err(errors) => (None, errors),
     }
 }
 
+/// A parse's tree, its errors, and the token spans if `leaves` asked for
+/// them.
+type Inner<C> = (Parsed<C>, Vec<Diagnostic>, Option<Vec<Span>>);
+
 fn parse_inner<C: Collect>(
     source: &str,
     new: &(impl Fn() -> C + Sync),
-) -> Result<(Parsed<C>, Vec<Diagnostic>), Vec<Diagnostic>> {
+    leaves: bool,
+) -> Result<Inner<C>, Vec<Diagnostic>> {
     if source.len() > MAX_SOURCE_BYTES {
         return Err(vec![Diagnostic::error(
             codes::SOURCE_TOO_LARGE,
@@ -103,8 +122,11 @@ fn parse_inner<C: Collect>(
     }
     let layout = depth::prescan(source).map_err(|d| vec![d])?;
     let mut builder = Builder::new(PestSettings::for_source(source), 0);
+    if leaves {
+        builder.leaves = Some(Vec::new());
+    }
     match pieces::campaign(&mut builder, source, &layout.seams, new) {
-        Some(parsed) => Ok((parsed, builder.errors)),
+        Some(parsed) => Ok((parsed, builder.errors, builder.leaves)),
         None => Err(vec![syntax_error_of(source, builder.settings)]),
     }
 }
@@ -218,6 +240,141 @@ fn run_pest(
     Grammar::parse(rule, input)
 }
 
+/// Whether pest gives a pair of this rule for a whole token: an atomic
+/// rule called where whitespace may surround it. Every other pair either
+/// holds tokens or is silent punctuation around them. Exhaustive, so a new
+/// rule must be placed.
+fn is_token(rule: Rule) -> bool {
+    match rule {
+        Rule::word
+        | Rule::string
+        | Rule::merge
+        | Rule::number
+        | Rule::integer
+        | Rule::duration_num
+        | Rule::unit
+        | Rule::timestamp
+        | Rule::contact_added
+        | Rule::compare_op
+        | Rule::kw_campaign
+        | Rule::kw_trigger
+        | Rule::kw_webhook
+        | Rule::kw_tag
+        | Rule::kw_add
+        | Rule::kw_remove
+        | Rule::kw_field
+        | Rule::kw_set
+        | Rule::kw_note
+        | Rule::kw_wait
+        | Rule::kw_until
+        | Rule::kw_if
+        | Rule::kw_else
+        | Rule::kw_split
+        | Rule::kw_stop
+        | Rule::kw_goal
+        | Rule::kw_when
+        | Rule::kw_has
+        | Rule::kw_is
+        | Rule::kw_not
+        | Rule::kw_empty
+        | Rule::kw_and
+        | Rule::kw_or
+        | Rule::kw_true
+        | Rule::kw_false
+        | Rule::kw_null
+        | Rule::kw_method
+        | Rule::kw_url
+        | Rule::kw_header
+        | Rule::kw_post
+        | Rule::kw_json
+        | Rule::kw_timeout
+        | Rule::kw_retry
+        | Rule::kw_backoff
+        | Rule::kw_rate
+        | Rule::kw_on
+        | Rule::kw_failure
+        | Rule::kw_continue
+        | Rule::kw_sign
+        | Rule::kw_secret
+        | Rule::kw_capture
+        | Rule::kw_dynamic
+        | Rule::kw_host
+        | Rule::kw_verify
+        | Rule::kw_standard
+        | Rule::kw_github
+        | Rule::kw_none => true,
+        // Inside WHITESPACE, which pest runs atomically: never a pair.
+        Rule::comment => false,
+        // Silent: never a pair.
+        Rule::WHITESPACE
+        | Rule::not_newline
+        | Rule::ident_char
+        | Rule::merge_quote
+        | Rule::step
+        | Rule::setting
+        | Rule::json_value
+        | Rule::primary
+        | Rule::operand => false,
+        Rule::EOI
+        | Rule::boolean
+        | Rule::duration
+        | Rule::file
+        | Rule::campaign
+        | Rule::campaign_head
+        | Rule::campaign_items
+        | Rule::campaign_close
+        | Rule::close_brace
+        | Rule::trivia
+        | Rule::trigger
+        | Rule::tag_added
+        | Rule::webhook_received
+        | Rule::verify
+        | Rule::verify_standard
+        | Rule::verify_github
+        | Rule::block
+        | Rule::tag_step
+        | Rule::field_set
+        | Rule::note
+        | Rule::wait
+        | Rule::wait_until
+        | Rule::stop
+        | Rule::goal
+        | Rule::if_step
+        | Rule::else_if
+        | Rule::else_block
+        | Rule::split
+        | Rule::percent
+        | Rule::webhook
+        | Rule::method_setting
+        | Rule::url_setting
+        | Rule::header_setting
+        | Rule::header_value
+        | Rule::secret
+        | Rule::post_setting
+        | Rule::json_setting
+        | Rule::timeout_setting
+        | Rule::retry_setting
+        | Rule::backoff_setting
+        | Rule::rate_setting
+        | Rule::on_failure_setting
+        | Rule::sign_setting
+        | Rule::capture_setting
+        | Rule::capture_json
+        | Rule::capture_header
+        | Rule::dynamic_host_setting
+        | Rule::json_object
+        | Rule::json_member
+        | Rule::json_array
+        | Rule::cond
+        | Rule::and_chain
+        | Rule::negation
+        | Rule::has_tag
+        | Rule::comparison
+        | Rule::is_empty
+        | Rule::is_not_empty => false,
+    }
+}
+
 /// Where a pair's text really ends. A rule that ends in an optional or
 /// repeated part (`else_if*`, `(kw_or ~ and_chain)*`, a comparison's
 /// operator) keeps the whitespace and comments pest skipped while looking
@@ -250,6 +407,9 @@ pub(super) struct Builder {
     /// start of the text pest was given.
     pub(super) offset: usize,
     settings: PestSettings,
+    /// The spans of the token pairs seen, in file order, when the caller
+    /// asked for them ([`parse_lossless`]); `None` costs nothing.
+    pub(super) leaves: Option<Vec<Span>>,
 }
 
 impl Builder {
@@ -258,12 +418,36 @@ impl Builder {
             errors: Vec::new(),
             offset,
             settings,
+            leaves: None,
         }
     }
 
-    /// A builder for a stretch starting at `offset`, with these settings.
+    /// A builder for a stretch starting at `offset`, with these settings,
+    /// recording token spans if this one does.
     pub(super) fn clone_at(&self, offset: usize) -> Builder {
-        Builder::new(self.settings, offset)
+        let mut builder = Builder::new(self.settings, offset);
+        if self.leaves.is_some() {
+            builder.leaves = Some(Vec::new());
+        }
+        builder
+    }
+
+    /// Records the token pairs under `pair` (see [`is_token`]), when asked
+    /// to.
+    fn record(&mut self, pair: &Pair<'_, Rule>) {
+        if let Some(leaves) = &mut self.leaves {
+            let offset = self.offset;
+            leaves.extend(
+                pair.clone()
+                    .into_inner()
+                    .flatten()
+                    .filter(|p| is_token(p.as_rule()))
+                    .map(|p| {
+                        let span = p.as_span();
+                        Span::new(offset + span.start(), offset + span.end())
+                    }),
+            );
+        }
     }
 
     #[cfg(test)]
@@ -285,6 +469,7 @@ impl Builder {
     /// the offset after the brace.
     pub(super) fn head(&mut self, source: &str) -> Option<(Span, Spanned<String>)> {
         let head = self.parse(Rule::campaign_head, source)?;
+        self.record(&head);
         let head_end = head.as_span().end();
         let span = self.span(&head);
         let mut inner = head.into_inner();
@@ -323,6 +508,7 @@ impl Builder {
         let mut piece = Items::default();
         loop {
             let items = self.parse(Rule::campaign_items, &source[self.offset..end])?;
+            self.record(&items);
             let stop = items.as_span().end();
             let before = count;
             for item in items.into_inner() {

@@ -219,6 +219,9 @@ fn items_in_parallel<C: Collect>(
     let mut collectors = Vec::with_capacity(stretches.len());
     for (stretch, items) in stretches {
         builder.errors.extend(stretch.errors);
+        if let (Some(all), Some(leaves)) = (&mut builder.leaves, stretch.leaves) {
+            all.extend(leaves);
+        }
         builder.offset = stretch.offset;
         collectors.push(items);
     }

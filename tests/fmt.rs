@@ -1,0 +1,535 @@
+//! `campaign fmt`'s promises, on every campaign we ship and on generated
+//! ones: formatting twice is formatting once; the formatted file compiles to
+//! the same program (the `disasm` listing, which has no spans or line
+//! numbers) or fails with the same diagnostics; the comments are the same
+//! multiset of texts; and the layout is clean (no trailing spaces, one
+//! final line break). The messy fixtures in tests/fmt/ are snapshotted.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use campaign::fmt::format_source;
+use campaign::syntax::parser::parse_lossless;
+use campaign::syntax::tokens::{tokens, TokenKind};
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The comment texts of a file that parses, counted, trailing whitespace
+/// aside (the formatter trims it, as it trims every line).
+fn comments(source: &str) -> BTreeMap<String, usize> {
+    let (_, leaves) = parse_lossless(source).expect("parses");
+    let mut out = BTreeMap::new();
+    for t in tokens(source, &leaves).expect("tokens") {
+        if t.kind == TokenKind::Comment {
+            *out.entry(t.text(source).trim_end().to_string())
+                .or_insert(0) += 1;
+        }
+    }
+    out
+}
+
+/// What compiling gives, spans aside: the listing, or every diagnostic's
+/// code and message.
+fn meaning(source: &str) -> String {
+    match campaign::compile(source, None) {
+        Ok(c) => {
+            let warnings: Vec<_> = c.warnings.iter().map(|d| (d.code, &d.message)).collect();
+            format!("{}\n{warnings:?}", c.program.listing())
+        }
+        Err(diagnostics) => {
+            let mut all: Vec<_> = diagnostics.iter().map(|d| (d.code, &d.message)).collect();
+            all.sort();
+            format!("error: {all:?}")
+        }
+    }
+}
+
+/// The three properties and the clean layout, for a source that parses.
+fn holds(source: &str, what: &str) -> Result<String, String> {
+    let once = format_source(source).map_err(|d| format!("{what}: not formatted: {d:#?}"))?;
+    let twice = format_source(&once)
+        .map_err(|d| format!("{what}: output does not parse: {d:#?}\n{once}"))?;
+    if twice != once {
+        return Err(format!(
+            "{what}: formatting twice differs:\n--- once\n{once}\n--- twice\n{twice}"
+        ));
+    }
+    if meaning(source) != meaning(&once) {
+        return Err(format!(
+            "{what}: the meaning changed:\n{}\n--- formatted\n{once}\n{}",
+            meaning(source),
+            meaning(&once)
+        ));
+    }
+    if comments(source) != comments(&once) {
+        return Err(format!(
+            "{what}: the comments changed: {:?} vs {:?}\n{once}",
+            comments(source),
+            comments(&once)
+        ));
+    }
+    // Independently of the token view: strings are kept byte for byte and
+    // comments whole, so every `//` is still there.
+    if source.matches("//").count() != once.matches("//").count() {
+        return Err(format!("{what}: the number of `//` changed\n{once}"));
+    }
+    if let Some(line) = once.lines().find(|l| l.ends_with(' ') || l.ends_with('\t')) {
+        return Err(format!("{what}: trailing whitespace in {line:?}"));
+    }
+    if !once.ends_with('\n') || once.ends_with("\n\n") {
+        return Err(format!("{what}: not one final line break"));
+    }
+    if once.contains("\n\n\n") {
+        return Err(format!("{what}: two blank lines in a row"));
+    }
+    Ok(once)
+}
+
+fn campaigns_in(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "campaign") {
+            out.push(path);
+        }
+    }
+}
+
+/// Every example, fixture, seed and benchmark campaign in the repository.
+fn corpus() -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    for dir in [
+        "examples",
+        "tests/diagnostics",
+        "tests/fmt",
+        "fuzz/seeds",
+        "fuzz/fixtures",
+        "benches",
+        "src/cli/starter",
+    ] {
+        campaigns_in(&root().join(dir), &mut paths);
+    }
+    paths.sort();
+    paths
+}
+
+#[test]
+fn the_corpus_keeps_its_meaning_and_comments_and_is_stable() {
+    let mut formatted = 0;
+    for path in corpus() {
+        let source = std::fs::read_to_string(&path).unwrap();
+        let what = path.strip_prefix(root()).unwrap().display().to_string();
+        match format_source(&source) {
+            Ok(_) => {
+                holds(&source, &what).unwrap_or_else(|e| panic!("{e}"));
+                formatted += 1;
+            }
+            Err(diagnostics) => {
+                // Refused only for syntax errors, reported as `check` does.
+                let check = campaign::diagnose(&source, None);
+                for d in &diagnostics {
+                    assert!(
+                        check.iter().any(|c| c.code == d.code && c.span == d.span),
+                        "{what}: {d:?} is not among check's {check:?}"
+                    );
+                }
+                assert!(!diagnostics.is_empty(), "{what}");
+            }
+        }
+    }
+    assert!(formatted >= 15, "only {formatted} files formatted");
+}
+
+/// Every file in the fuzz seeds folders that is a campaign, whatever its
+/// name.
+#[test]
+fn fuzz_seeds_hold_too() {
+    let mut seen = 0;
+    for dir in ["fuzz/seeds", "fuzz/seeds-vm", "fuzz/seeds-url"] {
+        let Ok(entries) = std::fs::read_dir(root().join(dir)) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            let Ok(source) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            if format_source(&source).is_ok() {
+                holds(&source, &path.display().to_string()).unwrap_or_else(|e| panic!("{e}"));
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen >= 3, "only {seen} seeds parse");
+}
+
+#[test]
+fn messy_fixtures() {
+    insta::glob!("fmt/*.campaign", |path| {
+        let source = std::fs::read_to_string(path).unwrap();
+        let formatted =
+            holds(&source, &path.display().to_string()).unwrap_or_else(|e| panic!("{e}"));
+        insta::with_settings!({ description => source.as_str(), omit_expression => true }, {
+            insta::assert_snapshot!(formatted);
+        });
+    });
+}
+
+#[test]
+fn a_formatted_file_is_left_alone() {
+    let source = "campaign \"a\" {\n    stop\n}\n";
+    assert_eq!(format_source(source).unwrap(), source);
+    assert!(campaign::fmt::is_formatted(source).unwrap());
+}
+
+#[test]
+fn syntax_errors_are_not_formatted() {
+    let source = "campaign \"a\" {\n    wait 2 dayz\n}\n";
+    let errors = format_source(source).unwrap_err();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].code, "campaign::syntax::unit");
+    let source = "campaign \"a\" {\n    stop\n";
+    assert!(format_source(source).is_err());
+}
+
+// --- generated campaigns ---------------------------------------------------
+
+/// A piece of a generated campaign: tokens joined by separators, or text
+/// that must stay together (a duration, a percentage).
+#[derive(Debug, Clone)]
+enum Piece {
+    Tok(String),
+}
+
+fn tok(s: impl Into<String>) -> Piece {
+    Piece::Tok(s.into())
+}
+
+fn string() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("\"Hello [First Name]\"".to_string()),
+        Just("\"https://example.com//x?e=[Email | url]\"".to_string()),
+        Just("\"say \\\"hi\\\" // not a comment\"".to_string()),
+        Just("\"tags[]=a&b=[ Lead Score|number ]\"".to_string()),
+        Just("\"\\u{E9}t\\u{E9}\"".to_string()),
+        "[a-z]{1,6}".prop_map(|s| format!("\"{s}\"")),
+    ]
+}
+
+/// A string without merges: names of webhooks, goals and headers.
+fn name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("\"Say \\\"hi\\\" // here\"".to_string()),
+        Just("\"X-Key\"".to_string()),
+        "[a-z]{1,6}".prop_map(|s| format!("\"{s}\"")),
+    ]
+}
+
+fn merge() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("[Email]".to_string()),
+        Just("[ Lead Score|number ]".to_string()),
+        Just("[First Name | default: 'a // b']".to_string()),
+        Just("[Phone|replace:'-',''|truncate:3]".to_string()),
+        "[A-Z][a-z]{0,5}".prop_map(|s| format!("[{s}]")),
+    ]
+}
+
+fn operand() -> impl Strategy<Value = String> {
+    prop_oneof![
+        merge(),
+        string(),
+        Just("3".to_string()),
+        Just("-2.5".to_string()),
+        Just("true".to_string()),
+    ]
+}
+
+fn cond() -> impl Strategy<Value = Vec<Piece>> {
+    let leaf = prop_oneof![
+        (
+            merge(),
+            prop_oneof![Just("=="), Just("!="), Just(">="), Just("contains")],
+            operand()
+        )
+            .prop_map(|(a, op, b)| vec![tok(a), tok(op), tok(b)]),
+        merge().prop_map(|m| vec![tok(m), tok("is"), tok("not"), tok("empty")]),
+        string().prop_map(|s| vec![tok("has"), tok("tag"), tok(s)]),
+        merge().prop_map(|m| vec![tok(m)]),
+    ];
+    leaf.prop_recursive(3, 12, 3, |inner| {
+        prop_oneof![
+            (
+                inner.clone(),
+                prop_oneof![Just("and"), Just("or")],
+                inner.clone()
+            )
+                .prop_map(|(a, op, b)| {
+                    let mut v = a;
+                    v.push(tok(op));
+                    v.extend(b);
+                    v
+                }),
+            inner.clone().prop_map(|c| {
+                let mut v = vec![tok("not"), tok("(")];
+                v.extend(c);
+                v.push(tok(")"));
+                v
+            }),
+            inner.prop_map(|c| {
+                let mut v = vec![tok("(")];
+                v.extend(c);
+                v.push(tok(")"));
+                v
+            }),
+        ]
+    })
+}
+
+fn duration() -> impl Strategy<Value = String> {
+    (
+        prop_oneof![Just("1"), Just("2"), Just("1.5"), Just("30")],
+        prop_oneof![
+            Just("s"),
+            Just("ms"),
+            Just(" days"),
+            Just(" hour"),
+            Just("\tw"),
+            Just("minutes")
+        ],
+    )
+        .prop_map(|(n, u)| format!("{n}{u}"))
+}
+
+fn json() -> impl Strategy<Value = Vec<Piece>> {
+    let leaf = prop_oneof![
+        string().prop_map(|s| vec![tok(s)]),
+        merge().prop_map(|m| vec![tok(m)]),
+        Just(vec![tok("-1.5e3")]),
+        Just(vec![tok("null")]),
+        Just(vec![tok("true")]),
+    ];
+    leaf.prop_recursive(3, 16, 4, |inner| {
+        prop_oneof![
+            (
+                proptest::collection::vec(inner.clone(), 0..4),
+                any::<bool>()
+            )
+                .prop_map(|(items, trailing)| {
+                    let mut v = vec![tok("[")];
+                    let n = items.len();
+                    for (i, item) in items.into_iter().enumerate() {
+                        v.extend(item);
+                        if i + 1 < n || trailing {
+                            v.push(tok(","));
+                        }
+                    }
+                    v.push(tok("]"));
+                    v
+                }),
+            (proptest::collection::vec(inner, 0..4), any::<bool>()).prop_map(
+                |(items, trailing)| {
+                    let mut v = vec![tok("{")];
+                    let n = items.len();
+                    for (i, item) in items.into_iter().enumerate() {
+                        v.push(tok(format!("\"k{i}\"")));
+                        v.push(tok(":"));
+                        v.extend(item);
+                        if i + 1 < n || (trailing && n > 0) {
+                            v.push(tok(","));
+                        }
+                    }
+                    v.push(tok("}"));
+                    v
+                }
+            ),
+        ]
+    })
+}
+
+fn setting() -> impl Strategy<Value = Vec<Piece>> {
+    prop_oneof![
+        prop_oneof![Just("post"), Just("PUT"), Just("Get")]
+            .prop_map(|m| vec![tok("method"), tok(m)]),
+        string().prop_map(|s| vec![tok("url"), tok(s)]),
+        (name(), string()).prop_map(|(n, v)| vec![
+            tok("header"),
+            tok(n),
+            tok("="),
+            tok(v),
+            tok("+"),
+            tok("secret"),
+            tok("("),
+            tok("\"KEY\""),
+            tok(")")
+        ]),
+        string().prop_map(|s| vec![tok("post"), tok(s)]),
+        json().prop_map(|j| {
+            let mut v = vec![tok("json"), tok("{"), tok("\"body\""), tok(":")];
+            v.extend(j);
+            v.push(tok("}"));
+            v
+        }),
+        duration().prop_map(|d| vec![tok("timeout"), tok(d)]),
+        Just(vec![tok("retry"), tok("3")]),
+        Just(vec![tok("rate"), tok("10"), tok("/"), tok("s")]),
+        Just(vec![tok("on"), tok("failure"), tok("continue")]),
+        merge().prop_map(|m| vec![
+            tok("capture"),
+            tok(m),
+            tok("="),
+            tok("json"),
+            tok("\"/id\"")
+        ]),
+    ]
+}
+
+fn step() -> impl Strategy<Value = Vec<Piece>> {
+    let leaf = prop_oneof![
+        (prop_oneof![Just("add"), Just("remove")], string()).prop_map(|(op, s)| vec![
+            tok("tag"),
+            tok(op),
+            tok(s)
+        ]),
+        string().prop_map(|s| vec![tok("note"), tok(s)]),
+        ("[A-Z][a-z]{0,5}".prop_map(|s| format!("[{s}]")), operand()).prop_map(|(m, o)| vec![
+            tok("field"),
+            tok("set"),
+            tok(m),
+            tok("="),
+            tok(o)
+        ]),
+        duration().prop_map(|d| vec![tok("wait"), tok(d)]),
+        merge().prop_map(|m| vec![tok("wait"), tok("until"), tok(m)]),
+        Just(vec![tok("stop")]),
+        (name(), cond()).prop_map(|(s, c)| {
+            let mut v = vec![tok("goal"), tok(s), tok("when")];
+            v.extend(c);
+            v
+        }),
+        (name(), proptest::collection::vec(setting(), 0..5)).prop_map(|(name, settings)| {
+            let mut v = vec![tok("webhook"), tok(name), tok("{")];
+            for s in settings {
+                v.extend(s);
+            }
+            v.push(tok("}"));
+            v
+        }),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        let block = proptest::collection::vec(inner, 0..4).prop_map(|steps| {
+            let mut v = vec![tok("{")];
+            for s in steps {
+                v.extend(s);
+            }
+            v.push(tok("}"));
+            v
+        });
+        prop_oneof![
+            (
+                cond(),
+                block.clone(),
+                proptest::collection::vec((cond(), block.clone()), 0..2),
+                proptest::option::of(block.clone())
+            )
+                .prop_map(|(c, b, elifs, otherwise)| {
+                    let mut v = vec![tok("if")];
+                    v.extend(c);
+                    v.extend(b);
+                    for (c, b) in elifs {
+                        v.push(tok("else"));
+                        v.push(tok("if"));
+                        v.extend(c);
+                        v.extend(b);
+                    }
+                    if let Some(b) = otherwise {
+                        v.push(tok("else"));
+                        v.extend(b);
+                    }
+                    v
+                }),
+            (block.clone(), block).prop_map(|(a, b)| {
+                let mut v = vec![tok("split"), tok("30%")];
+                v.extend(a);
+                v.push(tok("else"));
+                v.extend(b);
+                v
+            }),
+        ]
+    })
+}
+
+fn separator() -> impl Strategy<Value = String> {
+    prop_oneof![
+        6 => Just(" ".to_string()),
+        2 => Just("\n".to_string()),
+        1 => Just("\t ".to_string()),
+        1 => Just("\n\n\n".to_string()),
+        1 => Just("  // line end { \"x\" [y]\n".to_string()),
+        1 => Just("\n  // own line\n".to_string()),
+        1 => Just("\n\n// after a blank line\n\n".to_string()),
+        1 => Just(" //\r\n".to_string()),
+    ]
+}
+
+fn generated() -> impl Strategy<Value = String> {
+    (
+        proptest::collection::vec(step(), 0..6),
+        prop_oneof![
+            Just(vec![]),
+            Just(vec![tok("trigger"), tok("contact_added")]),
+            Just(vec![tok("trigger"), tok("tag_added"), tok("\"T\"")])
+        ],
+        proptest::collection::vec(separator(), 200),
+    )
+        .prop_map(|(steps, trigger, seps)| {
+            let mut pieces = vec![tok("campaign"), tok("\"Generated\""), tok("{")];
+            pieces.extend(trigger);
+            for s in steps {
+                pieces.extend(s);
+            }
+            pieces.push(tok("}"));
+            let mut text = String::from("// generated\n");
+            for (i, Piece::Tok(t)) in pieces.into_iter().enumerate() {
+                text.push_str(&t);
+                text.push_str(&seps[i % seps.len()]);
+            }
+            text
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Generated campaigns, with comments, blank lines, tabs and CRLF
+    /// comment ends sprinkled between their tokens.
+    #[test]
+    fn generated_campaigns_hold(source in generated()) {
+        prop_assume!(parse_lossless(&source).is_ok());
+        if let Err(e) = holds(&source, "generated") {
+            prop_assert!(false, "{}\n--- source\n{}", e, source);
+        }
+    }
+}
+
+#[test]
+fn generated_campaigns_mostly_parse() {
+    // The property above skips what does not parse: most must.
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = generated();
+    let mut parsed = 0;
+    for _ in 0..100 {
+        let source = strategy.new_tree(&mut runner).unwrap().current();
+        parsed += usize::from(parse_lossless(&source).is_ok());
+    }
+    assert!(
+        parsed >= 80,
+        "only {parsed} of 100 generated campaigns parse"
+    );
+}
