@@ -798,20 +798,21 @@ mod tests {
             })
         };
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let calls: Vec<_> = events
-            .into_iter()
-            .map(|e| {
-                let store = store.clone();
-                tokio::spawn(async move { store.apply(e, &Triggers::default()).await })
-            })
-            .collect();
+        // One task polling the calls in order: they queue in the order
+        // given (tasks of their own would race to the queue).
+        let calls = {
+            let store = store.clone();
+            tokio::spawn(futures_util::future::join_all(events.into_iter().map(
+                move |e| {
+                    let store = store.clone();
+                    async move { store.apply(e, &Triggers::default()).await }
+                },
+            )))
+        };
         tokio::time::sleep(Duration::from_millis(300)).await;
         held.release();
         first.await.unwrap().unwrap();
-        let mut results = Vec::new();
-        for call in calls {
-            results.push(call.await.unwrap());
-        }
+        let results = calls.await.unwrap();
         assert_eq!(
             store.commits() - before,
             2,
