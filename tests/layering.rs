@@ -34,6 +34,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("serve", 9),
     ("diff", 8),
     ("expect", 9),
+    // The flow chart: over `run`'s dry run, under `serve`'s live map.
+    ("graph", 8),
 ];
 
 fn layer(module: &str) -> Option<u8> {
