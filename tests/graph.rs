@@ -666,3 +666,45 @@ fn a_large_campaign_says_so_and_draws_collapsed_or_by_block() {
     );
     assert!(started.elapsed().as_secs() < 120, "{:?}", started.elapsed());
 }
+
+/// docs/graph-welcome.svg is what `graph` draws for docs/graph.md's
+/// example (`DOCS_UPDATE=1` rewrites it).
+#[test]
+fn the_docs_picture_is_current() {
+    let doc = std::fs::read_to_string(root().join("docs/graph.md")).unwrap();
+    let block = |info: &str| {
+        let start = doc.find(info).unwrap() + info.len() + 1;
+        doc[start..start + doc[start..].find("```").unwrap()].to_string()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("welcome.campaign"),
+        block("```campaign file=welcome.campaign"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("welcome.csv"),
+        block("```csv file=welcome.csv"),
+    )
+    .unwrap();
+    let args = [
+        "graph",
+        "welcome.campaign",
+        "-c",
+        "welcome.csv",
+        "--now",
+        "2026-12-01T09:00:00Z",
+    ];
+    let o = support::campaign(dir.path(), &args);
+    assert!(o.status.success(), "{}", support::stderr(&o));
+    let drawn = String::from_utf8(o.stdout).unwrap();
+    let path = root().join("docs/graph-welcome.svg");
+    if std::env::var_os("DOCS_UPDATE").is_some() {
+        std::fs::write(&path, &drawn).unwrap();
+    }
+    let kept = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        kept == drawn,
+        "docs/graph-welcome.svg is out of date: DOCS_UPDATE=1 cargo test --test graph"
+    );
+}

@@ -65,7 +65,7 @@ pub(super) fn graph(args: &GraphArgs) -> Result<(), Failure> {
         GraphFormat::Mermaid => graph::mermaid::write(&drawn),
         GraphFormat::Json => graph::json::write(&drawn),
     };
-    match &args.output {
+    match &args.out {
         Some(path) if !is_stdin(path) => {
             std::fs::write(path, text).map_err(|source| CliError::GraphWrite {
                 path: path.clone(),

@@ -212,7 +212,7 @@ struct GraphArgs {
     format: GraphFormat,
     /// Write the picture here instead of stdout.
     #[arg(short, long, value_name = "FILE")]
-    output: Option<PathBuf>,
+    out: Option<PathBuf>,
     /// Contacts to dry-run (CSV, JSON or NDJSON; `-` for stdin): every node and edge shows how many passed it.
     #[arg(short, long, value_name = "FILE")]
     contacts: Option<PathBuf>,

@@ -110,12 +110,19 @@ pub fn layout(graph: &Graph, count_lines: usize) -> Layout {
     let mut right = MARGIN + width;
     let mut edges = Vec::with_capacity(graph.edges.len());
     let mut labels = Vec::with_capacity(graph.edges.len());
+    // Goal edges come per goal, their sources top to bottom: the lower a
+    // source, the nearer its lane, so a goal's lanes do not cross.
+    let goal_edges = graph
+        .edges
+        .iter()
+        .filter(|e| e.kind == EdgeKind::Goal)
+        .count();
     let mut goal_lane = 0usize;
     for e in &graph.edges {
         let (a, b) = (rects[e.ends.0], rects[e.ends.1]);
         if e.kind == EdgeKind::Goal {
             goal_lane += 1;
-            let x = MARGIN + width + LANE * goal_lane as f64;
+            let x = MARGIN + width + LANE * (goal_edges + 1 - goal_lane) as f64;
             right = right.max(x);
             let (ya, yb) = (a.y + a.h / 2.0, b.y + b.h / 2.0);
             edges.push(vec![(a.x + a.w, ya), (x, ya), (x, yb), (b.x + b.w, yb)]);

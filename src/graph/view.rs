@@ -294,7 +294,7 @@ fn block(graph: &Graph, id: &str) -> Result<Graph, ViewError> {
         groups.push(single(graph, n));
     }
     let out = groups.len();
-    let last = &graph.nodes[*inside.last().unwrap_or(&inside[0])];
+    let last = &graph.nodes[items.last().and_then(|i| head(i)).unwrap_or(inside[0])];
     groups.push(Group {
         node: Node {
             id: "out".into(),
