@@ -28,6 +28,8 @@
 //!   `campaign test`, and [`expect`], the test files `campaign test` runs;
 //! - [`workspace`], the `campaign.toml` settings beside the scripts, and
 //!   [`lsp`], the language server's analyses over all of the above.
+//! - [`graph`], the campaign as a flow chart (counted by a dry run), which
+//!   the server's live map draws too.
 //!
 //! Parsing, checking and compiling may run on several threads at once: the
 //! parser guards the process-wide settings pest keeps. A [`compile::Program`]
@@ -48,6 +50,7 @@ pub mod expect;
 pub mod failure;
 pub mod filters;
 pub mod fmt;
+pub mod graph;
 pub mod input;
 pub mod lsp;
 pub mod request;
@@ -138,15 +141,28 @@ fn overlap_test(errors: &[Diagnostic]) -> impl Fn(&Diagnostic) -> bool + '_ {
 /// Compiles a source to a program. Fails with every diagnostic (errors and
 /// warnings) if there is any error.
 pub fn compile(source: &str, schema: Option<&Schema>) -> Result<Compiled, Vec<Diagnostic>> {
+    compile_keeping_ast(source, schema).map(|(_, compiled)| compiled)
+}
+
+/// [`compile`], also handing back the syntax tree, for tools that need
+/// both (`campaign graph` draws the tree and counts with the program).
+pub fn compile_keeping_ast(
+    source: &str,
+    schema: Option<&Schema>,
+) -> Result<(syntax::ast::Campaign, Compiled), Vec<Diagnostic>> {
     let campaign = syntax::parser::parse(source)?;
     let diagnostics = check::check(&campaign, schema);
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Err(diagnostics);
     }
-    Ok(Compiled {
-        program: compile::generate(&campaign),
-        warnings: diagnostics,
-    })
+    let program = compile::generate(&campaign);
+    Ok((
+        campaign,
+        Compiled {
+            program,
+            warnings: diagnostics,
+        },
+    ))
 }
 
 #[cfg(test)]

@@ -36,6 +36,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("serve", 9),
     ("diff", 8),
     ("expect", 9),
+    // The flow chart: over `run`'s dry run, under `serve`'s live map.
+    ("graph", 8),
     // `campaign.toml`: the sample contacts' schema for check and the editor.
     ("workspace", 6),
     // The language server: on top of everything it explains.

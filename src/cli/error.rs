@@ -126,6 +126,20 @@ pub(crate) enum CliError {
     /// `migrate` cannot do what was asked.
     #[error("migrate: {0}")]
     Migrate(String),
+    /// `graph` cannot draw the view asked for.
+    #[error(transparent)]
+    GraphView(#[from] campaign::graph::ViewError),
+    /// `graph --contacts`: the dry run found the program unlike its steps.
+    #[error(transparent)]
+    GraphShape(campaign::graph::counts::ShapeError),
+    /// `graph -o FILE` could not be written.
+    #[error("cannot write {}: {source}", .path.display())]
+    GraphWrite {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: io::Error,
+    },
     /// Stdout failed for another reason than a reader that went away.
     #[error("writing output: {0}")]
     Output(io::Error),

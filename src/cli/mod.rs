@@ -37,6 +37,7 @@ mod diff;
 mod disasm;
 mod error;
 mod fmt;
+mod graph;
 mod inputs;
 mod lsp;
 mod new;
@@ -157,6 +158,16 @@ Exit status: 0 all passed, 1 a test failed or is new")]
 
 Exit status: 0 done (or nothing to change), 1 a file would change (--check), has syntax errors or cannot be read or written")]
     Fmt(FmtArgs),
+    /// Draw a campaign as a flow chart (SVG, DOT, Mermaid or JSON), with a dry run's counts per step.
+    #[command(after_help = "Examples:
+  campaign graph welcome.campaign -o welcome.svg
+  campaign graph welcome.campaign --format mermaid >> README.md
+  campaign graph welcome.campaign -c sample.csv --now 2026-12-01T09:00:00Z -o counted.svg
+  campaign graph big.campaign --collapse            one box per top-level if/split, sections past --max-nodes
+  campaign graph big.campaign --block s12 -f dot    one step's blocks
+
+Exit status: 0 drawn, 1 the campaign has errors, the picture is too large, or an input cannot be read")]
+    Graph(GraphArgs),
     /// Print a shell completion script.
     #[command(after_help = "Examples:
   campaign completions bash > ~/.local/share/bash-completion/completions/campaign
@@ -221,6 +232,44 @@ struct DisasmArgs {
     /// Output format: the listing, or the program as JSON.
     #[arg(short, long, value_enum, default_value_t = DataFormat::Human)]
     format: DataFormat,
+}
+
+#[derive(Args)]
+struct GraphArgs {
+    /// The campaign file (`-` for stdin).
+    file: PathBuf,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = GraphFormat::Svg)]
+    format: GraphFormat,
+    /// Write the picture here instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Contacts to dry-run (CSV, JSON or NDJSON; `-` for stdin): every node and edge shows how many passed it.
+    #[arg(short, long, value_name = "FILE")]
+    contacts: Option<PathBuf>,
+    /// Format of --contacts when its extension does not tell (stdin is sniffed).
+    #[arg(long, value_name = "csv|json|ndjson", requires = "contacts")]
+    contacts_format: Option<ContactsFormat>,
+    /// Start of the dry run's virtual clock (RFC 3339), for `wait until`; default: now.
+    #[arg(long, value_name = "RFC3339", requires = "contacts")]
+    now: Option<String>,
+    /// Draw each top-level if/split as one box, and runs of top-level steps as sections when still over --max-nodes.
+    #[arg(long)]
+    collapse: bool,
+    /// Draw only this step (an id such as s12 or s3_1_0) or section (s0-s49, from the collapsed view).
+    #[arg(long, value_name = "ID")]
+    block: Option<String>,
+    /// The most nodes one picture may have (svg, dot, mermaid; json has no limit).
+    #[arg(long, value_name = "N", default_value_t = campaign::graph::MAX_NODES, value_parser = clap::value_parser!(usize))]
+    max_nodes: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum GraphFormat {
+    Svg,
+    Dot,
+    Mermaid,
+    Json,
 }
 
 #[derive(Args)]
@@ -472,6 +521,7 @@ pub(crate) fn run() -> Result<(), Failure> {
         Command::Status(args) => serve::status(&args),
         Command::Revisions(args) => serve::revisions(&args),
         Command::Migrate(args) => serve::migrate(&args),
+        Command::Graph(args) => graph::graph(&args),
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "campaign", &mut out);

@@ -20,15 +20,7 @@ use super::{RunArgs, RunFormat};
 pub(super) fn run(args: &RunArgs) -> Result<(), Failure> {
     let source = read_campaign(&args.file)?;
     let compiled = compile(&source)?;
-    let now = match args.now.as_deref() {
-        None => chrono::Utc::now().timestamp(),
-        Some(text) => chrono::DateTime::parse_from_rfc3339(text)
-            .map_err(|source| CliError::Now {
-                text: text.to_owned(),
-                source,
-            })?
-            .timestamp(),
-    };
+    let now = parse_now(args.now.as_deref())?;
     if is_stdin(&args.file) && is_stdin(&args.contacts) {
         return Err(CliError::StdinTwice.into());
     }
@@ -38,6 +30,19 @@ pub(super) fn run(args: &RunArgs) -> Result<(), Failure> {
     } else {
         send(&source, &compiled.program, input, format, args)
     }
+}
+
+/// `--now`: an RFC 3339 time as Unix seconds; by default, now.
+pub(super) fn parse_now(now: Option<&str>) -> Result<i64, CliError> {
+    Ok(match now {
+        None => chrono::Utc::now().timestamp(),
+        Some(text) => chrono::DateTime::parse_from_rfc3339(text)
+            .map_err(|source| CliError::Now {
+                text: text.to_owned(),
+                source,
+            })?
+            .timestamp(),
+    })
 }
 
 /// Records what would happen, to stdout, and sends nothing.

@@ -20,7 +20,7 @@ use crate::diagnostics::{Diagnostic, SourceFile};
 use crate::effect::{self, Seconds};
 use crate::failure::{Failure, FirstFailure, FirstFailures, Location};
 use crate::request::{self, HttpRequest, KeyDeriver, Signature};
-use crate::vm::{Event, Run, Secrets, Vm};
+use crate::vm::{Event, Run, Secrets, Trace, Vm};
 
 /// How effects are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +102,21 @@ impl<'a> DryRun<'a> {
         format: ContactsFormat,
         out: W,
     ) -> Result<Summary, DryRunError> {
-        self.drive(contacts, format, Some(out), |_, _| Ok(()))
+        self.drive(contacts, format, Some(out), |_, _| Ok(()), ())
+            .map(|(summary, ())| summary)
+    }
+
+    /// [`DryRun::run`], with the VM reporting its path to `trace` (which
+    /// is handed back with the summary): how `campaign graph --contacts`
+    /// counts the contacts on each step of the very run that printed them.
+    pub fn run_traced<R: Read, W: Write, T: Trace>(
+        &self,
+        contacts: R,
+        format: ContactsFormat,
+        out: W,
+        trace: T,
+    ) -> Result<(Summary, T), DryRunError> {
+        self.drive(contacts, format, Some(out), |_, _| Ok(()), trace)
     }
 
     /// Runs every contact and hands `each` the contact's id and its output
@@ -115,20 +129,22 @@ impl<'a> DryRun<'a> {
         format: ContactsFormat,
         each: impl FnMut(&str, &[u8]) -> Result<(), DryRunError>,
     ) -> Result<Summary, DryRunError> {
-        self.drive(contacts, format, None::<std::io::Sink>, each)
+        self.drive(contacts, format, None::<std::io::Sink>, each, ())
+            .map(|(summary, ())| summary)
     }
 
     /// The dry run: with `out`, the output is written there in chunks;
     /// without, each contact's output is dropped after `each` saw it.
-    fn drive<R: Read, W: Write>(
+    fn drive<R: Read, W: Write, T: Trace>(
         &self,
         contacts: R,
         format: ContactsFormat,
         mut out: Option<W>,
         mut each: impl FnMut(&str, &[u8]) -> Result<(), DryRunError>,
-    ) -> Result<Summary, DryRunError> {
+        trace: T,
+    ) -> Result<(Summary, T), DryRunError> {
         let program = self.program;
-        let mut vm = Vm::new(program, Secrets::Masked);
+        let mut vm = Vm::with_trace(program, Secrets::Masked, trace);
         let mut run = Run::default();
         // The output buffer itself, written out in chunks of whole contacts
         // (a BufWriter behind it would copy every byte once more).
@@ -218,7 +234,7 @@ impl<'a> DryRun<'a> {
         read?;
         written?;
         summary.failures = failures.into_vec();
-        Ok(summary)
+        Ok((summary, vm.into_trace()))
     }
 }
 

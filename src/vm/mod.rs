@@ -140,8 +140,35 @@ pub enum Secrets {
     Values(std::sync::Arc<Vec<String>>),
 }
 
+/// A window on the VM's path through the code, for tools that count where
+/// contacts go (`campaign graph --contacts`). Every method does nothing by
+/// default; the VM is generic over its tracer, so the default `()` compiles
+/// to the loop without a hook.
+pub trait Trace {
+    /// The instruction at `pc` of the main code is about to run (goal
+    /// condition routines are not reported).
+    #[inline(always)]
+    fn visit(&mut self, _pc: u32) {}
+    /// The jump instruction at `pc` (just visited) jumped.
+    #[inline(always)]
+    fn jumped(&mut self, _pc: u32) {}
+    /// A goal check at `from` (the pc of `CheckGoals` or of the wait the
+    /// contact stands at) pulled the contact to goal `goal`.
+    #[inline(always)]
+    fn pulled(&mut self, _from: u32, _goal: u32) {}
+    /// The contact walked onto goal `goal` and its condition held.
+    #[inline(always)]
+    fn reached(&mut self, _goal: u32) {}
+    /// The contact's run failed at the last visited pc.
+    #[inline(always)]
+    fn failed(&mut self) {}
+}
+
+impl Trace for () {}
+
 /// Reusable buffers for running a program; one per worker.
-pub struct Vm<'p> {
+pub struct Vm<'p, T: Trace = ()> {
+    trace: T,
     program: &'p Program,
     secrets: Secrets,
     stack: Vec<Value<'static>>,
@@ -164,6 +191,22 @@ enum Flow {
 impl<'p> Vm<'p> {
     /// A VM for `program`.
     pub fn new(program: &'p Program, secrets: Secrets) -> Vm<'p> {
+        Vm::with_trace(program, secrets, ())
+    }
+
+    /// Stores a captured value into a field (response capture).
+    pub fn set_field(run: &mut Run, field: FieldId, value: &str) {
+        if let Some(slot) = run.contact.fields.get_mut(field as usize) {
+            let text = slot.get_or_insert_with(String::new);
+            text.clear();
+            text.push_str(value);
+        }
+    }
+}
+
+impl<'p, T: Trace> Vm<'p, T> {
+    /// A VM for `program` that reports its path to `trace`.
+    pub fn with_trace(program: &'p Program, secrets: Secrets, trace: T) -> Vm<'p, T> {
         let headers = program
             .webhooks
             .iter()
@@ -171,6 +214,7 @@ impl<'p> Vm<'p> {
             .max()
             .unwrap_or(0);
         Vm {
+            trace,
             program,
             secrets,
             stack: Vec::new(),
@@ -192,6 +236,16 @@ impl<'p> Vm<'p> {
         self.program
     }
 
+    /// The tracer, with what it has seen.
+    pub fn trace(&self) -> &T {
+        &self.trace
+    }
+
+    /// The tracer, taken back.
+    pub fn into_trace(self) -> T {
+        self.trace
+    }
+
     /// Runs until the contact's next visible event.
     pub fn next<'s>(&'s mut self, run: &'s mut Run) -> Event<'s> {
         if run.finished {
@@ -199,7 +253,10 @@ impl<'p> Vm<'p> {
         }
         if let Some(after) = run.check_goals_after.take() {
             match self.goal_ahead(run, after) {
-                Ok(Some(goal)) => return self.reach_goal(run, goal),
+                Ok(Some(goal)) => {
+                    self.trace.pulled(after, goal as u32);
+                    return self.reach_goal(run, goal);
+                }
                 Ok(None) => {}
                 Err(e) => return self.fail(run, e),
             }
@@ -212,6 +269,7 @@ impl<'p> Vm<'p> {
                 return Event::Done;
             };
             run.pc += 1;
+            self.trace.visit(pc as u32);
             match ins {
                 Instruction::Webhook(id) => {
                     self.request.webhook = id;
@@ -322,7 +380,10 @@ impl<'p> Vm<'p> {
                     return Event::Wait { millis };
                 }
                 Instruction::CheckGoals(after) => match self.goal_ahead(run, after) {
-                    Ok(Some(goal)) => return self.reach_goal(run, goal),
+                    Ok(Some(goal)) => {
+                        self.trace.pulled(pc as u32, goal as u32);
+                        return self.reach_goal(run, goal);
+                    }
                     Ok(None) => {}
                     Err(e) => return self.fail(run, e),
                 },
@@ -332,7 +393,10 @@ impl<'p> Vm<'p> {
                         Err(e) => return self.fail(run, e),
                     };
                     match self.eval_routine(run, info.cond_pc) {
-                        Ok(true) => return Event::Goal(&info.name),
+                        Ok(true) => {
+                            self.trace.reached(g);
+                            return Event::Goal(&info.name);
+                        }
                         Ok(false) => {}
                         Err(e) => return self.fail(run, e),
                     }
@@ -360,7 +424,10 @@ impl<'p> Vm<'p> {
                 }
                 pure => match self.pure(run, pure, pc) {
                     Ok(Flow::Next) => {}
-                    Ok(Flow::Jump(t)) => run.pc = t,
+                    Ok(Flow::Jump(t)) => {
+                        self.trace.jumped(pc as u32);
+                        run.pc = t;
+                    }
                     Err(e) => return self.fail(run, e),
                 },
             }
@@ -377,19 +444,11 @@ impl<'p> Vm<'p> {
         match self.goal_ahead(run, after) {
             Ok(Some(goal)) => {
                 run.check_goals_after = None;
+                self.trace.pulled(after, goal as u32);
                 Some(self.reach_goal(run, goal))
             }
             Ok(None) => None,
             Err(e) => Some(self.fail(run, e)),
-        }
-    }
-
-    /// Stores a captured value into a field (response capture).
-    pub fn set_field(run: &mut Run, field: FieldId, value: &str) {
-        if let Some(slot) = run.contact.fields.get_mut(field as usize) {
-            let text = slot.get_or_insert_with(String::new);
-            text.clear();
-            text.push_str(value);
         }
     }
 
@@ -414,13 +473,13 @@ impl<'p> Vm<'p> {
 
     /// Entry `i` of one of the program's tables; a compiled program only
     /// names entries it has, a hand-built or deserialized one may not.
-    fn table<'t, T>(
+    fn table<'t, U>(
         &self,
-        table: &'t [T],
+        table: &'t [U],
         i: u32,
         what: &str,
         pc: usize,
-    ) -> Result<&'t T, RuntimeError> {
+    ) -> Result<&'t U, RuntimeError> {
         table.get(i as usize).ok_or_else(|| {
             let len = table.len();
             self.invalid(pc, format!("the instruction names {what} {i} of {len}"))
@@ -439,6 +498,7 @@ impl<'p> Vm<'p> {
     }
 
     fn fail<'s>(&mut self, run: &mut Run, error: RuntimeError) -> Event<'s> {
+        self.trace.failed();
         run.finished = true;
         self.stack.clear();
         Event::Error(error)
