@@ -41,6 +41,36 @@ pub struct Diagnostic {
     pub label: String,
     /// What to do about it.
     pub help: Option<String>,
+    /// Related places and a fix, which few diagnostics have: boxed, so
+    /// the many without them stay small.
+    extra: Option<Box<Extra>>,
+}
+
+/// What only some diagnostics carry.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Extra {
+    related: Vec<Related>,
+    fix: Option<Fix>,
+}
+
+/// Another place a diagnostic points at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Related {
+    /// Where, in the same source.
+    pub span: Span,
+    /// What is there, e.g. "first named here".
+    pub message: String,
+}
+
+/// A replacement that fixes a diagnostic, for editors' quick fixes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fix {
+    /// What the fix does, e.g. "use `https://`".
+    pub title: String,
+    /// The bytes to replace.
+    pub span: Span,
+    /// What to put there.
+    pub replacement: String,
 }
 
 impl Diagnostic {
@@ -53,6 +83,7 @@ impl Diagnostic {
             span,
             label: String::new(),
             help: None,
+            extra: None,
         }
     }
 
@@ -74,6 +105,43 @@ impl Diagnostic {
     pub fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
+    }
+
+    /// Adds a related place.
+    pub fn with_related(mut self, span: Span, message: impl Into<String>) -> Self {
+        self.extra
+            .get_or_insert_with(Box::default)
+            .related
+            .push(Related {
+                span,
+                message: message.into(),
+            });
+        self
+    }
+
+    /// Sets the fix: replace `span` with `replacement`.
+    pub fn with_fix(
+        mut self,
+        title: impl Into<String>,
+        span: Span,
+        replacement: impl Into<String>,
+    ) -> Self {
+        self.extra.get_or_insert_with(Box::default).fix = Some(Fix {
+            title: title.into(),
+            span,
+            replacement: replacement.into(),
+        });
+        self
+    }
+
+    /// Other places that explain this one (the step a duplicate repeats).
+    pub fn related(&self) -> &[Related] {
+        self.extra.as_deref().map_or(&[], |e| &e.related)
+    }
+
+    /// The edit that fixes it, when the check knows it for certain.
+    pub fn fix(&self) -> Option<&Fix> {
+        self.extra.as_deref()?.fix.as_ref()
     }
 
     /// True for errors.
@@ -218,11 +286,25 @@ pub fn clip_for_terminal(text: &str, max: usize) -> Cow<'_, str> {
 pub struct Report {
     diagnostic: Diagnostic,
     excerpt: Excerpt,
+    /// The related places, each with its own excerpt, shown as advice.
+    related: Vec<Report>,
+    /// Whether this is one of another report's related places.
+    advice: bool,
 }
 
 impl Report {
     /// Binds a diagnostic to the file it is about.
     pub fn new(diagnostic: Diagnostic, file: &SourceFile) -> Self {
+        let related = diagnostic
+            .related()
+            .iter()
+            .map(|r| {
+                let note = Diagnostic::warning(diagnostic.code, r.span, r.message.clone());
+                let mut report = Report::new(note, file);
+                report.advice = true;
+                report
+            })
+            .collect();
         let excerpt = Excerpt::new(
             clip_for_terminal(&file.name, LABEL_BYTES).into_owned(),
             &file.text,
@@ -233,6 +315,8 @@ impl Report {
         Report {
             diagnostic,
             excerpt,
+            related,
+            advice: false,
         }
     }
 }
@@ -247,10 +331,20 @@ impl std::error::Error for Report {}
 
 impl miette::Diagnostic for Report {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new(self.diagnostic.code))
+        (!self.advice).then(|| Box::new(self.diagnostic.code) as Box<dyn fmt::Display>)
+    }
+
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
+        (!self.related.is_empty()).then(|| {
+            Box::new(self.related.iter().map(|r| r as &dyn miette::Diagnostic))
+                as Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>
+        })
     }
 
     fn severity(&self) -> Option<miette::Severity> {
+        if self.advice {
+            return Some(miette::Severity::Advice);
+        }
         Some(match self.diagnostic.severity {
             Severity::Error => miette::Severity::Error,
             Severity::Warning => miette::Severity::Warning,

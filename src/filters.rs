@@ -137,17 +137,22 @@ const DATE_USAGE: Usage = Usage {
 
 fn unknown(filter: &Filter) -> Diagnostic {
     let name = &filter.name.node;
-    let help = match did_you_mean(name, FILTER_NAMES.iter().copied()) {
+    let close = did_you_mean(name, FILTER_NAMES.iter().copied());
+    let help = match close {
         Some(close) => format!("did you mean `{close}`?"),
         None => format!("filters are: {}", FILTER_NAMES.join(", ")),
     };
-    Diagnostic::error(
+    let d = Diagnostic::error(
         codes::FILTER_UNKNOWN,
         filter.name.span,
         format!("unknown filter `{name}`"),
     )
     .label("not a filter")
-    .help(help)
+    .help(help);
+    match close {
+        Some(close) => d.with_fix(format!("change to `{close}`"), filter.name.span, close),
+        None => d,
+    }
 }
 
 fn arguments(span: Span, message: &str, label: &str, help: &str) -> Diagnostic {

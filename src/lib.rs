@@ -25,7 +25,9 @@
 //! - [`verify`], which checks inbound webhooks' signatures for the server;
 //! - [`serve`], the live engine and its HTTP side;
 //! - [`diff`], which compares two dry runs' effects for `campaign diff` and
-//!   `campaign test`, and [`expect`], the test files `campaign test` runs.
+//!   `campaign test`, and [`expect`], the test files `campaign test` runs;
+//! - [`workspace`], the `campaign.toml` settings beside the scripts, and
+//!   [`lsp`], the language server's analyses over all of the above.
 //!
 //! Parsing, checking and compiling may run on several threads at once: the
 //! parser guards the process-wide settings pest keeps. A [`compile::Program`]
@@ -47,6 +49,7 @@ pub mod failure;
 pub mod filters;
 pub mod fmt;
 pub mod input;
+pub mod lsp;
 pub mod request;
 pub mod run;
 pub mod schema;
@@ -59,6 +62,7 @@ mod threads;
 pub mod url_template;
 pub mod verify;
 pub mod vm;
+pub mod workspace;
 
 use check::Schema;
 use compile::Program;
@@ -76,26 +80,39 @@ pub struct Compiled {
 /// Every diagnostic for a source: syntax errors, or else all semantic
 /// errors and lints, in source order.
 pub fn diagnose(source: &str, schema: Option<&Schema>) -> Vec<Diagnostic> {
-    let (campaign, mut errors) = syntax::parser::parse_partial(source);
+    let (campaign, diagnostics) = diagnose_tree(source, schema);
     if let Some(campaign) = campaign {
+        if campaign.span.len() >= check::PARALLEL_FROM {
+            threads::drop_in_background(campaign);
+        }
+    }
+    diagnostics
+}
+
+/// [`diagnose`], keeping the syntax tree it checked (what parsed of it,
+/// when there are syntax errors), for tools that go on to answer questions
+/// about the same text (the language server).
+pub fn diagnose_tree(
+    source: &str,
+    schema: Option<&Schema>,
+) -> (Option<syntax::ast::Campaign>, Vec<Diagnostic>) {
+    let (campaign, mut errors) = syntax::parser::parse_partial(source);
+    if let Some(campaign) = &campaign {
         // Parts that failed to build were left out of the AST; a check that
         // trips over the gap (an "empty URL" around a bad escape) would only
         // repeat the first error, so findings overlapping one are dropped.
         errors.sort_by_key(|e| e.span.start);
         let found: Vec<Diagnostic> = {
             let overlaps = overlap_test(&errors);
-            check::check(&campaign, schema)
+            check::check(campaign, schema)
                 .into_iter()
                 .filter(|d| !overlaps(d))
                 .collect()
         };
         errors.extend(found);
         errors.sort_by_key(|d| (d.span.start, d.span.end));
-        if campaign.span.len() >= check::PARALLEL_FROM {
-            threads::drop_in_background(campaign);
-        }
     }
-    errors
+    (campaign, errors)
 }
 
 /// Whether a diagnostic overlaps one of `errors` (a zero-width span counts

@@ -104,7 +104,11 @@ fn the_docs_tables_and_the_list_agree_both_ways() {
 fn every_code_the_docs_mention_exists() {
     let mut files = vec![root().join("README.md")];
     for entry in std::fs::read_dir(root().join("docs")).unwrap() {
-        files.push(entry.unwrap().path());
+        let path = entry.unwrap().path();
+        // docs/ also holds pictures (docs/editors.md's screenshot).
+        if path.extension().is_none_or(|e| e != "png") {
+            files.push(path);
+        }
     }
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();

@@ -36,6 +36,10 @@ const LAYERS: &[(&str, u8)] = &[
     ("serve", 9),
     ("diff", 8),
     ("expect", 9),
+    // `campaign.toml`: the sample contacts' schema for check and the editor.
+    ("workspace", 6),
+    // The language server: on top of everything it explains.
+    ("lsp", 10),
 ];
 
 fn layer(module: &str) -> Option<u8> {

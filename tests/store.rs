@@ -67,6 +67,7 @@ backends!(
     revisions_are_numbered_once_per_text_even_when_raced,
     migrate_moves_waiting_positions_but_not_leased_ones,
     finished_positions_past_retention_are_pruned_and_waiting_ones_kept,
+    checkpoints_committed_together_each_keep_to_their_own_lease,
 );
 
 const START: i64 = 1_000_000;
@@ -542,4 +543,50 @@ async fn finished_positions_past_retention_are_pruned_and_waiting_ones_kept(stor
     assert_eq!(data.id, "done");
     assert!(positions.is_empty(), "{positions:?}");
     assert_eq!(store.contact("waits").await.unwrap().unwrap().1.len(), 1);
+}
+
+/// Many checkpoints at once (PostgreSQL commits them as one batch): each
+/// is written only if its worker still holds that position, whatever the
+/// others in the same commit do.
+async fn checkpoints_committed_together_each_keep_to_their_own_lease(store: Arc<Database>) {
+    for i in 0..40 {
+        store
+            .apply(enroll("C", &format!("c{i:02}")), &Triggers::default())
+            .await
+            .unwrap();
+    }
+    let t = now() + 1000;
+    let a = store.claim("A", t, 40, 1000).await.unwrap();
+    assert_eq!(a.len(), 40);
+    // A's leases expire; B takes over 15 of them.
+    let b = store.claim("B", t + 1001, 15, 60_000).await.unwrap();
+    assert_eq!(b.len(), 15);
+    let taken: BTreeSet<String> = b.iter().map(|c| c.position.contact.clone()).collect();
+    let far = t + 1_000_000;
+    let held = futures_util::future::join_all(a.iter().map(|c| {
+        let store = store.clone();
+        let cp = parked(c.position.clone(), far);
+        async move {
+            let contact = cp.position.contact.clone();
+            let held = store
+                .checkpoint("A", cp, &Triggers::default(), 1000)
+                .await
+                .unwrap();
+            (contact, held)
+        }
+    }))
+    .await;
+    for (contact, held) in held {
+        assert_eq!(held, !taken.contains(&contact), "{contact}");
+        let p = position(&store, &contact).await;
+        if taken.contains(&contact) {
+            assert_eq!(p.state, State::Active, "{contact}: B's lease, untouched");
+        } else {
+            assert_eq!(
+                (p.state, p.wake_at),
+                (State::Waiting, Some(far)),
+                "{contact}"
+            );
+        }
+    }
 }

@@ -70,15 +70,17 @@ fn env_name(label: &str) -> String {
 }
 
 fn warn(out: &mut Vec<Diagnostic>, name: &str, span: Span, help: String) {
-    out.push(
-        Diagnostic::warning(
-            codes::CREDENTIAL_LITERAL,
-            span,
-            format!("`{name}` looks like a credential written into the script"),
-        )
-        .label("credential in plain text")
-        .help(help),
-    );
+    out.push(credential(name, span, help));
+}
+
+fn credential(name: &str, span: Span, help: String) -> Diagnostic {
+    Diagnostic::warning(
+        codes::CREDENTIAL_LITERAL,
+        span,
+        format!("`{name}` looks like a credential written into the script"),
+    )
+    .label("credential in plain text")
+    .help(help)
 }
 
 pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
@@ -109,12 +111,18 @@ pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
                             })
                             .reduce(Span::to)
                             .unwrap_or(name.span);
+                        let secret = format!("secret(\"{}\")", env_name(&name.node));
                         let help = format!(
-                            "keep it in the environment: `header \"{}\" = secret(\"{}\")`",
+                            "keep it in the environment: `header \"{}\" = {secret}`",
                             name.node,
-                            env_name(&name.node)
                         );
-                        warn(out, &name.node, span, help);
+                        // Only a header can read a secret: the whole value
+                        // becomes the call.
+                        out.push(credential(&name.node, span, help).with_fix(
+                            format!("read it with `{secret}`"),
+                            span,
+                            secret,
+                        ));
                     }
                 }
                 // Post data is split once, by the post-data checks, which

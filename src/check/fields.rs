@@ -53,15 +53,17 @@ pub(super) fn check(campaign: &Campaign, schema: &Schema, out: &mut Vec<Diagnost
                 format!("{} has: {}", schema.origin, list.join(", "))
             }
         };
-        out.push(
-            Diagnostic::error(
-                codes::MERGE_UNKNOWN_FIELD,
-                merge.field.span,
-                format!("no field named `{name}` in {}", schema.origin),
-            )
-            .label("unknown field")
-            .help(help),
-        );
+        let mut d = Diagnostic::error(
+            codes::MERGE_UNKNOWN_FIELD,
+            merge.field.span,
+            format!("no field named `{name}` in {}", schema.origin),
+        )
+        .label("unknown field")
+        .help(help);
+        if let Some(m) = suggestion {
+            d = d.with_fix(format!("change to `[{m}]`"), merge.field.span, m);
+        }
+        out.push(d);
     });
 }
 

@@ -1,6 +1,6 @@
 //! Control flow: unreachable steps, goal placement, duplicate names.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use super::walk_steps;
 use super::webhooks::secret_name;
@@ -94,7 +94,7 @@ fn nested_goals(block: &Block, out: &mut Vec<Diagnostic>) {
 }
 
 fn names(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
-    let mut seen: HashSet<&str> = HashSet::new();
+    let mut seen: HashMap<&str, Span> = HashMap::new();
     walk_steps(&campaign.steps, &mut |step| {
         let (name, what) = match &step.kind {
             StepKind::Webhook(w) => (&w.name, "webhook"),
@@ -109,7 +109,7 @@ fn names(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
             );
             return;
         }
-        if !seen.insert(name.node.as_str()) {
+        if let Some(&first) = seen.get(name.node.as_str()) {
             out.push(
                 Diagnostic::error(
                     codes::STEP_DUPLICATE_NAME,
@@ -117,14 +117,17 @@ fn names(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
                     format!("another step is already named {:?}", name.node),
                 )
                 .label("duplicate name")
-                .help("names identify steps in run output, idempotency keys and journals; give each step its own name"),
+                .help("names identify steps in run output, idempotency keys and journals; give each step its own name")
+                .with_related(first, "first named here"),
             );
+        } else {
+            seen.insert(name.node.as_str(), name.span);
         }
     });
 }
 
 fn triggers(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
-    let mut paths: HashSet<&str> = HashSet::new();
+    let mut paths: HashMap<&str, Span> = HashMap::new();
     for t in &campaign.triggers {
         match &t.node {
             Trigger::TagAdded(tag) if tag.node.trim().is_empty() => out.push(
@@ -147,7 +150,7 @@ fn triggers(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
                         .label("not a path")
                         .help("e.g. `trigger webhook_received \"/hooks/signup\" verify standard secret(\"SIGNUP_SECRET\")`"),
                     );
-                } else if !paths.insert(&path.node) {
+                } else if let Some(&first) = paths.get(path.node.as_str()) {
                     out.push(
                         Diagnostic::error(
                             codes::TRIGGER_DUPLICATE_PATH,
@@ -155,8 +158,11 @@ fn triggers(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
                             format!("another trigger of this campaign already receives {:?}", path.node),
                         )
                         .label("duplicate path")
-                        .help("a path starts one campaign once: remove this trigger, or give it its own path"),
+                        .help("a path starts one campaign once: remove this trigger, or give it its own path")
+                        .with_related(first, "first received here"),
                     );
+                } else {
+                    paths.insert(&path.node, path.span);
                 }
                 verification(t.span, path, verify.as_ref(), out);
             }

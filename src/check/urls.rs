@@ -135,7 +135,8 @@ fn check_url(url: &Template, dynamic_host: bool, out: &mut Vec<Diagnostic>) {
                     "this webhook is sent over plain http",
                 )
                 .label("unencrypted")
-                .help("contact data and keys travel unencrypted; use `https://` unless the receiver is on your own network"),
+                .help("contact data and keys travel unencrypted; use `https://` unless the receiver is on your own network")
+                .with_fix("use `https://`", Span::new(start, start + 4), "https"),
             );
         }
         other => out.push(

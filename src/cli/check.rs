@@ -1,7 +1,8 @@
 //! `campaign check`: every diagnostic of every file, for people or as JSON.
 
+use std::collections::HashMap;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use campaign::check::Schema;
 use campaign::contacts::ContactsFormat;
@@ -18,17 +19,25 @@ pub(super) fn check(args: &CheckArgs) -> Result<(), Failure> {
     if stdin_files + usize::from(args.contacts.as_deref().is_some_and(is_stdin)) > 1 {
         return Err(CliError::StdinTwice.into());
     }
-    let schema = load_schema(
+    let given = load_schema(
         args.contacts.as_deref(),
         args.contacts_format,
         args.schema.as_deref(),
     )?;
-    let schema = schema.as_ref();
+    // Flags win; without them each file's nearest campaign.toml may name
+    // the sample contacts.
+    let use_workspace = given.is_none() && !args.no_workspace;
+    let mut workspaces = Workspaces::default();
     let mut errors = 0;
     let mut warnings = 0;
     let mut json = JsonArray::new(io::BufWriter::new(io::stdout().lock()));
     let (mut shown, mut hidden) = (0, 0);
     for path in &args.files {
+        let schema = if use_workspace {
+            workspaces.schema_for(path)?
+        } else {
+            given.as_ref()
+        };
         let (source, diagnostics) = match read_source(path) {
             Ok(s) => {
                 let d = campaign::diagnose(&s.text, schema);
@@ -82,6 +91,35 @@ pub(super) fn check(args: &CheckArgs) -> Result<(), Failure> {
         Err(Failure::Reported)
     } else {
         Ok(())
+    }
+}
+
+/// The schemas of the `campaign.toml` files met, each loaded once.
+#[derive(Default)]
+struct Workspaces {
+    /// By settings file; `None` for a folder without one.
+    loaded: HashMap<Option<PathBuf>, Option<Schema>>,
+}
+
+impl Workspaces {
+    /// The schema the nearest `campaign.toml` above `file` gives (for
+    /// stdin, above the current folder).
+    fn schema_for(&mut self, file: &Path) -> Result<Option<&Schema>, CliError> {
+        let folder = match file.parent() {
+            _ if is_stdin(file) => Path::new("."),
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let workspace = campaign::workspace::find(folder)?;
+        let key = workspace.as_ref().map(|w| w.file.clone());
+        if !self.loaded.contains_key(&key) {
+            let schema = match &workspace {
+                Some(w) => w.schema()?,
+                None => None,
+            };
+            self.loaded.insert(key.clone(), schema);
+        }
+        Ok(self.loaded[&key].as_ref())
     }
 }
 

@@ -129,6 +129,12 @@ pub(crate) enum CliError {
     /// Stdout failed for another reason than a reader that went away.
     #[error("writing output: {0}")]
     Output(io::Error),
+    /// `campaign.toml` (or the sample it names) cannot be used.
+    #[error(transparent)]
+    Workspace(#[from] campaign::workspace::WorkspaceError),
+    /// The language server stopped on a broken connection.
+    #[error(transparent)]
+    Lsp(#[from] campaign::lsp::server::ServerError),
 }
 
 /// How a command did not succeed.

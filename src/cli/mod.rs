@@ -38,6 +38,7 @@ mod disasm;
 mod error;
 mod fmt;
 mod inputs;
+mod lsp;
 mod new;
 mod output;
 mod render;
@@ -169,6 +170,10 @@ Exit status: 0 done (or nothing to change), 1 a file would change (--check), has
     #[command(after_help = "Example:
   campaign man > ~/.local/share/man/man1/campaign.1 && man campaign")]
     Man,
+    /// Run the language server on stdin and stdout, for editors.
+    #[command(after_help = "Editors start it themselves; see docs/editors.md.
+Settings: campaign.toml beside the scripts (contacts, contacts_format, env_file).")]
+    Lsp,
 }
 
 #[derive(Args)]
@@ -191,6 +196,9 @@ struct CheckArgs {
     /// Make warnings fail too (`--deny warnings`).
     #[arg(long, value_enum)]
     deny: Vec<Deny>,
+    /// Ignore campaign.toml (whose `contacts` otherwise gives the known fields).
+    #[arg(long)]
+    no_workspace: bool,
 }
 
 #[derive(Args)]
@@ -470,6 +478,7 @@ pub(crate) fn run() -> Result<(), Failure> {
             output::print_stdout(&String::from_utf8_lossy(&out))?;
             Ok(())
         }
+        Command::Lsp => lsp::lsp(),
         Command::Man => {
             let mut out = Vec::new();
             clap_mangen::Man::new(Cli::command())

@@ -306,7 +306,7 @@ pub(super) fn diagnostic_json(source: &SourceFile, d: &Diagnostic) -> serde_json
     use campaign::diagnostics::clip;
     let (line, column) = source.line_col(d.span.start);
     let (end_line, end_column) = source.line_col(d.span.end);
-    serde_json::json!({
+    let mut json = serde_json::json!({
         "file": source.name,
         "severity": d.severity,
         "code": d.code,
@@ -318,5 +318,30 @@ pub(super) fn diagnostic_json(source: &SourceFile, d: &Diagnostic) -> serde_json
         "end_column": end_column,
         "label": clip(&d.label, JSON_TEXT_BYTES),
         "help": d.help.as_deref().map(|h| clip(h, JSON_TEXT_BYTES)),
-    })
+    });
+    // Only when there are some, so the common object stays as it was.
+    if !d.related().is_empty() {
+        let related: Vec<serde_json::Value> = d
+            .related()
+            .iter()
+            .map(|r| {
+                let (line, column) = source.line_col(r.span.start);
+                serde_json::json!({
+                    "message": clip(&r.message, JSON_TEXT_BYTES),
+                    "span": { "start": r.span.start, "end": r.span.end },
+                    "line": line,
+                    "column": column,
+                })
+            })
+            .collect();
+        json["related"] = related.into();
+    }
+    if let Some(fix) = d.fix() {
+        json["fix"] = serde_json::json!({
+            "title": clip(&fix.title, JSON_TEXT_BYTES),
+            "span": { "start": fix.span.start, "end": fix.span.end },
+            "replacement": fix.replacement,
+        });
+    }
+    json
 }

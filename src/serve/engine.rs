@@ -398,9 +398,7 @@ impl<S: Store> Engine<S> {
             attempts: std::mem::take(&mut seen.attempts),
             claimed_ms: seen.claimed_ms,
         };
-        let changed = !checkpoint.change.fields.is_empty()
-            || !checkpoint.change.add_tags.is_empty()
-            || !checkpoint.change.remove_tags.is_empty();
+        let changed = !checkpoint.change.is_empty();
         match self
             .store
             .checkpoint(&self.worker, checkpoint, &triggers, self.lease_ms)

@@ -232,6 +232,13 @@ pub struct Change {
     pub remove_tags: Vec<String>,
 }
 
+impl Change {
+    /// Whether it leaves the contact as it was.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty() && self.add_tags.is_empty() && self.remove_tags.is_empty()
+    }
+}
+
 /// An event to record and apply in one transaction.
 #[derive(Debug, Clone, Default)]
 pub struct Inbound {

@@ -554,7 +554,7 @@ impl Store for SqliteStore {
                 .execute(params![p.campaign, p.contact, now, checkpoint.claimed_ms])?;
             }
             let change = &checkpoint.change;
-            if !change.fields.is_empty() || !change.add_tags.is_empty() || !change.remove_tags.is_empty() {
+            if !change.is_empty() {
                 let what = change_contact(tx, change, now)?;
                 let mut entered = Vec::new();
                 follow_change(

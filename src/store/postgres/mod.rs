@@ -21,9 +21,11 @@
 //!   refused.
 
 use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 
@@ -34,8 +36,11 @@ use super::{
 
 /// The schema's versions, oldest first: (version, name, SQL). A version is
 /// never edited once released; a change is a new one.
-pub const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("migrations/postgres/0001_init.sql"))];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../migrations/postgres/0001_init.sql"),
+)];
 
 /// The newest schema this build knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -110,13 +115,14 @@ fn retryable(e: &StoreError) -> bool {
 }
 
 /// Runs `$body` (an expression using the transaction `$tx`) in a
-/// transaction, committed if it returns `Ok`, run again on a deadlock.
+/// transaction on a connection from `$pool`, committed if it returns `Ok`,
+/// run again on a deadlock.
 macro_rules! transaction {
-    ($self:ident, |$tx:ident| $body:expr) => {{
+    ($pool:expr, |$tx:ident| $body:expr) => {{
         let mut tries = 0;
         loop {
             tries += 1;
-            let mut client = $self.pool.get().await?;
+            let mut client = $pool.get().await?;
             let result: Result<_, StoreError> = async {
                 let $tx = client.transaction().await?;
                 let value = $body.await?;
@@ -126,8 +132,10 @@ macro_rules! transaction {
             .await;
             match result {
                 Err(e) if tries < TRIES && retryable(&e) => {
-                    tokio::time::sleep(Duration::from_millis(fastrand::u64(1..20 * tries as u64)))
-                        .await;
+                    tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(
+                        1..20 * tries as u64,
+                    )))
+                    .await;
                 }
                 other => break other,
             }
@@ -135,10 +143,14 @@ macro_rules! transaction {
     }};
 }
 
+mod batch;
+
 /// A server database in PostgreSQL.
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
+    /// The group committer of checkpoints, started by the first one.
+    batcher: Arc<OnceLock<mpsc::UnboundedSender<batch::Pending>>>,
 }
 
 impl PostgresStore {
@@ -176,7 +188,10 @@ impl PostgresStore {
                 message: e.to_string(),
                 code: None,
             })?;
-        let store = PostgresStore { pool };
+        let store = PostgresStore {
+            pool,
+            batcher: Arc::default(),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -466,8 +481,7 @@ async fn checkpoint_tx(
     let now = now_ms();
     let p = &checkpoint.position;
     let change = &checkpoint.change;
-    let changes_contact =
-        !change.fields.is_empty() || !change.add_tags.is_empty() || !change.remove_tags.is_empty();
+    let changes_contact = !change.is_empty();
     if changes_contact {
         // The contact's row first, as `apply` does: the two queue on it
         // instead of deadlocking over the contact's positions.
@@ -613,7 +627,7 @@ impl Store for PostgresStore {
         source: &str,
         bytecode: &str,
     ) -> Result<i64, StoreError> {
-        transaction!(self, |tx| save_revision_tx(
+        transaction!(self.pool, |tx| save_revision_tx(
             &tx, campaign, hash, source, bytecode
         ))
     }
@@ -646,7 +660,7 @@ impl Store for PostgresStore {
     }
 
     async fn apply(&self, event: Inbound, triggers: &Triggers) -> Result<Applied, StoreError> {
-        transaction!(self, |tx| apply_tx(&tx, &event, triggers))
+        transaction!(self.pool, |tx| apply_tx(&tx, &event, triggers))
     }
 
     async fn claim(
@@ -713,7 +727,22 @@ impl Store for PostgresStore {
         triggers: &Triggers,
         lease_ms: i64,
     ) -> Result<bool, StoreError> {
-        transaction!(self, |tx| checkpoint_tx(
+        if checkpoint.change.is_empty() {
+            // Most checkpoints (a send recorded, a wait reached, the end):
+            // committed together with what other contacts checkpoint now.
+            let (reply, answer) = oneshot::channel();
+            self.batcher
+                .get_or_init(|| batch::start(self.pool.clone()))
+                .send(batch::Pending {
+                    worker: worker.to_string(),
+                    checkpoint,
+                    lease_ms,
+                    reply,
+                })
+                .map_err(|_| StoreError::Gone)?;
+            return answer.await.map_err(|_| StoreError::Gone)?;
+        }
+        transaction!(self.pool, |tx| checkpoint_tx(
             &tx,
             worker,
             &checkpoint,
@@ -842,7 +871,7 @@ impl Store for PostgresStore {
     }
 
     async fn move_positions(&self, from: i64, moves: &[Position]) -> Result<u64, StoreError> {
-        transaction!(self, |tx| move_tx(&tx, from, moves))
+        transaction!(self.pool, |tx| move_tx(&tx, from, moves))
     }
 
     async fn prune(

@@ -1,0 +1,251 @@
+#!/usr/bin/env bash
+# Scale-out benchmark (issue 11, "Speed"): `campaign serve` workers sharing
+# one PostgreSQL database, beside a bare SKIP LOCKED loop in the same run.
+#
+# Setup, not timed: a throwaway PostgreSQL cluster (.ci/postgres, fsync off
+# as in CI); SCALE_CONTACTS contacts enrolled into scale.campaign (`wait 1
+# days`, then one webhook posting email=[Email] to benches/delivery's
+# `server`, which answers 200 at once) and run to the wait by one worker;
+# that database is kept as a template. The receiver's own ceiling is
+# printed first: wrk against it (when wrk is installed) for 5 s.
+#
+# Then, for W in SCALE_WORKERS (default 1 2 4), SCALE_REPS rounds each,
+# interleaved so that load hits all alike, each on a fresh copy of the
+# template (CREATE DATABASE … TEMPLATE):
+#   bare-row    benches/serve's `skiplocked URL W 64 row`: W connections
+#               claiming 64 due rows at a time with campaign's claim
+#               statement and completing each row with its own conditional
+#               UPDATE; timed by itself from start to the empty claim;
+#   bare-batch  the same, completing a whole claim with one UPDATE (the
+#               loop's best version when nothing happens per row);
+#   serve       every waiting position made due at one instant T (4 s
+#               ahead), W `campaign serve --no-api -j SCALE_CONCURRENCY`
+#               processes started before T; timed from T until the receiver
+#               has counted all SCALE_CONTACTS requests (benches/serve's
+#               `until`). Afterwards, checked: every position is `done`,
+#               the receiver got exactly SCALE_CONTACTS requests (one more
+#               second allowed for strays), and the attempts table holds one
+#               attempt per contact: no contact was processed twice.
+# The baseline of a round is the faster of bare-row and bare-batch; the
+# ratio serve/baseline per round, median per W, is reported against the
+# target of 0.7. With the default 100,000 contacts, the W=2 serve rounds
+# are also the "100,000 contacts due at once across 2 workers" figure.
+#
+# Output: bench-out/scale/ (gitignored): results.tsv, summary.txt (printed),
+# logs. Everything started here is stopped by a trap on exit.
+#
+# Usage: bash benches/scale.sh
+# Knobs: SCALE_CONTACTS=100000 SCALE_WORKERS="1 2 4" SCALE_REPS=2
+#        SCALE_CONCURRENCY=64 BENCH_OUT=bench-out CARGO_TARGET_DIR
+# Needs: cargo, psql, PostgreSQL's server (installed by .ci/postgres when
+# missing and run as root), curl, awk; wrk optional. Loopback only.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUT_BASE=${BENCH_OUT:-$ROOT/bench-out}
+case $OUT_BASE in /*) ;; *) OUT_BASE=$ROOT/$OUT_BASE ;; esac
+OUT=$OUT_BASE/scale
+N=${SCALE_CONTACTS:-100000}
+WORKERS=${SCALE_WORKERS:-1 2 4}
+REPS=${SCALE_REPS:-2}
+CONC=${SCALE_CONCURRENCY:-64}
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+case $TARGET_DIR in /*) ;; *) TARGET_DIR=$ROOT/$TARGET_DIR ;; esac
+mkdir -p "$OUT"
+
+log() { printf '== %s\n' "$*" >&2; }
+die() { printf 'scale.sh: %s\n' "$*" >&2; exit 1; }
+load() { uptime | sed 's/.*load average: //'; }
+for tool in psql curl awk; do command -v "$tool" >/dev/null || die "$tool is missing"; done
+
+log "building campaign, benches/serve and benches/delivery (release)"
+(cd "$ROOT" && cargo build --release --quiet --bin campaign)
+CAMPAIGN=$TARGET_DIR/release/campaign
+cargo build --release --quiet --manifest-path "$ROOT/benches/serve/Cargo.toml" \
+    --target-dir "$OUT_BASE/serve/target"
+cargo build --release --quiet --manifest-path "$ROOT/benches/delivery/Cargo.toml" \
+    --target-dir "$OUT_BASE/delivery/target"
+SKIPLOCKED_BIN=$OUT_BASE/serve/target/release/skiplocked
+UNTIL_BIN=$OUT_BASE/serve/target/release/until
+RECEIVER_BIN=$OUT_BASE/delivery/target/release/server
+
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    postgres_stop
+}
+# shellcheck source=.ci/postgres
+source "$ROOT/.ci/postgres"
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+postgres_start >&2
+ADMIN=$CAMPAIGN_TEST_POSTGRES
+export PGOPTIONS='-c client_min_messages=warning'
+url_of() { echo "${ADMIN%/*}/$1"; }
+sql() { psql -qtAX -v ON_ERROR_STOP=1 "$(url_of "$1")" -c "$2"; }
+fresh_db() { # NAME: a copy of the template
+    sql postgres "DROP DATABASE IF EXISTS $1" >/dev/null
+    sql postgres "CREATE DATABASE $1 TEMPLATE scale_template" >/dev/null
+}
+
+coproc RECEIVER { exec "$RECEIVER_BIN" --seconds 3600 2>"$OUT/receiver.err"; }
+PIDS+=("$RECEIVER_PID")
+read -r -t 10 RPORT <&"${RECEIVER[0]}" || die "the receiver printed no port"
+served() { curl -sf "http://127.0.0.1:$RPORT/stats"; }
+if command -v wrk >/dev/null; then
+    WRK=$(wrk -t2 -c64 -d5s "http://127.0.0.1:$RPORT/hook" | awk '/Requests\/sec/ { print $2 }')
+    served >/dev/null
+else
+    WRK="not measured (wrk is not installed)"
+fi
+log "the receiver on its own: $WRK req/s"
+
+LOAD_START=$(load)
+cat >"$OUT/scale.campaign" <<EOF
+// Generated by benches/scale.sh: contacts wait, then one webhook each.
+campaign "Scale benchmark" {
+    trigger contact_added
+
+    wait 1 days
+
+    webhook "Notify" {
+        url "http://127.0.0.1:$RPORT/hook"
+        post "email=[Email]"
+    }
+}
+EOF
+CONTACTS=$OUT/contacts-$N.csv
+awk -v n="$N" 'BEGIN { print "Contact ID,Email"
+    for (i = 1; i <= n; i++) printf "%d,person%d@example.com\n", i, i }' >"$CONTACTS"
+
+# start_workers NAME DB COUNT: COUNT `campaign serve` processes on one
+# database; their pids in WORKER_PIDS.
+start_workers() {
+    local name=$1 db=$2 count=$3 i
+    WORKER_PIDS=()
+    for i in $(seq 1 "$count"); do
+        "$CAMPAIGN" serve "$OUT/scale.campaign" --db "$(url_of "$db")" --listen 127.0.0.1:0 \
+            --no-api -j "$CONC" >"$OUT/$name-$i.out" 2>"$OUT/$name-$i.err" &
+        WORKER_PIDS+=($!)
+        PIDS+=($!)
+    done
+    for i in $(seq 1 "$count"); do
+        for _ in $(seq 1 600); do
+            grep -q ' on http://127\.0\.0\.1:' "$OUT/$name-$i.err" && break
+            kill -0 "${WORKER_PIDS[$((i - 1))]}" 2>/dev/null \
+                || { cat "$OUT/$name-$i.err" >&2; die "$name-$i: serve exited"; }
+            sleep 0.05
+        done
+    done
+}
+stop_workers() {
+    local pid status
+    for pid in "${WORKER_PIDS[@]}"; do kill -TERM "$pid"; done
+    for pid in "${WORKER_PIDS[@]}"; do
+        status=0
+        wait "$pid" || status=$?
+        [[ $status -eq 0 ]] || die "a worker exited with status $status on SIGTERM"
+    done
+}
+
+log "setup: enrolling $N contacts and parking them at the wait (load $(load))"
+sql postgres "DROP DATABASE IF EXISTS scale_template" >/dev/null
+sql postgres "CREATE DATABASE scale_template" >/dev/null
+start_workers setup scale_template 1
+stop_workers
+started=$(date +%s.%N)
+"$CAMPAIGN" enroll "$OUT/scale.campaign" --contacts "$CONTACTS" --db "$(url_of scale_template)" \
+    >"$OUT/enroll.out" 2>"$OUT/enroll.err" || { cat "$OUT/enroll.err" >&2; die "enroll failed"; }
+log "enroll: $(tail -n 1 "$OUT/enroll.err") ($(awk -v s="$started" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }') s)"
+start_workers park scale_template 1
+for _ in $(seq 1 2400); do
+    waiting=$(sql scale_template "SELECT count(*) FROM positions WHERE state = 'waiting'")
+    [[ $waiting -eq $N ]] && break
+    sleep 0.25
+done
+stop_workers
+[[ $waiting -eq $N ]] || die "only $waiting of $N contacts reached the wait"
+sql scale_template "VACUUM ANALYZE" >/dev/null
+
+printf 'workers\tname\tcount\twall_s\tper_s\tload\n' >"$OUT/results.tsv"
+record() { # W NAME WALL
+    local rate
+    rate=$(awk -v n="$N" -v w="$3" 'BEGIN { printf "%.0f", n / w }')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$N" "$3" "$rate" "$(load)" >>"$OUT/results.tsv"
+    log "$(printf 'W=%s %-12s %8d in %7.3f s = %7d/s' "$1" "$2" "$N" "$3" "$rate")"
+}
+bare() { # W MODE: sets WALL
+    fresh_db bare
+    sql bare "UPDATE positions SET wake_at = 0, resume_at = 0 WHERE state = 'waiting'" >/dev/null
+    local out
+    out=$("$SKIPLOCKED_BIN" "$(url_of bare)" "$1" 64 "$2")
+    [[ $(awk '{ print $1 }' <<<"$out") -eq $N ]] || die "skiplocked $1 $2 completed: $out"
+    [[ $(sql bare "SELECT count(*) FROM positions WHERE state <> 'done'") -eq 0 ]] \
+        || die "skiplocked $1 $2 left rows not done"
+    WALL=$(awk '{ print $2 }' <<<"$out")
+}
+serve_round() { # W REP: sets WALL
+    local w=$1 name=serve-$1-$2 due before end after left attempts
+    fresh_db live
+    due=$(($(date +%s%3N) + 4000))
+    sql live "UPDATE positions SET wake_at = $due, resume_at = $due WHERE state = 'waiting'" >/dev/null
+    before=$(served)
+    start_workers "$name" live "$w"
+    (($(date +%s%3N) < due)) || die "$name: the workers took longer than 4 s to start"
+    end=$("$UNTIL_BIN" "$RPORT" $((before + N)) 900) || die "$name: not all sent"
+    sleep 1
+    after=$(served)
+    stop_workers
+    [[ $((after - before)) -eq $N ]] || die "$name: the receiver got $((after - before)) requests for $N contacts"
+    left=$(sql live "SELECT count(*) FROM positions WHERE state <> 'done'")
+    [[ $left -eq 0 ]] || die "$name: $left positions not done"
+    attempts=$(sql live "SELECT count(*) || ' ' || count(DISTINCT contact) FROM attempts")
+    [[ $attempts == "$N $N" ]] || die "$name: attempts (all, distinct contacts): $attempts"
+    WALL=$(awk -v a="$due" -v b="$end" 'BEGIN { printf "%.3f", (b - a) / 1000 }')
+}
+
+declare -A RATIOS
+for rep in $(seq 1 "$REPS"); do
+    for w in $WORKERS; do
+        log "round $rep, $w worker(s), load $(load)"
+        bare "$w" row
+        row=$WALL
+        record "$w" "bare-row" "$WALL"
+        serve_round "$w" "$rep"
+        record "$w" "serve" "$WALL"
+        serve=$WALL
+        bare "$w" batch
+        record "$w" "bare-batch" "$WALL"
+        base=$(awk -v a="$row" -v b="$WALL" 'BEGIN { print (a < b) ? a : b }')
+        RATIOS[$w]+="$(awk -v b="$base" -v s="$serve" 'BEGIN { printf "%.3f", b / s }') "
+    done
+done
+LOAD_END=$(load)
+
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END {
+    printf "%.3f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+best() { # W NAME
+    awk -F'\t' -v w="$1" -v n="$2" '$1 == w && $2 == n && $5 > b { b = $5 } END { print b + 0 }' "$OUT/results.tsv"
+}
+{
+    echo "campaign scale-out benchmark, $(date -u +%Y-%m-%dT%H:%MZ); $(nproc) cores; $(uname -sr)"
+    echo "PostgreSQL $("$POSTGRES_BIN/postgres" --version | awk '{ print $3 }') (fsync off), $N contacts due at once, -j $CONC per worker, $REPS rounds"
+    echo "receiver alone (wrk -t2 -c64, 5 s): $WRK req/s"
+    echo "load average before: $LOAD_START   after: $LOAD_END"
+    echo
+    printf '  %-8s %12s %12s %12s %8s %s\n' workers bare-row/s bare-batch/s serve/s ratio "(median serve/best bare; rounds)"
+    for w in $WORKERS; do
+        r=$(median <<<"${RATIOS[$w]}")
+        printf '  %-8s %12s %12s %12s %8s %s\n' "$w" "$(best "$w" bare-row)" "$(best "$w" bare-batch)" \
+            "$(best "$w" serve)" "$r" "(${RATIOS[$w]% })"
+    done
+    echo "  target: ratio >= 0.7"
+    echo
+    echo "Every serve round: all $N positions done, the receiver got exactly $N requests,"
+    echo "and one attempt per contact (no contact processed twice)."
+    echo "(per-run figures with the load average at each: $OUT/results.tsv)"
+} | tee "$OUT/summary.txt"
