@@ -5,6 +5,8 @@
 //! multiset of texts; and the layout is clean (no trailing spaces, one
 //! final line break). The messy fixtures in tests/fmt/ are snapshotted.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -196,6 +198,84 @@ fn syntax_errors_are_not_formatted() {
     assert_eq!(errors[0].code, "campaign::syntax::unit");
     let source = "campaign \"a\" {\n    stop\n";
     assert!(format_source(source).is_err());
+}
+
+/// The canonical spellings, one rule each (docs/fmt.md).
+#[test]
+fn canonical_spellings() {
+    let cases = [
+        // Durations: the unit spelt out, singular for exactly 1.
+        ("wait 5s", "wait 5 seconds"),
+        ("wait 1 days", "wait 1 day"),
+        ("wait 1.5h", "wait 1.5 hours"),
+        ("wait 500 ms", "wait 500 milliseconds"),
+        ("wait 2\tw", "wait 2 weeks"),
+        ("wait 90 minute", "wait 90 minutes"),
+        // A date is not a duration.
+        (
+            "wait until 2026-12-01T09:00:00Z",
+            "wait until 2026-12-01T09:00:00Z",
+        ),
+        // Merges outside strings are spaced; strings are kept as written.
+        ("field set [A]=[ B|upper ]", "field set [A] = [B | upper]"),
+        (
+            "note \"[ B|upper ] \\u{41} tags[]\"",
+            "note \"[ B|upper ] \\u{41} tags[]\"",
+        ),
+        (
+            "field set [A] = [B|replace:'a' , 'b']",
+            "field set [A] = [B | replace: 'a', 'b']",
+        ),
+        (
+            "if not([A]==1){stop}",
+            "if not ([A] == 1) {\n        stop\n    }",
+        ),
+        (
+            "split 5%{}else{stop}",
+            "split 5% {} else {\n        stop\n    }",
+        ),
+    ];
+    for (step, expected) in cases {
+        let source = format!("campaign \"a\" {{\n{step}\n}}\n");
+        let formatted = format_source(&source).unwrap_or_else(|d| panic!("{step}: {d:?}"));
+        assert_eq!(
+            formatted,
+            format!("campaign \"a\" {{\n    {expected}\n}}\n"),
+            "{step}"
+        );
+        holds(&source, step).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let webhook = "campaign \"a\" {\n webhook \"w\" { method patch url \"https://x.example\" rate 600 / minute timeout 2.5 s }\n}\n";
+    assert_eq!(
+        format_source(webhook).unwrap(),
+        "campaign \"a\" {\n    webhook \"w\" {\n        method PATCH\n        url \"https://x.example\"\n        rate 600/minute\n        timeout 2.5 seconds\n    }\n}\n"
+    );
+}
+
+#[test]
+fn a_byte_order_mark_and_crlf_line_ends_go() {
+    let source = "\u{FEFF}campaign \"a\" {\r\n  stop\r\n}\r\n";
+    assert_eq!(
+        format_source(source).unwrap(),
+        "campaign \"a\" {\n    stop\n}\n"
+    );
+}
+
+/// A file large enough to be parsed in stretches on several threads gives
+/// the tokens of each stretch in order: the output is the small file's,
+/// repeated.
+#[test]
+fn a_large_file_parsed_in_parallel_formats_as_its_parts() {
+    let step = "  // about the hook\n  webhook \"W\" { url \"https://a.example/[Id]\" post \"a=[B|upper]\" } // end\n\n";
+    let formatted_step = "    // about the hook\n    webhook \"W\" {\n        url \"https://a.example/[Id]\"\n        post \"a=[B|upper]\"\n    } // end\n";
+    let n = 6000;
+    let source = format!("campaign \"a\" {{\n{}}}\n", step.repeat(n));
+    assert!(source.len() > 256 * 1024);
+    let expected = format!(
+        "campaign \"a\" {{\n{}}}\n",
+        vec![formatted_step; n].join("\n")
+    );
+    assert_eq!(format_source(&source).unwrap(), expected);
 }
 
 // --- generated campaigns ---------------------------------------------------
@@ -531,5 +611,153 @@ fn generated_campaigns_mostly_parse() {
     assert!(
         parsed >= 80,
         "only {parsed} of 100 generated campaigns parse"
+    );
+}
+
+// --- the command -----------------------------------------------------------
+
+const MESSY: &str = "campaign \"M\" {\n  stop // done\n}\n";
+const TIDY: &str = "campaign \"T\" {\n    stop\n}\n";
+const BROKEN: &str = "campaign \"B\" {\n    wait 2 dayz\n}\n";
+
+fn run_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    support::campaign(dir, args)
+}
+
+#[test]
+fn fmt_rewrites_only_the_files_that_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let messy = support::write(dir.path(), "messy.campaign", MESSY);
+    let tidy = support::write(dir.path(), "tidy.campaign", TIDY);
+    let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+    std::fs::File::options()
+        .write(true)
+        .open(&tidy)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&messy, std::fs::Permissions::from_mode(0o640)).unwrap();
+    }
+    let o = run_in(dir.path(), &["fmt", "messy.campaign", "tidy.campaign"]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::stderr(&o));
+    assert_eq!(support::stdout(&o), "");
+    assert_eq!(support::stderr(&o), "formatted 2 files: 1 file changed\n");
+    assert_eq!(
+        std::fs::read_to_string(&messy).unwrap(),
+        "campaign \"M\" {\n    stop // done\n}\n"
+    );
+    assert_eq!(std::fs::read_to_string(&tidy).unwrap(), TIDY);
+    // Not written at all: its time is the one set above.
+    assert_eq!(std::fs::metadata(&tidy).unwrap().modified().unwrap(), old);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&messy).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o777,
+            0o640,
+            "the rewritten file keeps its permissions"
+        );
+    }
+    // No temporary file is left behind.
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
+#[test]
+fn fmt_check_lists_what_would_change_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    support::write(dir.path(), "messy.campaign", MESSY);
+    support::write(dir.path(), "tidy.campaign", TIDY);
+    let o = run_in(
+        dir.path(),
+        &["fmt", "--check", "tidy.campaign", "messy.campaign"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(support::stdout(&o), "messy.campaign\n");
+    assert_eq!(
+        support::stderr(&o),
+        "checked 2 files: 1 file would be reformatted\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("messy.campaign")).unwrap(),
+        MESSY
+    );
+    let o = run_in(dir.path(), &["fmt", "--check", "-q", "tidy.campaign"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(support::stdout(&o), "");
+    assert_eq!(support::stderr(&o), "");
+
+    let o = run_in(
+        dir.path(),
+        &[
+            "fmt",
+            "--check",
+            "--diff",
+            "messy.campaign",
+            "tidy.campaign",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        support::stdout(&o),
+        "--- a/messy.campaign\n+++ b/messy.campaign\n@@ -1,3 +1,3 @@\n campaign \"M\" {\n-  stop // done\n+    stop // done\n }\n"
+    );
+    // --diff only with --check.
+    let o = run_in(dir.path(), &["fmt", "--diff", "messy.campaign"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn fmt_stdin_to_stdout_for_editors() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = support::command(dir.path(), &["fmt", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(MESSY.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        support::stdout(&o),
+        "campaign \"M\" {\n    stop // done\n}\n"
+    );
+    assert_eq!(support::stderr(&o), "");
+}
+
+#[test]
+fn fmt_prints_syntax_errors_as_check_does_and_leaves_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = support::write(dir.path(), "broken.campaign", BROKEN);
+    support::write(dir.path(), "messy.campaign", MESSY);
+    let o = run_in(
+        dir.path(),
+        &["-q", "fmt", "broken.campaign", "messy.campaign"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let check = run_in(dir.path(), &["-q", "check", "broken.campaign"]);
+    assert_eq!(check.status.code(), Some(1));
+    assert!(support::stderr(&o).contains("campaign::syntax::unit"));
+    assert_eq!(support::stderr(&o), support::stderr(&check));
+    assert_eq!(std::fs::read_to_string(&broken).unwrap(), BROKEN);
+    // The other file is still formatted.
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("messy.campaign")).unwrap(),
+        "campaign \"M\" {\n    stop // done\n}\n"
     );
 }

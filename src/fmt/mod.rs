@@ -241,36 +241,33 @@ fn separator(p: &mut Printer<'_>, last: bool) {
 /// canonical spellings: HTTP methods in capitals, durations as a number and
 /// a unit spelt out, merges spaced as `[Field | filter: arg, arg]`.
 fn run(p: &mut Printer<'_>, _source: &str, end: u32) {
-    let mut prev = String::new();
+    let mut prev = "";
     while let Some(t) = p.peek() {
         if t.span.start >= end {
             break;
         }
         let text = p.peek_text();
-        let canonical = if prev == "method" {
-            text.to_ascii_uppercase()
-        } else if text.starts_with('[') && text.len() > 1 {
-            canonical_merge(text)
-        } else if matches!(prev.as_str(), "wait" | "timeout" | "backoff")
+        if matches!(prev, "wait" | "timeout" | "backoff")
             && text.starts_with(|c: char| c.is_ascii_digit())
         {
-            // `2 days`: the number and its unit are two tokens.
-            let number = text.to_string();
+            // `2 days`: the number and its unit are two tokens, written as
+            // one (the grammar allows no comment between them).
             p.take();
-            let unit = p.peek_text();
-            let word = long_unit(unit, number == "1");
-            let t = p.take();
-            // Written as one: the grammar allows no comment between them.
-            if let Some(t) = t {
-                p.write(t, &format!("{number} {word}"));
+            let word = long_unit(p.peek_text(), text == "1");
+            if let Some(unit) = p.take() {
+                p.write(unit, &format!("{text} {word}"));
             }
-            prev = word;
+            prev = "";
             continue;
+        }
+        if prev == "method" {
+            p.write_as(&text.to_ascii_uppercase());
+        } else if text.starts_with('[') && text.len() > 1 {
+            p.write_as(&canonical_merge(text));
         } else {
-            text.to_string()
-        };
-        prev = text.to_string();
-        p.write_as(&canonical);
+            p.write_as(text);
+        }
+        prev = text;
     }
 }
 
@@ -314,6 +311,9 @@ fn canonical_merge(text: &str) -> String {
         }
     }
     out.push(']');
+    if out == text {
+        return out;
+    }
     let same = parse_merge(&out[1..out.len() - 1], 1, Span::new(0, out.len())).is_ok_and(|m| {
         m.field.node == merge.field.node
             && m.filters.len() == merge.filters.len()
