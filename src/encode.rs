@@ -92,6 +92,27 @@ pub fn json_string_into(out: &mut String, s: &str) {
     });
 }
 
+/// `s` as XML 1.0 text or a double-quoted attribute value (the graph's
+/// SVG, `campaign test`'s JUnit report): the five markup characters
+/// escaped, and the control characters XML 1.0 has no place for (below
+/// U+0020 but tab, newline and carriage return) replaced by U+FFFD, so that
+/// any text makes a well-formed document.
+pub fn xml_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// True when `s` can go into an HTTP header value: no `\r` or `\n` (which
 /// would let a merged value inject headers), and no other ASCII control
 /// character but tab (what the HTTP client refuses to send, RFC 9110).

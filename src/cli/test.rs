@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use campaign::contacts::ContactsFormat;
 use campaign::diff::{self, Options};
+use campaign::encode::xml_text as xml;
 use campaign::expect::{self, TestFile, DEFAULT_NOW};
 use campaign::run::dry_run::{DryRun, OutputFormat};
 
@@ -218,23 +219,6 @@ fn golden_mismatch(expected: &str, actual: &[(String, Vec<u8>)]) -> Option<Strin
         }
     }
     None
-}
-
-fn xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // XML 1.0 has no place for other control characters.
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 pub(super) fn test(args: &TestArgs) -> Result<(), Failure> {

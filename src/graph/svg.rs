@@ -165,22 +165,4 @@ pub fn write_with(graph: &Graph, count_line: bool) -> String {
 }
 
 /// Text for XML content or a double-quoted attribute.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            // Not allowed in XML 1.0 at all; labels have none, but a
-            // campaign name might.
-            c if c.is_control() && !matches!(c, '\n' | '\t') => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::encode::xml_text as escape;
