@@ -165,6 +165,17 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    #[test]
+    fn xml_text_escapes_markup_and_replaces_what_xml_cannot_hold() {
+        assert_eq!(
+            xml_text("a<b>&\"c\" 'd'"),
+            "a&lt;b&gt;&amp;&quot;c&quot; &apos;d&apos;"
+        );
+        assert_eq!(xml_text("t\tn\nr\r"), "t\tn\nr\r");
+        assert_eq!(xml_text("bell\u{7}nul\u{0}"), "bell\u{FFFD}nul\u{FFFD}");
+        assert_eq!(xml_text("é😀"), "é😀");
+    }
+
     fn form(s: &str) -> String {
         let mut out = String::new();
         form_urlencode_into(&mut out, s);
