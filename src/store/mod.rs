@@ -49,6 +49,20 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// A new entry's id (random: part of every idempotency key its requests
+/// carry) and its VM state as stored, entered at `now` (Unix ms); both
+/// backends' `enter` use it.
+fn new_entry(now: i64) -> Result<(String, String), StoreError> {
+    let entry = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+    let vm = serde_json::to_string(&VmState {
+        clock_ms: 0,
+        entered_at: now.div_euclid(1000),
+        check_goals_after: None,
+    })
+    .map_err(corrupt("position's VM state"))?;
+    Ok((entry, vm))
+}
+
 /// The error for a stored JSON value that does not read back.
 fn corrupt(what: &'static str) -> impl FnOnce(serde_json::Error) -> StoreError {
     move |source| StoreError::Corrupt { what, source }

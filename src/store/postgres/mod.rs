@@ -31,7 +31,7 @@ use tokio_postgres::{NoTls, Row};
 
 use super::{
     corrupt, now_ms, Applied, Change, Changed, Checkpoint, Claimed, ContactData, Inbound, Position,
-    Revision, State, StatusRow, Store, StoreError, Triggers, VmState,
+    Revision, State, StatusRow, Store, StoreError, Triggers,
 };
 
 /// The schema's versions, oldest first: (version, name, SQL). A version is
@@ -327,13 +327,7 @@ async fn enter(
     contact: &str,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let entry = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
-    let vm = serde_json::to_string(&VmState {
-        clock_ms: 0,
-        entered_at: now.div_euclid(1000),
-        check_goals_after: None,
-    })
-    .map_err(corrupt("position's VM state"))?;
+    let (entry, vm) = super::new_entry(now)?;
     let n = tx
         .execute(
             &tx.prepare_cached(

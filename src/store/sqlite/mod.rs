@@ -285,13 +285,7 @@ fn enter(
     contact: &str,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let entry = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
-    let vm = serde_json::to_string(&VmState {
-        clock_ms: 0,
-        entered_at: now.div_euclid(1000),
-        check_goals_after: None,
-    })
-    .map_err(corrupt("position's VM state"))?;
+    let (entry, vm) = super::new_entry(now)?;
     let n = tx
         .prepare_cached(
             "INSERT INTO positions (campaign, contact, revision, entry, state, pc, wake_at,
