@@ -11,7 +11,10 @@ use std::sync::Arc;
 
 use campaign::store::any::Database;
 use campaign::store::postgres::{PostgresStore, SCHEMA_VERSION};
-use campaign::store::{Change, Checkpoint, Inbound, Position, State, Store, StoreError, Triggers};
+use campaign::store::{
+    AttemptRow, Change, Checkpoint, FailureRow, Inbound, Position, SendCount, State, Store,
+    StoreError, Triggers,
+};
 use support::postgres::TestDb;
 
 /// A store of each kind, kept alive with what it lives in.
@@ -68,6 +71,7 @@ backends!(
     migrate_moves_waiting_positions_but_not_leased_ones,
     finished_positions_past_retention_are_pruned_and_waiting_ones_kept,
     checkpoints_committed_together_each_keep_to_their_own_lease,
+    the_map_counts_one_revision_where_its_contacts_stand_and_what_they_sent,
 );
 
 const START: i64 = 1_000_000;
@@ -588,5 +592,163 @@ async fn checkpoints_committed_together_each_keep_to_their_own_lease(store: Arc<
                 "{contact}"
             );
         }
+    }
+}
+
+/// The live map's read: positions of one revision per state (and step, for
+/// waiting and failed ones), the attempts per webhook, and the newest
+/// failures first; other campaigns and revisions do not count.
+async fn the_map_counts_one_revision_where_its_contacts_stand_and_what_they_sent(
+    store: Arc<Database>,
+) {
+    for c in ["a", "b", "c", "d", "e"] {
+        store
+            .apply(enroll("C", c), &Triggers::default())
+            .await
+            .unwrap();
+    }
+    store
+        .apply(enroll("Other", "z"), &Triggers::default())
+        .await
+        .unwrap();
+    let t = now() + 1000;
+    let claimed = store.claim("A", t, 10, 60_000).await.unwrap();
+    assert_eq!(claimed.len(), 6);
+    let attempt = |n: u32, key: &str, status: Option<u16>| AttemptRow {
+        step: "Create".into(),
+        attempt: n,
+        key: key.into(),
+        status,
+        error: status.is_none().then(|| "connection refused".to_string()),
+        ms: 1.0,
+    };
+    let mut at = 0;
+    for c in claimed {
+        let mut p = c.position;
+        let mut attempts = Vec::new();
+        match p.contact.as_str() {
+            "a" | "b" => {
+                p.state = State::Waiting;
+                p.step = Some("2".into());
+                p.wake_at = Some(t + 1_000_000);
+                p.resume_at = p.wake_at;
+                attempts.push(attempt(1, &format!("k-{}", p.contact), Some(200)));
+            }
+            "c" | "d" => {
+                // Failed at step 1 after a refused connection and a 500;
+                // `d` fails later, so it is listed first.
+                at += 1;
+                std::thread::sleep(std::time::Duration::from_millis(5 * at));
+                p.state = State::Failed;
+                p.step = Some("1".into());
+                p.wake_at = None;
+                p.error_code = Some("campaign::deliver::status".into());
+                p.error = Some(format!("HTTP 500 for {}", p.contact));
+                let key = format!("k-{}", p.contact);
+                attempts.push(attempt(1, &key, None));
+                attempts.push(attempt(2, &key, Some(500)));
+            }
+            _ => {
+                p.state = State::Done;
+                p.step = None;
+                p.wake_at = None;
+            }
+        }
+        let cp = Checkpoint {
+            position: p,
+            release: true,
+            change: Change::default(),
+            attempts,
+            claimed_ms: i64::MAX,
+        };
+        assert!(store
+            .checkpoint("A", cp, &Triggers::default(), 60_000)
+            .await
+            .unwrap());
+    }
+    let map = store.map_counts("C", 1, 10).await.unwrap();
+    let positions: Vec<_> = map
+        .positions
+        .iter()
+        .map(|r| (r.state, r.step.as_deref(), r.count))
+        .collect();
+    assert_eq!(
+        positions,
+        vec![
+            (State::Done, None, 1),
+            (State::Failed, Some("1"), 2),
+            (State::Waiting, Some("2"), 2),
+        ]
+    );
+    assert_eq!(
+        map.sends,
+        vec![SendCount {
+            webhook: "Create".into(),
+            requests: 4,
+            delivered: 2,
+            failed_attempts: 4,
+        }]
+    );
+    let failed: Vec<&str> = map.failures.iter().map(|f| f.contact.as_str()).collect();
+    assert_eq!(failed, ["d", "c"]);
+    let FailureRow {
+        step, code, error, ..
+    } = &map.failures[0];
+    assert_eq!(
+        (step.as_deref(), code.as_deref(), error.as_deref()),
+        (
+            Some("1"),
+            Some("campaign::deliver::status"),
+            Some("HTTP 500 for d")
+        )
+    );
+    let one = store.map_counts("C", 1, 1).await.unwrap();
+    assert_eq!(one.failures.len(), 1, "the limit holds");
+    let other = store.map_counts("C", 2, 10).await.unwrap();
+    assert!(other.positions.is_empty() && other.sends.is_empty() && other.failures.is_empty());
+}
+
+/// An SQLite file from the first schema is brought to the newest on open,
+/// once, keeping its rows; the indexes the live map needs exist after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sqlite_file_of_schema_1_is_upgraded_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let store = campaign::store::sqlite::SqliteStore::open(&path).unwrap();
+        store
+            .apply(enroll("C", "kept"), &Triggers::default())
+            .await
+            .unwrap();
+    }
+    let indexes = |conn: &rusqlite::Connection| -> Vec<String> {
+        conn.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ('attempts_revision', 'positions_failed') ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let version = |conn: &rusqlite::Connection| -> i64 {
+        conn.pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap()
+    };
+    // Take it back to what the first build wrote.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        assert_eq!(version(&conn), 2);
+        assert_eq!(indexes(&conn), ["attempts_revision", "positions_failed"]);
+        conn.execute_batch(
+            "DROP INDEX attempts_revision; DROP INDEX positions_failed; PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    for _ in 0..2 {
+        let store = campaign::store::sqlite::SqliteStore::open(&path).unwrap();
+        assert!(store.contact("kept").await.unwrap().is_some());
+        drop(store);
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        assert_eq!(version(&conn), 2);
+        assert_eq!(indexes(&conn), ["attempts_revision", "positions_failed"]);
     }
 }

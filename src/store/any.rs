@@ -7,8 +7,8 @@ use std::path::Path;
 use super::postgres::{self, PostgresStore};
 use super::sqlite::SqliteStore;
 use super::{
-    Applied, Checkpoint, Claimed, ContactData, Inbound, Position, Revision, StatusRow, Store,
-    StoreError, Triggers,
+    Applied, Checkpoint, Claimed, ContactData, Inbound, MapCounts, Position, Revision, StatusRow,
+    Store, StoreError, Triggers,
 };
 
 /// An SQLite file or a PostgreSQL database.
@@ -111,6 +111,15 @@ impl Store for Database {
 
     async fn status(&self) -> Result<Vec<StatusRow>, StoreError> {
         both!(self, s => s.status())
+    }
+
+    async fn map_counts(
+        &self,
+        campaign: &str,
+        revision: i64,
+        failures: usize,
+    ) -> Result<MapCounts, StoreError> {
+        both!(self, s => s.map_counts(campaign, revision, failures))
     }
 
     async fn waiting(&self, campaign: &str, revision: i64) -> Result<Vec<Position>, StoreError> {

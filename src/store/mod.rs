@@ -342,6 +342,47 @@ pub struct StatusRow {
     pub count: u64,
 }
 
+/// What the live map shows of one campaign revision, read in one go.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MapCounts {
+    /// Positions per state, and per step for waiting and failed ones
+    /// (`campaign` and `revision` are the ones asked for).
+    pub positions: Vec<StatusRow>,
+    /// Per webhook, what the attempts kept (within the retention) say.
+    pub sends: Vec<SendCount>,
+    /// The newest failures, newest first.
+    pub failures: Vec<FailureRow>,
+}
+
+/// Send attempts of one webhook of a revision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SendCount {
+    /// The webhook's name.
+    pub webhook: String,
+    /// Requests tried (distinct idempotency keys: one per contact entry).
+    pub requests: u64,
+    /// Requests that got a 2xx.
+    pub delivered: u64,
+    /// Attempts that did not get a 2xx (retried or not).
+    pub failed_attempts: u64,
+}
+
+/// A failed position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailureRow {
+    /// The contact's id.
+    pub contact: String,
+    /// The step it failed at.
+    pub step: Option<String>,
+    /// The error's code.
+    pub code: Option<String>,
+    /// The message (redacted of secrets, but it may quote the contact's
+    /// field values).
+    pub error: Option<String>,
+    /// When it failed (Unix ms).
+    pub at_ms: i64,
+}
+
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -459,6 +500,15 @@ pub trait Store: Send + Sync + 'static {
     /// Counts per campaign, revision, state, and step (for waiting and
     /// failed positions).
     fn status(&self) -> impl Future<Output = Result<Vec<StatusRow>, StoreError>> + Send;
+
+    /// The live map's counts of one revision, with its newest `failures`
+    /// failed positions.
+    fn map_counts(
+        &self,
+        campaign: &str,
+        revision: i64,
+        failures: usize,
+    ) -> impl Future<Output = Result<MapCounts, StoreError>> + Send;
 
     /// Positions of `campaign` waiting in `revision`.
     fn waiting(

@@ -30,17 +30,25 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 
 use super::{
-    corrupt, now_ms, Applied, Change, Changed, Checkpoint, Claimed, ContactData, Inbound, Position,
-    Revision, State, StatusRow, Store, StoreError, Triggers,
+    corrupt, now_ms, Applied, Change, Changed, Checkpoint, Claimed, ContactData, FailureRow,
+    Inbound, MapCounts, Position, Revision, SendCount, State, StatusRow, Store, StoreError,
+    Triggers,
 };
 
 /// The schema's versions, oldest first: (version, name, SQL). A version is
 /// never edited once released; a change is a new one.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../migrations/postgres/0001_init.sql"),
-)];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "map_indexes",
+        include_str!("../migrations/postgres/0002_map_indexes.sql"),
+    ),
+];
 
 /// The newest schema this build knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -830,9 +838,9 @@ impl Store for PostgresStore {
         let rows = client
             .query(
                 "SELECT campaign, revision, state,
-                 CASE WHEN state = 'waiting' THEN step END AS waiting_at, COUNT(*)
-                 FROM positions GROUP BY campaign, revision, state, waiting_at
-                 ORDER BY campaign, revision, state, waiting_at",
+                 CASE WHEN state IN ('waiting', 'failed') THEN step END AS at, COUNT(*)
+                 FROM positions GROUP BY campaign, revision, state, at
+                 ORDER BY campaign, revision, state, at",
                 &[],
             )
             .await?;
@@ -848,6 +856,87 @@ impl Store for PostgresStore {
                 })
             })
             .collect()
+    }
+
+    async fn map_counts(
+        &self,
+        campaign: &str,
+        revision: i64,
+        failures: usize,
+    ) -> Result<MapCounts, StoreError> {
+        let mut client = self.pool.get().await?;
+        // One snapshot for the three reads, as SQLite's read transaction.
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let positions = tx
+            .query(
+                "SELECT state, CASE WHEN state IN ('waiting', 'failed') THEN step END AS at,
+                 COUNT(*) FROM positions WHERE campaign = $1 AND revision = $2
+                 GROUP BY state, at ORDER BY state, at",
+                &[&campaign, &revision],
+            )
+            .await?
+            .iter()
+            .map(|r| {
+                let state: String = r.try_get(0)?;
+                Ok(StatusRow {
+                    campaign: campaign.to_string(),
+                    revision,
+                    state: State::parse(&state).unwrap_or(State::Failed),
+                    step: r.try_get(1)?,
+                    count: r.try_get::<_, i64>(2)? as u64,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let sends = tx
+            .query(
+                "SELECT step, COUNT(DISTINCT key),
+                 COUNT(DISTINCT CASE WHEN status BETWEEN 200 AND 299 THEN key END),
+                 COUNT(*) FILTER (WHERE status IS NULL OR status NOT BETWEEN 200 AND 299)
+                 FROM attempts WHERE campaign = $1 AND revision = $2
+                 GROUP BY step ORDER BY step",
+                &[&campaign, &revision],
+            )
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(SendCount {
+                    webhook: r.try_get(0)?,
+                    requests: r.try_get::<_, i64>(1)? as u64,
+                    delivered: r.try_get::<_, i64>(2)? as u64,
+                    failed_attempts: r.try_get::<_, i64>(3)? as u64,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let failures = tx
+            .query(
+                "SELECT contact, step, error_code, error, updated_ms FROM positions
+                 WHERE campaign = $1 AND revision = $2 AND state = 'failed'
+                 ORDER BY updated_ms DESC, contact LIMIT $3",
+                &[&campaign, &revision, &(failures as i64)],
+            )
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(FailureRow {
+                    contact: r.try_get(0)?,
+                    step: r.try_get(1)?,
+                    code: r.try_get(2)?,
+                    error: r.try_get(3)?,
+                    at_ms: r.try_get(4)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        tx.commit().await?;
+        Ok(MapCounts {
+            positions,
+            sends,
+            failures,
+        })
     }
 
     async fn waiting(&self, campaign: &str, revision: i64) -> Result<Vec<Position>, StoreError> {

@@ -23,8 +23,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{
-    corrupt, now_ms, Applied, Change, Changed, Checkpoint, Claimed, ContactData, Inbound, Position,
-    Revision, State, StatusRow, Store, StoreError, Triggers, VmState,
+    corrupt, now_ms, Applied, Change, Changed, Checkpoint, Claimed, ContactData, FailureRow,
+    Inbound, MapCounts, Position, Revision, SendCount, State, StatusRow, Store, StoreError,
+    Triggers, VmState,
 };
 
 /// `PRAGMA application_id` of a server database ("CPS1"), so that a
@@ -32,7 +33,16 @@ use super::{
 pub const APPLICATION_ID: i32 = 0x4350_5331;
 
 /// `PRAGMA user_version`: the schema this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// What takes a database from each version to the next, oldest first: a
+/// new file gets [`SCHEMA`] and then every one. Never edited once
+/// released; a change is a new one. The same statements as PostgreSQL's
+/// migrations of the same number.
+const UPGRADES: &[(i64, &str)] = &[(
+    2,
+    include_str!("../migrations/postgres/0002_map_indexes.sql"),
+)];
 
 const SCHEMA: &str = "
 CREATE TABLE revisions (
@@ -136,19 +146,28 @@ impl SqliteStore {
         let app: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
-        if app == 0 && version == 0 && tables == 0 {
-            let tx = conn.unchecked_transaction()?;
-            tx.execute_batch(SCHEMA)?;
-            tx.pragma_update(None, "application_id", APPLICATION_ID)?;
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-            tx.commit()?;
-        } else if app != APPLICATION_ID {
+        let new = app == 0 && version == 0 && tables == 0;
+        if !new && app != APPLICATION_ID {
             return Err(StoreError::Foreign(path.display().to_string()));
         } else if version > SCHEMA_VERSION {
             return Err(StoreError::Newer {
                 found: version,
                 known: SCHEMA_VERSION,
             });
+        }
+        if version < SCHEMA_VERSION {
+            // One transaction: a file is at one version or the next, never
+            // between (SQLite's DDL is transactional).
+            let tx = conn.unchecked_transaction()?;
+            if new {
+                tx.execute_batch(SCHEMA)?;
+                tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+            }
+            for (_, sql) in UPGRADES.iter().filter(|u| u.0 > version.max(1)) {
+                tx.execute_batch(sql)?;
+            }
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            tx.commit()?;
         }
         let read = connect(path)?;
         let commits = Arc::new(AtomicU64::new(0));
@@ -641,6 +660,73 @@ impl Store for SqliteStore {
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn map_counts(
+        &self,
+        campaign: &str,
+        revision: i64,
+        failures: usize,
+    ) -> Result<MapCounts, StoreError> {
+        let campaign = campaign.to_string();
+        self.with(move |conn| {
+            let positions = conn
+                .prepare_cached(
+                    "SELECT state, CASE WHEN state IN ('waiting', 'failed') THEN step END AS at,
+                     COUNT(*) FROM positions WHERE campaign = ?1 AND revision = ?2
+                     GROUP BY state, at ORDER BY state, at",
+                )?
+                .query_map(params![campaign, revision], |r| {
+                    let state: String = r.get(0)?;
+                    Ok(StatusRow {
+                        campaign: campaign.clone(),
+                        revision,
+                        state: State::parse(&state).unwrap_or(State::Failed),
+                        step: r.get(1)?,
+                        count: r.get::<_, i64>(2)? as u64,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            let sends = conn
+                .prepare_cached(
+                    "SELECT step, COUNT(DISTINCT key),
+                     COUNT(DISTINCT CASE WHEN status BETWEEN 200 AND 299 THEN key END),
+                     COUNT(*) FILTER (WHERE status IS NULL OR status NOT BETWEEN 200 AND 299)
+                     FROM attempts WHERE campaign = ?1 AND revision = ?2
+                     GROUP BY step ORDER BY step",
+                )?
+                .query_map(params![campaign, revision], |r| {
+                    Ok(SendCount {
+                        webhook: r.get(0)?,
+                        requests: r.get::<_, i64>(1)? as u64,
+                        delivered: r.get::<_, i64>(2)? as u64,
+                        failed_attempts: r.get::<_, i64>(3)? as u64,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            let failures = conn
+                .prepare_cached(
+                    "SELECT contact, step, error_code, error, updated_ms FROM positions
+                     WHERE campaign = ?1 AND revision = ?2 AND state = 'failed'
+                     ORDER BY updated_ms DESC, contact LIMIT ?3",
+                )?
+                .query_map(params![campaign, revision, failures as i64], |r| {
+                    Ok(FailureRow {
+                        contact: r.get(0)?,
+                        step: r.get(1)?,
+                        code: r.get(2)?,
+                        error: r.get(3)?,
+                        at_ms: r.get(4)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(MapCounts {
+                positions,
+                sends,
+                failures,
+            })
         })
         .await
     }
