@@ -151,6 +151,10 @@ pub(super) fn serve(args: &ServeArgs) -> Result<(), Failure> {
         (false, Ok(t)) if !t.trim().is_empty() => Some(t),
         (false, _) => return Err(CliError::NoToken.into()),
     };
+    // Opens the live map and nothing else (docs/serve.md).
+    let map_token = std::env::var("CAMPAIGN_MAP_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty());
     init_logs(args.log_format);
     let json_logs = matches!(args.log_format, LogFormat::Json);
     let sources = load_sources(&args.paths, json_logs)?;
@@ -171,6 +175,7 @@ pub(super) fn serve(args: &ServeArgs) -> Result<(), Failure> {
         env_file: args.env_file.clone(),
         allow_private: args.allow_private,
         token,
+        map_token,
         retry_schedule,
         grace: Duration::from_secs(args.grace),
         retention: (args.retention > 0).then(|| Duration::from_secs(args.retention * 24 * 3600)),
@@ -217,6 +222,11 @@ pub(super) fn serve(args: &ServeArgs) -> Result<(), Failure> {
             }
             if options.token.is_none() {
                 tracing::info!("the /v1 API is off (--no-api)");
+            }
+            if options.token.is_some() || options.map_token.is_some() {
+                tracing::info!("the live map is on http://{addr}/ (sign in with the API or map token)");
+            } else {
+                tracing::info!("the live map is off: set CAMPAIGN_MAP_TOKEN to turn it on");
             }
         }
         let reload_engine = engine.clone();

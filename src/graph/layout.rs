@@ -67,27 +67,29 @@ pub struct Layout {
     pub height: f64,
 }
 
-/// The lines a node's box shows, `extra` lines for counts.
-pub fn node_size(label: &str, extra: usize) -> (f64, f64) {
-    let lines = label.lines().count().max(1) + extra;
+/// The size of a node's box: its label's lines, and with `count` a line
+/// for counts that many characters wide.
+pub fn node_size(label: &str, count: Option<usize>) -> (f64, f64) {
+    let lines = label.lines().count().max(1) + usize::from(count.is_some());
     let widest = label
         .lines()
         .map(|l| l.chars().count())
         .max()
         .unwrap_or(0)
-        .max(if extra > 0 { 22 } else { 0 });
+        .max(count.unwrap_or(0));
     let w = (widest as f64 * CHAR_WIDTH + 2.0 * PAD_X).max(MIN_WIDTH);
     let h = lines as f64 * LINE_HEIGHT + 2.0 * PAD_Y;
     (w, h)
 }
 
-/// Lays `graph` out; `count_lines` reserves that many lines per box for
-/// counts.
-pub fn layout(graph: &Graph, count_lines: usize) -> Layout {
+/// Lays `graph` out; with `count_widths` (one per node, in characters)
+/// every box gets a line for counts that wide.
+pub fn layout(graph: &Graph, count_widths: Option<&[usize]>) -> Layout {
     let sizes: Vec<(f64, f64)> = graph
         .nodes
         .iter()
-        .map(|n| node_size(&n.label, count_lines))
+        .enumerate()
+        .map(|(i, n)| node_size(&n.label, count_widths.map(|w| w[i])))
         .collect();
     // Edge label widths, for the block a fork's edge leads into.
     let mut arm_label = std::collections::HashMap::new();

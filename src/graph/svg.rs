@@ -29,13 +29,27 @@ const STYLE: &str = "\
 /// The graph as an SVG document.
 pub fn write(graph: &Graph) -> String {
     let counted = graph.nodes.iter().any(|n| n.counts.is_some());
-    write_with(graph, counted)
+    let summaries: Vec<String> = graph
+        .nodes
+        .iter()
+        .map(|n| n.counts.map(|c| c.summary()).unwrap_or_default())
+        .collect();
+    write_with(graph, counted.then_some(&summaries[..]), 22)
 }
 
-/// The graph as an SVG document; `count_line` reserves a line in every
-/// box for counts (the live map fills it in).
-pub fn write_with(graph: &Graph, count_line: bool) -> String {
-    let lay = layout::layout(graph, usize::from(count_line));
+/// The graph as an SVG document; with `counts` (one text per node), every
+/// box gets a line for counts holding its text, at least `at_least`
+/// characters wide so that the live map can refresh the line in place as
+/// its numbers grow.
+pub fn write_with(graph: &Graph, counts: Option<&[String]>, at_least: usize) -> String {
+    // Counts are drawn bold, a tenth wider than the label's characters.
+    let widths: Option<Vec<usize>> = counts.map(|texts| {
+        texts
+            .iter()
+            .map(|t| (t.chars().count() * 11).div_ceil(10).max(at_least))
+            .collect()
+    });
+    let lay = layout::layout(graph, widths.as_deref());
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -148,14 +162,14 @@ pub fn write_with(graph: &Graph, count_line: bool) -> String {
             );
         }
         out.push_str("</text>");
-        if count_line {
+        if let Some(counts) = counts {
             let lines = node.label.lines().count().max(1) as f64;
             let y = r.y + 8.0 + LINE_HEIGHT * (lines + 1.0) - 2.0;
             let _ = write!(
                 out,
                 "<text class=\"count\" data-node=\"{}\" x=\"{cx:.1}\" y=\"{y:.1}\" text-anchor=\"middle\">{}</text>",
                 escape(&node.id),
-                node.counts.map(|c| escape(&c.summary())).unwrap_or_default()
+                escape(&counts[i])
             );
         }
         out.push_str("</g>\n");

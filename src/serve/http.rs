@@ -1,6 +1,7 @@
 //! The server's HTTP side (axum): inbound webhooks on the paths the
 //! campaigns' `trigger webhook_received` lines name, the contacts API under
-//! `/v1/` (bearer token), `/healthz` and `/metrics`.
+//! `/v1/` (bearer token), the live map (`GET /`, [`super::map`]),
+//! `/healthz` and `/metrics`.
 //!
 //! Every accepted event is committed to the database before its response:
 //! a 2xx means the event survives any crash after it.
@@ -21,6 +22,7 @@ use crate::store::{Change, Inbound, Store};
 use crate::verify;
 
 use super::engine::Engine;
+use super::map;
 
 /// Largest inbound webhook or API body.
 pub const MAX_BODY: usize = 1 << 20;
@@ -33,6 +35,8 @@ pub struct App<S: Store> {
     pub engine: Arc<Engine<S>>,
     /// The API's bearer token; `None` with `--no-api`.
     pub token: Option<String>,
+    /// The live map.
+    pub map: super::map::Map,
 }
 
 type Shared<S> = Arc<App<S>>;
@@ -49,10 +53,21 @@ pub fn router<S: Store>(app: Shared<S>) -> Router {
             "/v1/import",
             post(import::<S>).layer(DefaultBodyLimit::max(MAX_IMPORT)),
         );
+    // `POST /` stays an inbound webhook path like any other.
+    let map = Router::new()
+        .route("/", get(map::page::<S>).fallback(inbound::<S>))
+        .route("/map/map.js", get(map::script))
+        .route("/map/map.css", get(map::style))
+        .route("/map/sign-in", post(map::sign_in::<S>))
+        .route("/map/sign-out", post(map::sign_out))
+        .route("/v1/map", get(map::campaigns::<S>))
+        .route("/v1/map/counts", get(map::counts::<S>))
+        .route("/v1/map/contacts/:id", get(map::contact::<S>));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics::<S>))
         .merge(api)
+        .merge(map)
         .fallback(inbound::<S>)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(app)
@@ -399,7 +414,12 @@ async fn get_contact<S: Store>(
     if let Err(r) = authorized(&app, &headers) {
         return *r;
     }
-    match app.engine.store.contact(&id).await {
+    contact_response(&app, &id).await
+}
+
+/// A contact with its positions, as `GET /v1/contacts/{id}` answers.
+pub(super) async fn contact_response<S: Store>(app: &App<S>, id: &str) -> Response {
+    match app.engine.store.contact(id).await {
         Ok(Some((data, positions))) => Json(json!({
             "id": data.id,
             "fields": data.fields,

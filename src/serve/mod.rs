@@ -7,11 +7,13 @@
 //! - [`campaigns`], the loaded revisions and their triggers.
 //! - [`engine`](mod@engine), claiming and running positions.
 //! - [`http`], the routes.
+//! - [`map`], the live map at `GET /`.
 //! - [`metrics`], for `/metrics`.
 
 pub mod campaigns;
 pub mod engine;
 pub mod http;
+pub mod map;
 pub mod metrics;
 
 use std::collections::HashMap;
@@ -123,6 +125,8 @@ pub struct Options {
     pub allow_private: bool,
     /// The API token; `None` turns the API off.
     pub token: Option<String>,
+    /// A token that opens the live map and nothing else.
+    pub map_token: Option<String>,
     /// The long-term retry schedule.
     pub retry_schedule: Vec<Duration>,
     /// How long in-flight work may take to finish at shutdown.
@@ -295,6 +299,7 @@ pub async fn serve<S: Store>(
     let app = Arc::new(http::App {
         engine: engine.clone(),
         token: options.token.clone(),
+        map: map::Map::new(options.token.iter().chain(&options.map_token).cloned()),
     });
     let router = http::router(app);
     let timers = tokio::spawn(engine.clone().run_forever());

@@ -31,6 +31,7 @@ fn options(clock: Clock) -> Options {
         env_file: None,
         allow_private: false,
         token: None,
+        map_token: None,
         retry_schedule: DEFAULT_RETRY_SCHEDULE.to_vec(),
         grace: Duration::from_secs(1),
         retention: None,

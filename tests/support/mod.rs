@@ -3,6 +3,7 @@
 //! server on 127.0.0.1.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod lsp;
 pub mod postgres;
 pub mod served;

@@ -26,8 +26,23 @@ impl Served {
         Served::start_on(dir, files, "campaign.db", extra)
     }
 
+    /// [`Served::start_on`] with more environment variables.
+    pub fn start_env(dir: &Path, files: &[&str], extra: &[&str], env: &[(&str, &str)]) -> Served {
+        Served::launch(dir, files, "campaign.db", extra, env)
+    }
+
     /// [`Served::start`] on the database `db` (a file or a postgres:// URL).
     pub fn start_on(dir: &Path, files: &[&str], db: &str, extra: &[&str]) -> Served {
+        Served::launch(dir, files, db, extra, &[])
+    }
+
+    fn launch(
+        dir: &Path,
+        files: &[&str],
+        db: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Served {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -42,6 +57,7 @@ impl Served {
         let child = super::command(dir, &args)
             .env("CAMPAIGN_API_TOKEN", TOKEN)
             .env("SIGNUP_SECRET", SECRET)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
