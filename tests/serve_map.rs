@@ -220,6 +220,44 @@ fn the_map_counts_where_each_contact_is_and_shows_no_field_or_secret() {
 }
 
 #[test]
+fn a_contact_due_for_a_webhook_retry_counts_on_that_webhook() {
+    let receiver = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let campaign = format!(
+        r#"campaign "Retry" {{
+    trigger contact_added
+    webhook "Flaky" {{
+        url "{busy}"
+        post "id=[Contact ID]"
+    }}
+}}
+"#,
+        busy = receiver.url("/status/503"),
+    );
+    support::write(dir.path(), "retry.campaign", &campaign);
+    let served = Served::start_env(
+        dir.path(),
+        &["retry.campaign"],
+        &["--retry-schedule", "1h"],
+        &[("CAMPAIGN_MAP_TOKEN", MAP_TOKEN)],
+    );
+    add(&served, "r1", "pro");
+    let path = "/v1/map/counts?campaign=Retry";
+    wait_for("the retry to be scheduled", || {
+        let (_, live) = api(&served.base, "GET", path, None, Some(MAP_TOKEN));
+        node(&live, "s0")["retrying"] == 1
+    });
+    let (_, live) = api(&served.base, "GET", path, None, Some(MAP_TOKEN));
+    assert_eq!(live["totals"]["active"], 1);
+    let flaky = node(&live, "s0");
+    assert!(
+        flaky["text"].as_str().unwrap().ends_with(" · 1 retrying"),
+        "{flaky}"
+    );
+    assert_eq!(flaky["delivered"], 0);
+}
+
+#[test]
 fn the_map_opens_with_either_token_or_its_cookie_and_the_map_token_opens_nothing_else() {
     let receiver = Server::start();
     let (_dir, served) = scenario(&receiver);

@@ -339,8 +339,10 @@ impl<S: Store> Engine<S> {
                 self.commit(&loaded, &mut pos, &run, &mut seen, true).await;
             }
             Halt::Later(before) => {
-                // `wake_at` and the retry count were set by the driver.
+                // `wake_at` and the retry count were set by the driver;
+                // the webhook it retries is its step, for the live map.
                 before.apply(&mut run);
+                pos.step = loaded.place_of(loaded.program.span_at(before.pc as usize));
                 self.commit(&loaded, &mut pos, &run, &mut seen, true).await;
             }
             Halt::Interrupted => {

@@ -184,7 +184,9 @@ pub struct Position {
     pub state: State,
     /// The next instruction.
     pub pc: u32,
-    /// The step it waits at (its place in the step tree), when waiting.
+    /// Its step's place in the step tree: the wait it waits at, the step
+    /// it failed at, or the webhook whose retry it is due for (`None`
+    /// while it runs).
     pub step: Option<String>,
     /// When the engine should look at it next (Unix ms).
     pub wake_at: Option<i64>,

@@ -45,6 +45,8 @@ pub struct NodeLive {
     pub text: String,
     /// Contacts waiting here.
     pub waiting: u64,
+    /// Contacts due to try this webhook again (its long-term retries).
+    pub retrying: u64,
     /// Contacts whose run failed here.
     pub failed: u64,
     /// Contacts that finished (the `end` node).
@@ -133,7 +135,13 @@ impl Drawing {
             totals.entered += row.count;
             let at = row.step.as_ref().and_then(|s| self.places.get(s)).copied();
             match row.state {
-                State::Active => totals.active += row.count,
+                State::Active => {
+                    totals.active += row.count;
+                    // Only a position due for a webhook's retry has a step.
+                    if let Some(i) = at {
+                        nodes[i].retrying += row.count;
+                    }
+                }
                 State::Waiting => {
                     totals.waiting += row.count;
                     if let Some(i) = at {
@@ -181,6 +189,9 @@ fn text(node: &Node, live: &NodeLive) -> String {
         Kind::Webhook => {
             parts.push(format!("{} sent", live.sent));
             parts.push(format!("{} delivered", live.delivered));
+            if live.retrying > 0 {
+                parts.push(format!("{} retrying", live.retrying));
+            }
         }
         Kind::Wait => parts.push(format!("{} waiting", live.waiting)),
         Kind::End => parts.push(format!("{} done", live.done)),

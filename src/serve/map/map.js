@@ -40,9 +40,9 @@
     const steps = document.querySelector("#steps tbody");
     if (steps) {
       const rows = live.nodes
-        .filter((n) => n.waiting + n.failed + n.sent + n.done > 0)
+        .filter((n) => n.waiting + n.retrying + n.failed + n.sent + n.done > 0)
         .map((n) => {
-          const tr = row([n.label, n.line, n.waiting, n.failed, n.sent, n.delivered, n.done]);
+          const tr = row([n.label, n.line, n.waiting, n.retrying, n.failed, n.sent, n.delivered, n.done]);
           tr.dataset.node = n.id;
           return tr;
         });

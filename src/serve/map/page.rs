@@ -175,7 +175,7 @@ pub(crate) fn map(found: &Found, which: &Which) -> String {
         out.push_str(&svg::write_with(&drawing.graph, Some(&counts), COUNT_WIDTH));
         out.push_str("</figure>\n");
     }
-    out.push_str("<section>\n<h3>By step</h3>\n<table id=\"steps\">\n<thead><tr><th>step</th><th>line</th><th>waiting</th><th>failed</th><th>sent</th><th>delivered</th><th>done</th></tr></thead>\n<tbody>\n");
+    out.push_str("<section>\n<h3>By step</h3>\n<table id=\"steps\">\n<thead><tr><th>step</th><th>line</th><th>waiting</th><th>retrying</th><th>failed</th><th>sent</th><th>delivered</th><th>done</th></tr></thead>\n<tbody>\n");
     for n in live.placed.nodes.iter().filter(|n| counted(n)) {
         step_row(&mut out, n);
     }
@@ -192,17 +192,18 @@ pub(crate) fn map(found: &Found, which: &Which) -> String {
 
 /// Whether a node has anything to list.
 fn counted(n: &NodeLive) -> bool {
-    n.waiting + n.failed + n.sent + n.done > 0
+    n.waiting + n.retrying + n.failed + n.sent + n.done > 0
 }
 
 fn step_row(out: &mut String, n: &NodeLive) {
     let _ = writeln!(
         out,
-        "<tr data-node=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        "<tr data-node=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
         escape(&n.id),
         escape(&n.label),
         n.line,
         n.waiting,
+        n.retrying,
         n.failed,
         n.sent,
         n.delivered,

@@ -874,7 +874,7 @@ impl Store for PostgresStore {
             .await?;
         let positions = tx
             .query(
-                "SELECT state, CASE WHEN state IN ('waiting', 'failed') THEN step END AS at,
+                "SELECT state, CASE WHEN state IN ('active', 'waiting', 'failed') THEN step END AS at,
                  COUNT(*) FROM positions WHERE campaign = $1 AND revision = $2
                  GROUP BY state, at ORDER BY state, at",
                 &[&campaign, &revision],
