@@ -358,6 +358,36 @@ fn serve_refuses_a_campaign_with_errors_and_starts_without_a_token_only_with_no_
     );
 }
 
+#[test]
+fn the_database_commands_refuse_a_file_serve_never_made_and_make_none() {
+    let dir = tempfile::tempdir().unwrap();
+    support::write(dir.path(), "contacts.csv", "Contact ID\n1\n");
+    for args in [
+        &["status"][..],
+        &["revisions", "Welcome", "--db", "typo.db"],
+        &["enroll", "Welcome", "--contacts", "contacts.csv"],
+        &[
+            "migrate",
+            "Welcome",
+            "--from",
+            "1",
+            "--to",
+            "2",
+            "--dry-run",
+        ],
+    ] {
+        let out = support::campaign(dir.path(), args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            support::stderr(&out).contains("no database at "),
+            "{args:?}: {}",
+            support::stderr(&out)
+        );
+    }
+    assert!(!dir.path().join("campaign.db").exists());
+    assert!(!dir.path().join("typo.db").exists());
+}
+
 /// Every route the server's router declares (`.route("PATH", METHOD(...)...)`
 /// in src/serve/http.rs) is in docs/api.yaml with the same method, and the
 /// document lists no route the router lacks.

@@ -111,6 +111,10 @@ pub(crate) enum CliError {
     /// `serve` found no campaign file.
     #[error("no .campaign files in the paths given")]
     NoCampaigns,
+    /// `status`, `revisions`, `migrate` or `enroll` named an SQLite file
+    /// that is not there (opening it would make an empty one).
+    #[error("no database at {}: `campaign serve` makes it; pass --db to name another", .0.display())]
+    NoDatabase(PathBuf),
     /// Another `serve` has the database.
     #[error("another campaign serve is running on {}", .0.display())]
     ServeRunning(PathBuf),

@@ -27,8 +27,18 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .map_err(CliError::Runtime)
 }
 
-/// The database `db` names: an SQLite file or a `postgres://` URL.
-fn open_store(runtime: &tokio::runtime::Runtime, db: &Path) -> Result<Arc<Database>, CliError> {
+/// The database `db` names: an SQLite file or a `postgres://` URL. Only
+/// `serve` makes a new file; the commands that read or change what it
+/// serves refuse a file that is not there, as a typo would otherwise
+/// answer with an empty database.
+fn open_store(
+    runtime: &tokio::runtime::Runtime,
+    db: &Path,
+    create: bool,
+) -> Result<Arc<Database>, CliError> {
+    if !create && !Database::is_url(db) && !db.exists() {
+        return Err(CliError::NoDatabase(db.to_path_buf()));
+    }
     Ok(Arc::new(
         runtime
             .block_on(Database::open(db))
@@ -183,7 +193,7 @@ pub(super) fn serve(args: &ServeArgs) -> Result<(), Failure> {
         lease: Duration::from_secs(args.lease),
     };
     let runtime = runtime()?;
-    let store = open_store(&runtime, &args.db)?;
+    let store = open_store(&runtime, &args.db, true)?;
     // Workers share a PostgreSQL database; an SQLite file has one.
     let lock = match store.shared() {
         true => None,
@@ -309,7 +319,7 @@ fn campaign_name(name: &str) -> String {
 
 pub(super) fn enroll(args: &EnrollArgs) -> Result<(), Failure> {
     let runtime = runtime()?;
-    let store = open_store(&runtime, &args.db)?;
+    let store = open_store(&runtime, &args.db, false)?;
     let name = campaign_name(&args.campaign);
     let (input, format) = open_contacts(&args.contacts, args.contacts_format)?;
     let names = field_names(input, format).map_err(|e| CliError::Enroll(e.to_string()))?;
@@ -398,7 +408,7 @@ fn count_line(row: &campaign::store::StatusRow) -> String {
 
 pub(super) fn status(args: &StatusArgs) -> Result<(), Failure> {
     let runtime = runtime()?;
-    let store = open_store(&runtime, &args.db)?;
+    let store = open_store(&runtime, &args.db, false)?;
     let rows = runtime.block_on(store.status()).map_err(CliError::Store)?;
     if args.format == DataFormat::Json {
         let text = serde_json::to_string_pretty(&rows).unwrap_or_default();
@@ -424,7 +434,7 @@ pub(super) fn status(args: &StatusArgs) -> Result<(), Failure> {
 
 pub(super) fn revisions(args: &RevisionsArgs) -> Result<(), Failure> {
     let runtime = runtime()?;
-    let store = open_store(&runtime, &args.db)?;
+    let store = open_store(&runtime, &args.db, false)?;
     let name = campaign_name(&args.campaign);
     let (revs, rows) = runtime.block_on(async {
         Ok::<_, CliError>((
@@ -482,7 +492,7 @@ pub(super) fn revisions(args: &RevisionsArgs) -> Result<(), Failure> {
 
 pub(super) fn migrate(args: &MigrateArgs) -> Result<(), Failure> {
     let runtime = runtime()?;
-    let store = open_store(&runtime, &args.db)?;
+    let store = open_store(&runtime, &args.db, false)?;
     let name = campaign_name(&args.campaign);
     runtime.block_on(async {
         let revs = store.revisions(Some(&name)).await.map_err(CliError::Store)?;

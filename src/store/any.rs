@@ -30,6 +30,11 @@ impl Database {
         }
     }
 
+    /// Whether `db` names a PostgreSQL database rather than an SQLite file.
+    pub fn is_url(db: &Path) -> bool {
+        db.to_str().is_some_and(postgres::is_url)
+    }
+
     /// Whether several processes may serve from it at once.
     pub fn shared(&self) -> bool {
         matches!(self, Database::Postgres(_))
