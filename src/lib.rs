@@ -145,7 +145,7 @@ pub fn compile(source: &str, schema: Option<&Schema>) -> Result<Compiled, Vec<Di
     compile_keeping_ast(source, schema).map(|(_, compiled)| compiled)
 }
 
-/// [`compile`], also handing back the syntax tree, for tools that need
+/// [`compile()`], also handing back the syntax tree, for tools that need
 /// both (`campaign graph` draws the tree and counts with the program).
 pub fn compile_keeping_ast(
     source: &str,
