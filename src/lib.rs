@@ -10,26 +10,27 @@
 //! [`deliver`] sends them over HTTP for real. Every stage reports
 //! [`diagnostics::Diagnostic`]s; only the binary renders them.
 //!
-//! Stages only look down (`tests/layering.rs` holds the tree to it), lowest
-//! first:
-//! - leaves: [`span`], [`terminal`], [`encode`], [`input`], then
+//! Stages only look down (`tests/layering.rs` holds the tree to it, and
+//! this list to its table), lowest first:
+//! - leaves: [`span`], `threads` (the stack-sized threads that parse, check
+//!   and free a large campaign), [`terminal`], [`encode`], [`input`]; then
 //!   [`diagnostics`] and the [`contacts`] reader;
 //! - [`syntax`]; then [`filters`]' compile-time half and [`url_template`],
-//!   which `check` and `compile` share, and [`fmt`], the formatter;
+//!   which the checker and the compiler share, and [`fmt`], the formatter;
 //! - [`check`] and [`compile`](mod@compile);
 //! - [`vm`] (with the filters' `apply`) and [`schema`];
 //! - [`request`], [`effect`] and [`failure`], which both drivers use;
-//! - [`store`], the server's state behind one trait (beside the VM: it
-//!   knows rows, not programs);
+//!   [`store`], the server's state behind one trait (beside them: it knows
+//!   rows, not programs); and [`workspace`], the `campaign.toml` settings
+//!   beside the scripts;
 //! - [`run`] and [`deliver`], the two drivers;
 //! - [`verify`], which checks inbound webhooks' signatures for the server;
-//! - [`serve`], the live engine and its HTTP side;
-//! - [`diff`], which compares two dry runs' effects for `campaign diff` and
-//!   `campaign test`, and [`expect`], the test files `campaign test` runs;
-//! - [`workspace`], the `campaign.toml` settings beside the scripts, and
-//!   [`lsp`], the language server's analyses over all of the above.
-//! - [`graph`], the campaign as a flow chart (counted by a dry run), which
-//!   the server's live map draws too.
+//!   [`diff`], which compares two dry runs' effects for `campaign diff` and
+//!   `campaign test`; and [`graph`], the campaign as a flow chart (counted
+//!   by a dry run);
+//! - [`serve`], the live engine and its HTTP side (its live map draws the
+//!   graph), and [`expect`], the test files `campaign test` runs;
+//! - [`lsp`], the language server's analyses over all of the above.
 //!
 //! Parsing, checking and compiling may run on several threads at once: the
 //! parser guards the process-wide settings pest keeps. A [`compile::Program`]
@@ -144,7 +145,7 @@ pub fn compile(source: &str, schema: Option<&Schema>) -> Result<Compiled, Vec<Di
     compile_keeping_ast(source, schema).map(|(_, compiled)| compiled)
 }
 
-/// [`compile`], also handing back the syntax tree, for tools that need
+/// [`compile()`], also handing back the syntax tree, for tools that need
 /// both (`campaign graph` draws the tree and counts with the program).
 pub fn compile_keeping_ast(
     source: &str,

@@ -141,3 +141,55 @@ fn the_scan_sees_imports_and_skips_comments() {
     assert!(named_modules("//! see [`crate::run`]").is_empty());
     assert!(named_modules("use my_crate::deliver;").is_empty());
 }
+
+/// The crate's module doc lists the layers lowest first, from "Stages only
+/// look down" to the first blank doc line; each module's first mention
+/// there, written `` `name` ``.
+fn documented_order(lib: &str) -> Vec<(usize, &'static str)> {
+    let doc: String = lib
+        .lines()
+        .filter_map(|l| l.strip_prefix("//!"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let start = doc
+        .find("Stages only look down")
+        .expect("lib.rs's doc has no \"Stages only look down\"");
+    let section = &doc[start..];
+    let section = &section[..section.find("\n\n").unwrap_or(section.len())];
+    let mut order: Vec<(usize, &str)> = LAYERS
+        .iter()
+        .map(|(module, _)| {
+            let at = section
+                .find(&format!("`{module}`"))
+                .unwrap_or_else(|| panic!("lib.rs's list of layers does not name `{module}`"));
+            (at, *module)
+        })
+        .collect();
+    order.sort();
+    order
+}
+
+#[test]
+fn the_module_doc_lists_the_layers_as_they_are() {
+    let lib =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")).unwrap();
+    let order = documented_order(&lib);
+    let out_of_place: Vec<String> = order
+        .windows(2)
+        .filter(|w| layer(w[0].1) > layer(w[1].1))
+        .map(|w| {
+            format!(
+                "`{}` (layer {:?}) is listed before `{}` (layer {:?})",
+                w[0].1,
+                layer(w[0].1).unwrap(),
+                w[1].1,
+                layer(w[1].1).unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        out_of_place.is_empty(),
+        "src/lib.rs's doc lists the layers out of order:\n{}",
+        out_of_place.join("\n")
+    );
+}

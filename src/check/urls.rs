@@ -151,12 +151,17 @@ fn check_url(url: &Template, dynamic_host: bool, out: &mut Vec<Diagnostic>) {
     }
 }
 
-/// A merge the URL parser reads as part of the scheme, user name, host or
-/// port.
+/// A merge the URL parser reads as part of the scheme
+/// (`campaign::url::merge_in_scheme`), or of the authority: user name,
+/// host or port (`campaign::url::merge_in_authority`).
 fn merge_before_path(span: Span, component: Component, dynamic_host: bool) -> Diagnostic {
     let code = codes::URL_MERGE_IN_AUTHORITY;
     match component {
-        Component::Scheme => Diagnostic::error(code, span, "contact data cannot choose the URL's scheme")
+        Component::Scheme => Diagnostic::error(
+            codes::URL_MERGE_IN_SCHEME,
+            span,
+            "contact data cannot choose the URL's scheme",
+        )
             .label("merge field in the scheme")
             .help("start the URL with fixed text: `https://host/...`"),
         Component::Userinfo => Diagnostic::error(
@@ -184,6 +189,36 @@ fn merge_before_path(span: Span, component: Component, dynamic_host: bool) -> Di
             )
             .label(label)
             .help(help)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::diagnostics::codes;
+
+    /// The code names the part a merge lands in; the scheme is not part of
+    /// the authority, so it has a code of its own.
+    #[test]
+    fn a_merge_in_the_scheme_is_not_reported_as_one_in_the_authority() {
+        let codes_for = |url: &str| -> Vec<&str> {
+            let source = format!(
+                "campaign \"T\" {{\n    webhook \"W\" {{\n        url \"{url}\"\n    }}\n}}\n"
+            );
+            crate::diagnose(&source, None)
+                .iter()
+                .map(|d| d.code)
+                .collect()
+        };
+        for url in ["[S]://h.example/x", "ht[T]tp://h.example/x"] {
+            assert_eq!(codes_for(url), [codes::URL_MERGE_IN_SCHEME], "{url}");
+        }
+        for url in [
+            "https://[H]/x",
+            "https://[U]@h.example/",
+            "https://h.example:[P]/",
+        ] {
+            assert_eq!(codes_for(url), [codes::URL_MERGE_IN_AUTHORITY], "{url}");
         }
     }
 }

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use campaign::contacts::ContactsFormat;
+use campaign::deliver::rate::{parse_rate, Rate};
 
 /// Every `eprintln!` in the CLI goes through [`output::write_stderr`], which
 /// cannot panic on a closed or full stderr (`2>&1 | head`) as std's does,
@@ -495,6 +496,14 @@ pub(crate) enum Verbosity {
     Verbose,
 }
 
+/// The `--rate` of `run` and `serve`, read by the parser a script's `rate`
+/// uses, so both commands take and refuse the same rates with the same words.
+fn rate_flag(text: Option<&str>) -> Result<Option<Rate>, error::CliError> {
+    text.map(parse_rate)
+        .transpose()
+        .map_err(|e| error::CliError::Rate(e.to_string()))
+}
+
 /// Parses the arguments and runs the command. `Err` says how it failed;
 /// [`Failure::report`] turns that into what the user sees and the exit
 /// status.
@@ -537,5 +546,29 @@ pub(crate) fn run() -> Result<(), Failure> {
             output::print_stdout(&String::from_utf8_lossy(&out))?;
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_rate_flag_reads_a_script_rate_and_names_itself_when_refused() {
+        assert_eq!(rate_flag(None).unwrap(), None);
+        assert_eq!(
+            rate_flag(Some("10/hours")).unwrap(),
+            Some(Rate {
+                count: 10,
+                per: Duration::from_secs(3600)
+            })
+        );
+        let refused = rate_flag(Some("10/fortnight")).unwrap_err().to_string();
+        assert!(
+            refused.starts_with("--rate: invalid rate `10/fortnight`: unknown unit `fortnight`"),
+            "{refused}"
+        );
     }
 }

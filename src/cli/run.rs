@@ -8,14 +8,14 @@ use std::sync::Arc;
 
 use campaign::compile::Program;
 use campaign::contacts::ContactsFormat;
-use campaign::deliver::{self, rate::parse_rate, secrets, Options};
+use campaign::deliver::{self, secrets, Options};
 use campaign::diagnostics::SourceFile;
 use campaign::run::dry_run::{DryRun, DryRunError, OutputFormat};
 
 use super::error::{CliError, Failure};
 use super::inputs::{compile, is_stdin, open_contacts, read_campaign};
 use super::render::{plural, print_summary, render_failures, rendered};
-use super::{RunArgs, RunFormat};
+use super::{rate_flag, RunArgs, RunFormat};
 
 pub(super) fn run(args: &RunArgs) -> Result<(), Failure> {
     let source = read_campaign(&args.file)?;
@@ -95,12 +95,7 @@ fn send(
     format: ContactsFormat,
     args: &RunArgs,
 ) -> Result<(), Failure> {
-    let rate = args
-        .rate
-        .as_deref()
-        .map(parse_rate)
-        .transpose()
-        .map_err(|e| CliError::Rate(e.to_string()))?;
+    let rate = rate_flag(args.rate.as_deref())?;
     // Every secret must be there before anything is sent.
     let secret_values = step_secrets(program, args.env_file.as_deref())?;
     let progress = progress_bar(format, &args.contacts);

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use campaign::contacts::{field_names, for_each_contact, Row};
-use campaign::deliver::rate::parse_rate;
 use campaign::serve::engine::{Clock, DEFAULT_RETRY_SCHEDULE};
 use campaign::serve::{self, Options, Source};
 use campaign::store::any::Database;
@@ -18,7 +17,9 @@ use campaign::syntax::units::unit_millis;
 use super::error::{CliError, Failure};
 use super::inputs::{open_contacts, read_source, SourceError};
 use super::render::{plural, render};
-use super::{DataFormat, EnrollArgs, LogFormat, MigrateArgs, RevisionsArgs, ServeArgs, StatusArgs};
+use super::{
+    rate_flag, DataFormat, EnrollArgs, LogFormat, MigrateArgs, RevisionsArgs, ServeArgs, StatusArgs,
+};
 
 fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
@@ -168,12 +169,7 @@ pub(super) fn serve(args: &ServeArgs) -> Result<(), Failure> {
     init_logs(args.log_format);
     let json_logs = matches!(args.log_format, LogFormat::Json);
     let sources = load_sources(&args.paths, json_logs)?;
-    let rate = args
-        .rate
-        .as_deref()
-        .map(parse_rate)
-        .transpose()
-        .map_err(|e| CliError::Rate(e.to_string()))?;
+    let rate = rate_flag(args.rate.as_deref())?;
     let retry_schedule = match &args.retry_schedule {
         Some(text) => parse_schedule(text)?,
         None => DEFAULT_RETRY_SCHEDULE.to_vec(),

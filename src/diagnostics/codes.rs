@@ -89,7 +89,8 @@ codes! {
     URL_INVALID = "campaign::url::invalid", Error, "a URL that cannot be valid";
     URL_CONTROL = "campaign::url::control", Error, "a control character in a literal URL";
     URL_SCHEME = "campaign::url::scheme", Error, "a URL scheme other than http and https";
-    URL_MERGE_IN_AUTHORITY = "campaign::url::merge_in_authority", Error, "a merge the URL parser reads as part of the scheme, user name, password, host or port";
+    URL_MERGE_IN_SCHEME = "campaign::url::merge_in_scheme", Error, "a merge the URL parser reads as part of the scheme";
+    URL_MERGE_IN_AUTHORITY = "campaign::url::merge_in_authority", Error, "a merge the URL parser reads as part of the user name, password, host or port";
     URL_INSECURE = "campaign::url::insecure", Warning, "a webhook sent over plain http";
     POST_DUPLICATE_LABEL = "campaign::post::duplicate_label", Error, "a post-data label given twice";
     JSON_DUPLICATE_KEY = "campaign::json::duplicate_key", Error, "a key given twice in one JSON object";

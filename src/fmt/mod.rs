@@ -6,7 +6,7 @@
 //! every code token and comment in order with the line breaks before it.
 //! It walks the AST and takes the tokens in the order they were written,
 //! choosing only line breaks, indentation, spaces and a few canonical
-//! spellings; [`printer`] writes each comment next to the token it was
+//! spellings; `printer` writes each comment next to the token it was
 //! next to. The style, and why, is docs/fmt.md.
 //!
 //! What it must never do is change what the file means, lose a comment, or
