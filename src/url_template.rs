@@ -79,6 +79,25 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// The host, with its port when it is not the scheme's default, as the
+    /// sender reads them (no user name or password); `None` when a merge
+    /// lands in the host or port (`dynamic host`).
+    pub fn host(&self) -> Option<String> {
+        if self
+            .before_path
+            .iter()
+            .any(|c| matches!(c, Component::Host | Component::Port))
+        {
+            return None;
+        }
+        let url = Url::parse(&self.origin).ok()?;
+        let host = url.host_str()?;
+        Some(match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        })
+    }
+
     /// What every merged URL of this template must keep. With
     /// `dynamic_host` the host and port may change; the scheme and user
     /// name never do.
@@ -576,6 +595,27 @@ mod tests {
 
     fn before_path(template: &str) -> Vec<Component> {
         analyse(&split(template)).unwrap().before_path
+    }
+
+    #[test]
+    fn the_host_is_the_parsers_without_credentials_or_a_default_port() {
+        let host = |t: &str| analyse(&split(t)).unwrap().host();
+        assert_eq!(
+            host("https://user:pw@API.Example.com:443/x/{}").as_deref(),
+            Some("api.example.com")
+        );
+        assert_eq!(
+            host("http://127.0.0.1:8080/{}").as_deref(),
+            Some("127.0.0.1:8080")
+        );
+        // A scanner that stops at the first `/` or `@` reads these wrong.
+        assert_eq!(host("https:\\\\a.example\\b").as_deref(), Some("a.example"));
+        assert_eq!(
+            host("https://a.example@b.example/@c").as_deref(),
+            Some("b.example")
+        );
+        assert_eq!(host("https://{}.example.com/"), None);
+        assert_eq!(host("https://example.com:{}/"), None);
     }
 
     /// Found by fuzzing `url_origin`: 800 adjacent raw merges made 800 path

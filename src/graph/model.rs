@@ -19,6 +19,7 @@ use crate::span::Span;
 use crate::syntax::ast::{
     Block, Campaign, Method, Setting, Step, StepKind, TagOp, Template, Trigger, Wait,
 };
+use crate::url_template;
 
 /// Longest line of a node's or edge's label, in characters; the whole text
 /// stays in the source, which the node's span points at.
@@ -527,7 +528,7 @@ impl<'a> Builder<'a, '_> {
                         _ => None,
                     })
                     .unwrap_or(Method::Post);
-                let host = w.url().map(|u| host(u, self.source)).unwrap_or_default();
+                let host = w.url().map(host).unwrap_or_default();
                 (
                     Kind::Webhook,
                     format!(
@@ -597,16 +598,14 @@ fn trigger_label(trigger: &Trigger, source: &SourceFile) -> String {
     }
 }
 
-/// The host of a webhook's URL as written: merges shown as `[Field]`.
-fn host(url: &Template, source: &SourceFile) -> String {
-    let inner = url.span;
-    let written = source.text.get(inner.range()).unwrap_or("");
-    let written = written.trim_matches('"');
-    let rest = written.split_once("://").map_or(written, |(_, r)| r);
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let host = &rest[..end];
-    // Credentials never reach the picture.
-    host.rsplit_once('@').map_or(host, |(_, h)| h).to_string()
+/// The host of a webhook's URL as the sender reads it (the `url` crate,
+/// through [`url_template`], never a scanner of our own): no credentials,
+/// and `dynamic host` when a merge picks it.
+fn host(url: &Template) -> String {
+    match url_template::analyse(&url_template::pieces(url)) {
+        Ok(layout) => layout.host().unwrap_or_else(|| "dynamic host".into()),
+        Err(_) => "invalid URL".into(),
+    }
 }
 
 /// Runs of white space (line breaks too) as one space.
