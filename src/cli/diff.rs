@@ -3,7 +3,7 @@
 //! contacts. Exit status 0 when they are the same, 1 when they differ, 2
 //! when something stopped the comparison (as diff(1)).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::mpsc;
@@ -253,16 +253,24 @@ pub(super) fn human_changes(out: &mut String, changes: &[Change], color: bool) {
 
 /// Contacts per kind of change, most contacts first.
 pub(super) fn groups(report: &Report) -> Vec<(String, u64)> {
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    // Counted by what changed and how, borrowed: a group's line is written
+    // once for the summary, not once per change (kinds hold no space, so
+    // two pairs never make one line).
+    let mut counts: HashMap<(&str, &str), u64> = HashMap::new();
+    let mut mine: Vec<(&str, &str)> = Vec::new();
     for (_, changes) in &report.changed {
-        let mut mine: Vec<String> = changes.iter().map(Change::group).collect();
-        mine.sort();
+        mine.clear();
+        mine.extend(changes.iter().map(|c| (c.what.as_str(), c.kind)));
+        mine.sort_unstable();
         mine.dedup();
-        for g in mine {
+        for &g in &mine {
             *counts.entry(g).or_default() += 1;
         }
     }
-    let mut list: Vec<(String, u64)> = counts.into_iter().collect();
+    let mut list: Vec<(String, u64)> = counts
+        .into_iter()
+        .map(|((what, kind), n)| (format!("{what} {kind}"), n))
+        .collect();
     list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     list
 }
