@@ -460,13 +460,24 @@ fn details(old: &Line<'_>, new: &Line<'_>, options: Options, out: &mut Vec<Chang
                     _ => std::cmp::Ordering::Greater,
                 };
                 let (k, a, b) = match order {
-                    std::cmp::Ordering::Less => (&fa[i].0, Some(&*fa[i].1), None),
-                    std::cmp::Ordering::Greater => (&fb[j].0, None, Some(&*fb[j].1)),
-                    std::cmp::Ordering::Equal => (&fa[i].0, Some(&*fa[i].1), Some(&*fb[j].1)),
+                    std::cmp::Ordering::Less => (&fa[i].0, Some(&fa[i].1), None),
+                    std::cmp::Ordering::Greater => (&fb[j].0, None, Some(&fb[j].1)),
+                    std::cmp::Ordering::Equal => (&fa[i].0, Some(&fa[i].1), Some(&fb[j].1)),
                 };
                 i += usize::from(order.is_le());
                 j += usize::from(order.is_ge());
-                changed(out, || format!("{name} body field {k:?}"), a, b);
+                if let (Some(FieldValue::Encoded(x)), Some(FieldValue::Encoded(y))) = (a, b) {
+                    if x == y {
+                        continue;
+                    }
+                }
+                let (a, b) = (a.map(FieldValue::text), b.map(FieldValue::text));
+                changed(
+                    out,
+                    || format!("{name} body field {k:?}"),
+                    a.as_deref(),
+                    b.as_deref(),
+                );
             }
         }
         _ => changed(out, || format!("{name} body"), ba, bb),
@@ -474,7 +485,23 @@ fn details(old: &Line<'_>, new: &Line<'_>, options: Options, out: &mut Vec<Chang
 }
 
 /// A body's fields by name and value.
-type Fields<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
+type Fields<'a> = Vec<(Cow<'a, str>, FieldValue<'a>)>;
+
+/// A field's value: a form's as written, decoded only when it is compared
+/// with another written differently, or shown; a JSON leaf's as text.
+enum FieldValue<'a> {
+    Encoded(&'a str),
+    Text(String),
+}
+
+impl FieldValue<'_> {
+    fn text(&self) -> Cow<'_, str> {
+        match self {
+            FieldValue::Encoded(raw) => form_decode(raw),
+            FieldValue::Text(text) => Cow::Borrowed(text),
+        }
+    }
+}
 
 /// Whether `text` starts with `prefix` (lower case), in any case.
 fn starts_with_lower(text: &str, prefix: &str) -> bool {
@@ -492,7 +519,7 @@ fn fields_of<'a>(body: &'a str, content_type: &str) -> Option<Fields<'a>> {
             let mut flat = BTreeMap::new();
             flatten(&v, String::new(), &mut flat);
             flat.into_iter()
-                .map(|(k, v)| (Cow::Owned(k), Cow::Owned(v)))
+                .map(|(k, v)| (Cow::Owned(k), FieldValue::Text(v)))
                 .collect()
         })
     } else {
@@ -536,14 +563,21 @@ pub fn body_fields(effect: &Value) -> Option<BTreeMap<String, String>> {
 fn form_fields(body: &str) -> BTreeMap<String, String> {
     sorted_form_fields(body)
         .into_iter()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .map(|(k, v)| (k.into_owned(), v.text().into_owned()))
         .collect()
 }
 
-/// [`form_fields`] as a sorted list that borrows what needs no decoding:
-/// the same names and values, without a map or a copy per field.
+/// [`form_fields`] as a sorted list whose values are decoded when needed:
+/// the same names and values, without a map or a copy per field. Split as
+/// `form_urlencoded::parse` splits: at each `&` (empty pieces skipped),
+/// then at the first `=`.
 fn sorted_form_fields(body: &str) -> Fields<'_> {
-    let mut fields: Fields<'_> = form_urlencoded::parse(body.as_bytes()).collect();
+    let mut fields: Fields<'_> =
+        Vec::with_capacity(memchr::memchr_iter(b'&', body.as_bytes()).count() + 1);
+    for piece in body.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
+        fields.push((form_decode(name), FieldValue::Encoded(value)));
+    }
     // A repeated name: `[n]` from its second time on, counted in order
     // (from the end, so that the names counted are not renamed yet). Forms
     // have few fields, and a name is rarely repeated.
@@ -567,6 +601,41 @@ fn sorted_form_fields(body: &str) -> Fields<'_> {
         }
     }
     out
+}
+
+/// A form's name or value decoded as `form_urlencoded` decodes it: `+` is
+/// a space, `%` and two hex digits a byte, bytes that are not UTF-8 become
+/// U+FFFD. Borrowed when there is nothing to decode.
+fn form_decode(text: &str) -> Cow<'_, str> {
+    if memchr::memchr2(b'+', b'%', text.as_bytes()).is_none() {
+        return Cow::Borrowed(text);
+    }
+    let hex = |b: u8| (b as char).to_digit(16);
+    let text = text.as_bytes();
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        let b = match text[i] {
+            b'+' => b' ',
+            b'%' => match (
+                text.get(i + 1).and_then(|&h| hex(h)),
+                text.get(i + 2).and_then(|&l| hex(l)),
+            ) {
+                (Some(h), Some(l)) => {
+                    i += 2;
+                    (h * 16 + l) as u8
+                }
+                _ => b'%',
+            },
+            b => b,
+        };
+        bytes.push(b);
+        i += 1;
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Cow::Owned(text),
+        Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    }
 }
 
 /// A JSON value's leaves by path: `name`, `tags[0]`, `address.city`.
@@ -755,10 +824,12 @@ mod tests {
             "a[1]=x&a=1&a=2",
             "a=1&a=2&a%5B1%5D=3&a=4",
             "=&=&x",
+            "a=b=c&&&d=%zz%4&e=%C3%A9+%2B&f=%FF%C3&%41=%41&A=1",
+            "k+%20=v&k%20+=w",
         ] {
             let sorted: Vec<(String, String)> = sorted_form_fields(body)
                 .into_iter()
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .map(|(k, v)| (k.into_owned(), v.text().into_owned()))
                 .collect();
             assert_eq!(
                 sorted,

@@ -141,7 +141,8 @@ impl<'a> Scanner<'a> {
         let mut escaped = false;
         loop {
             let rest = &self.bytes[self.at..];
-            let i = memchr::memchr2(b'"', b'\\', rest)?;
+            // A loop, not memchr: most strings here are a few bytes long.
+            let i = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
             if rest[i] == b'"' {
                 let end = self.at + i;
                 self.at = end + 1;
