@@ -86,6 +86,12 @@ impl Batch {
         self.ends.push((id_end, self.bytes.len()));
     }
 
+    /// Empty, its buffers kept for the next contacts.
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
+
     /// Contact `i`: its id and output.
     fn get(&self, i: usize) -> (&str, &[u8]) {
         let start = if i == 0 { 0 } else { self.ends[i - 1].1 };
@@ -100,19 +106,27 @@ impl Batch {
 /// Contacts handed from a dry run's thread at once.
 const BATCH: usize = 256;
 
+/// One side's dry run as the comparison sees it: its batches, a way to
+/// hand used ones back, and its thread.
+type Side<'s> = (
+    mpsc::Receiver<Batch>,
+    mpsc::Sender<Batch>,
+    std::thread::ScopedJoinHandle<'s, Result<(), Failure>>,
+);
+
 /// Runs `program`'s dry run on its own thread, sending each contact's
-/// output in batches.
+/// output in batches. Batches the comparison is done with come back to be
+/// filled again: a new one each time would be fresh memory, faulted in
+/// page by page, and grown by copies.
 fn spawn_side<'s>(
     scope: &'s std::thread::Scope<'s, '_>,
     program: &'s Program,
     source: &'s SourceFile,
     args: &'s DiffArgs,
     now: i64,
-) -> (
-    mpsc::Receiver<Batch>,
-    std::thread::ScopedJoinHandle<'s, Result<(), Failure>>,
-) {
+) -> Side<'s> {
     let (tx, rx) = mpsc::sync_channel::<Batch>(8);
+    let (back, used) = mpsc::channel::<Batch>();
     let handle = scope.spawn(move || {
         let (input, format) = open_contacts(&args.contacts, args.contacts_format)?;
         let dry = DryRun::new(program, source, OutputFormat::Ndjson, now);
@@ -120,7 +134,7 @@ fn spawn_side<'s>(
         let result = dry.run_each(input, format, |id, bytes| {
             batch.push(id, bytes);
             if batch.ends.len() >= BATCH {
-                let full = std::mem::take(&mut batch);
+                let full = std::mem::replace(&mut batch, used.try_recv().unwrap_or_default());
                 tx.send(full)
                     .map_err(|_| DryRunError::Output(std::io::ErrorKind::BrokenPipe.into()))?;
             }
@@ -136,7 +150,7 @@ fn spawn_side<'s>(
             })
         })
     });
-    (rx, handle)
+    (rx, back, handle)
 }
 
 /// Runs both dry runs and compares them as they go, handing `each` every
@@ -151,16 +165,21 @@ fn compare(
 ) -> Result<u64, Failure> {
     let options = Options { keys: args.keys };
     std::thread::scope(|scope| {
-        let (rx_old, h_old) = spawn_side(scope, old.0, old.1, args, now);
-        let (rx_new, h_new) = spawn_side(scope, new.0, new.1, args, now);
+        let (rx_old, back_old, h_old) = spawn_side(scope, old.0, old.1, args, now);
+        let (rx_new, back_new, h_new) = spawn_side(scope, new.0, new.1, args, now);
         let mut contacts = 0;
         // The batch each side is at, and the next contact in it.
         let mut sides: [(Option<Batch>, usize); 2] = [(None, 0), (None, 0)];
-        let receivers = [&rx_old, &rx_new];
+        let channels = [(&rx_old, &back_old), (&rx_new, &back_new)];
         loop {
-            for (side, rx) in sides.iter_mut().zip(receivers) {
+            for (side, (rx, back)) in sides.iter_mut().zip(channels) {
                 let used_up = side.0.as_ref().is_none_or(|b| side.1 >= b.ends.len());
                 if used_up {
+                    if let Some(mut done) = side.0.take() {
+                        done.clear();
+                        // A side that has finished takes none back.
+                        let _ = back.send(done);
+                    }
                     *side = (rx.recv().ok(), 0);
                 }
             }
