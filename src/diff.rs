@@ -12,9 +12,10 @@
 //! `webhook-id`: a dry run derives them from the campaign's text) and
 //! `webhook-timestamp`.
 
-use std::collections::BTreeMap;
+mod scan;
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -69,8 +70,10 @@ pub fn parse(lines: &[u8]) -> Vec<Value> {
 }
 
 /// Whether two contacts' outputs are the same once keys are set aside: the
-/// fast path that spares parsing when nothing changed. No allocation: the
-/// two are walked together, skipping the value of each key header.
+/// fast path that spares parsing when nothing changed. No allocation, one
+/// pass: the two are compared up to their first difference, and if that
+/// falls in the value of a key header, both values are skipped and the
+/// comparison goes on after them.
 pub fn same_output(old: &[u8], new: &[u8], options: Options) -> bool {
     if old == new {
         return true;
@@ -80,33 +83,49 @@ pub fn same_output(old: &[u8], new: &[u8], options: Options) -> bool {
     }
     let (mut a, mut b) = (old, new);
     loop {
-        match (next_key(a), next_key(b)) {
-            (None, None) => return a == b,
-            (Some(i), Some(j)) if i == j && a[..i] == b[..j] => {
-                // A key is `msg_` and hex: it holds no quote or backslash.
-                a = skip_value(&a[i..]);
-                b = skip_value(&b[j..]);
+        let same = common_prefix(a, b);
+        if same == a.len() && same == b.len() {
+            return true;
+        }
+        match key_value_at(&a[..same]) {
+            // A key is `msg_` and hex: it holds no quote or backslash.
+            Some(start) => {
+                a = skip_value(&a[start..]);
+                b = skip_value(&b[start..]);
             }
-            _ => return false,
+            None => return false,
         }
     }
 }
 
-/// Where the value of the next key header starts (just past its opening
-/// quote), if there is one.
-fn next_key(bytes: &[u8]) -> Option<usize> {
-    use std::sync::OnceLock;
-    static FINDERS: OnceLock<Vec<memchr::memmem::Finder<'static>>> = OnceLock::new();
-    let finders = FINDERS.get_or_init(|| {
-        KEY_HEADERS
-            .iter()
-            .map(|h| memchr::memmem::Finder::new(format!("\"{h}\":\"").as_bytes()).into_owned())
-            .collect()
-    });
-    finders
+/// How many bytes `a` and `b` share at their start.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    const CHUNK: usize = 16;
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + CHUNK <= n && a[i..i + CHUNK] == b[i..i + CHUNK] {
+        i += CHUNK;
+    }
+    while i < n && a[i] == b[i] {
+        i += 1;
+    }
+    i
+}
+
+/// If `before` (text up to a difference) ends inside the value of a key
+/// header, where that value starts (just past its opening quote).
+fn key_value_at(before: &[u8]) -> Option<usize> {
+    let quote = memchr::memrchr(b'"', before)?;
+    let opened = &before[..=quote];
+    KEY_HEADERS
         .iter()
-        .filter_map(|f| f.find(bytes).map(|at| at + f.needle().len()))
-        .min()
+        .any(|h| {
+            opened.len() > h.len() + 4
+                && opened.ends_with(b"\":\"")
+                && opened[..opened.len() - 3].ends_with(h.as_bytes())
+                && opened[opened.len() - 4 - h.len()] == b'"'
+        })
+        .then_some(quote + 1)
 }
 
 /// `bytes` from the quote that closes the value it starts in.
@@ -119,7 +138,18 @@ fn skip_value(bytes: &[u8]) -> &[u8] {
 /// effect.
 pub fn compare_output(old: &[u8], new: &[u8], options: Options) -> Vec<Change> {
     fn lines(b: &[u8]) -> Vec<&[u8]> {
-        b.split(|&c| c == b'\n').filter(|l| !l.is_empty()).collect()
+        let mut out = Vec::new();
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', b) {
+            if end > start {
+                out.push(&b[start..end]);
+            }
+            start = end + 1;
+        }
+        if start < b.len() {
+            out.push(&b[start..]);
+        }
+        out
     }
     let (a, b) = (lines(old), lines(new));
     let prefix = a
@@ -217,12 +247,17 @@ impl<'a> Line<'a> {
     /// `raw` parsed; a line that is not an effect (which a dry run never
     /// prints) compares as its text.
     fn parse(raw: &'a [u8]) -> Line<'a> {
-        let mut line: Line<'a> = serde_json::from_slice(raw).unwrap_or_else(|_| Line {
-            text: Some(String::from_utf8_lossy(raw).into_owned().into()),
-            ..Line::default()
-        });
+        let mut line = scan::line(raw).unwrap_or_else(|| Line::parse_with_serde(raw));
         line.raw = raw;
         line
+    }
+
+    /// `raw` parsed by serde: the lines [`scan::line`] leaves.
+    fn parse_with_serde(raw: &'a [u8]) -> Line<'a> {
+        serde_json::from_slice(raw).unwrap_or_else(|_| Line {
+            text: Some(String::from_utf8_lossy(raw).into_owned().into()),
+            ..Line::default()
+        })
     }
 
     /// What the effect is, for matching the two sides.
@@ -409,22 +444,39 @@ fn details(old: &Line<'_>, new: &Line<'_>, options: Options, out: &mut Vec<Chang
     if ba == bb {
         return;
     }
-    let kind = |l: &Line<'_>| l.header("content-type").unwrap_or("").to_ascii_lowercase();
-    let (ta, tb) = (kind(old), kind(new));
+    let ta = old.header("content-type").unwrap_or("");
+    let tb = new.header("content-type").unwrap_or("");
     match (
-        fields_of(ba.unwrap_or(""), &ta),
-        fields_of(bb.unwrap_or(""), &tb),
+        fields_of(ba.unwrap_or(""), ta),
+        fields_of(bb.unwrap_or(""), tb),
     ) {
-        (Some(fa), Some(fb)) if ta == tb => {
-            let mut keys: Vec<&String> = fa.keys().chain(fb.keys()).collect();
-            keys.sort_unstable();
-            keys.dedup();
-            for k in keys {
+        (Some(fa), Some(fb)) if ta.eq_ignore_ascii_case(tb) => {
+            // Both sorted by name, each name once: walked together.
+            let (mut i, mut j) = (0, 0);
+            while i < fa.len() || j < fb.len() {
+                let order = match (fa.get(i), fb.get(j)) {
+                    (Some(x), Some(y)) => x.0.cmp(&y.0),
+                    (Some(_), None) => std::cmp::Ordering::Less,
+                    _ => std::cmp::Ordering::Greater,
+                };
+                let (k, a, b) = match order {
+                    std::cmp::Ordering::Less => (&fa[i].0, Some(&fa[i].1), None),
+                    std::cmp::Ordering::Greater => (&fb[j].0, None, Some(&fb[j].1)),
+                    std::cmp::Ordering::Equal => (&fa[i].0, Some(&fa[i].1), Some(&fb[j].1)),
+                };
+                i += usize::from(order.is_le());
+                j += usize::from(order.is_ge());
+                if let (Some(FieldValue::Encoded(x)), Some(FieldValue::Encoded(y))) = (a, b) {
+                    if x == y {
+                        continue;
+                    }
+                }
+                let (a, b) = (a.map(FieldValue::text), b.map(FieldValue::text));
                 changed(
                     out,
                     || format!("{name} body field {k:?}"),
-                    fa.get(k).map(String::as_str),
-                    fb.get(k).map(String::as_str),
+                    a.as_deref(),
+                    b.as_deref(),
                 );
             }
         }
@@ -432,16 +484,43 @@ fn details(old: &Line<'_>, new: &Line<'_>, options: Options, out: &mut Vec<Chang
     }
 }
 
-/// A body's fields by its content type: a form's decoded fields, a JSON
-/// body's leaves by path; `None` for other bodies.
-fn fields_of(body: &str, content_type: &str) -> Option<BTreeMap<String, String>> {
-    if content_type.starts_with("application/x-www-form-urlencoded") {
-        Some(form_fields(body))
-    } else if content_type.starts_with("application/json") {
+/// A body's fields by name and value.
+type Fields<'a> = Vec<(Cow<'a, str>, FieldValue<'a>)>;
+
+/// A field's value: a form's as written, decoded only when it is compared
+/// with another written differently, or shown; a JSON leaf's as text.
+enum FieldValue<'a> {
+    Encoded(&'a str),
+    Text(String),
+}
+
+impl FieldValue<'_> {
+    fn text(&self) -> Cow<'_, str> {
+        match self {
+            FieldValue::Encoded(raw) => form_decode(raw),
+            FieldValue::Text(text) => Cow::Borrowed(text),
+        }
+    }
+}
+
+/// Whether `text` starts with `prefix` (lower case), in any case.
+fn starts_with_lower(text: &str, prefix: &str) -> bool {
+    text.len() >= prefix.len()
+        && text.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+}
+
+/// A body's fields by its content type, sorted by name: a form's decoded
+/// fields, a JSON body's leaves by path; `None` for other bodies.
+fn fields_of<'a>(body: &'a str, content_type: &str) -> Option<Fields<'a>> {
+    if starts_with_lower(content_type, "application/x-www-form-urlencoded") {
+        Some(sorted_form_fields(body))
+    } else if starts_with_lower(content_type, "application/json") {
         serde_json::from_str::<Value>(body).ok().map(|v| {
             let mut flat = BTreeMap::new();
             flatten(&v, String::new(), &mut flat);
-            flat
+            flat.into_iter()
+                .map(|(k, v)| (Cow::Owned(k), FieldValue::Text(v)))
+                .collect()
         })
     } else {
         None
@@ -482,19 +561,81 @@ pub fn body_fields(effect: &Value) -> Option<BTreeMap<String, String>> {
 /// A form body's fields, decoded; a name given twice gets `[n]` from its
 /// second time on.
 fn form_fields(body: &str) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    for (k, v) in form_urlencoded::parse(body.as_bytes()) {
-        let n = seen.entry(k.to_string()).or_insert(0);
-        let key = if *n == 0 {
-            k.to_string()
-        } else {
-            format!("{k}[{n}]")
-        };
-        *n += 1;
-        out.insert(key, v.into_owned());
+    sorted_form_fields(body)
+        .into_iter()
+        .map(|(k, v)| (k.into_owned(), v.text().into_owned()))
+        .collect()
+}
+
+/// [`form_fields`] as a sorted list whose values are decoded when needed:
+/// the same names and values, without a map or a copy per field. Split as
+/// `form_urlencoded::parse` splits: at each `&` (empty pieces skipped),
+/// then at the first `=`.
+fn sorted_form_fields(body: &str) -> Fields<'_> {
+    let mut fields: Fields<'_> =
+        Vec::with_capacity(memchr::memchr_iter(b'&', body.as_bytes()).count() + 1);
+    for piece in body.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
+        fields.push((form_decode(name), FieldValue::Encoded(value)));
+    }
+    // A repeated name: `[n]` from its second time on, counted in order
+    // (from the end, so that the names counted are not renamed yet). Forms
+    // have few fields, and a name is rarely repeated.
+    for i in (1..fields.len()).rev() {
+        let n = fields[..i]
+            .iter()
+            .filter(|(k, _)| *k == fields[i].0)
+            .count();
+        if n > 0 {
+            fields[i].0 = Cow::Owned(format!("{}[{n}]", fields[i].0));
+        }
+    }
+    // Stable, so that of two fields with one name (`a[1]` written out and
+    // a second `a`), the later wins, as in a map.
+    fields.sort_by(|x, y| x.0.cmp(&y.0));
+    let mut out: Fields<'_> = Vec::with_capacity(fields.len());
+    for f in fields {
+        match out.last_mut() {
+            Some(last) if last.0 == f.0 => *last = f,
+            _ => out.push(f),
+        }
     }
     out
+}
+
+/// A form's name or value decoded as `form_urlencoded` decodes it: `+` is
+/// a space, `%` and two hex digits a byte, bytes that are not UTF-8 become
+/// U+FFFD. Borrowed when there is nothing to decode.
+fn form_decode(text: &str) -> Cow<'_, str> {
+    if memchr::memchr2(b'+', b'%', text.as_bytes()).is_none() {
+        return Cow::Borrowed(text);
+    }
+    let hex = |b: u8| (b as char).to_digit(16);
+    let text = text.as_bytes();
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        let b = match text[i] {
+            b'+' => b' ',
+            b'%' => match (
+                text.get(i + 1).and_then(|&h| hex(h)),
+                text.get(i + 2).and_then(|&l| hex(l)),
+            ) {
+                (Some(h), Some(l)) => {
+                    i += 2;
+                    (h * 16 + l) as u8
+                }
+                _ => b'%',
+            },
+            b => b,
+        };
+        bytes.push(b);
+        i += 1;
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Cow::Owned(text),
+        Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    }
 }
 
 /// A JSON value's leaves by path: `name`, `tags[0]`, `address.city`.
@@ -655,6 +796,61 @@ mod tests {
             super::compare(&all(old), &all(new), Options::default())
         );
         assert_eq!(trimmed.len(), 1);
+    }
+
+    #[test]
+    fn form_fields_name_repeats_as_a_map_of_them_would() {
+        // The reference: every field into a map, a repeat as `name[n]`.
+        fn by_map(body: &str) -> BTreeMap<String, String> {
+            let mut out = BTreeMap::new();
+            let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+            for (k, v) in form_urlencoded::parse(body.as_bytes()) {
+                let n = seen.entry(k.to_string()).or_insert(0);
+                let key = if *n == 0 {
+                    k.to_string()
+                } else {
+                    format!("{k}[{n}]")
+                };
+                *n += 1;
+                out.insert(key, v.into_owned());
+            }
+            out
+        }
+        for body in [
+            "",
+            "a=1",
+            "b=2&a=1&c=%40+x",
+            "a=1&a=2&a=3&b=4&a=5",
+            "a[1]=x&a=1&a=2",
+            "a=1&a=2&a%5B1%5D=3&a=4",
+            "=&=&x",
+            "a=b=c&&&d=%zz%4&e=%C3%A9+%2B&f=%FF%C3&%41=%41&A=1",
+            "k+%20=v&k%20+=w",
+        ] {
+            let sorted: Vec<(String, String)> = sorted_form_fields(body)
+                .into_iter()
+                .map(|(k, v)| (k.into_owned(), v.text().into_owned()))
+                .collect();
+            assert_eq!(
+                sorted,
+                by_map(body).into_iter().collect::<Vec<_>>(),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn same_output_skips_keys_of_another_length_and_nothing_else() {
+        let a = br#"{"headers":{"webhook-id":"msg_a","Idempotency-Key":"msg_aaaa"},"body":"x"}"#;
+        let b = br#"{"headers":{"webhook-id":"msg_bbbbbb","Idempotency-Key":"msg_b"},"body":"x"}"#;
+        assert!(same_output(a, b, Options::default()));
+        // A difference in a value that only ends like a key header's.
+        let c = br#"{"headers":{"X-Idempotency-Key":"msg_a"}}"#;
+        let d = br#"{"headers":{"X-Idempotency-Key":"msg_b"}}"#;
+        assert!(!same_output(c, d, Options::default()));
+        let e = br#"{"body":"\"webhook-id\":\"1"}"#;
+        let f = br#"{"body":"\"webhook-id\":\"2"}"#;
+        assert!(!same_output(e, f, Options::default()));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! contacts. Exit status 0 when they are the same, 1 when they differ, 2
 //! when something stopped the comparison (as diff(1)).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::mpsc;
@@ -86,6 +86,12 @@ impl Batch {
         self.ends.push((id_end, self.bytes.len()));
     }
 
+    /// Empty, its buffers kept for the next contacts.
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
+
     /// Contact `i`: its id and output.
     fn get(&self, i: usize) -> (&str, &[u8]) {
         let start = if i == 0 { 0 } else { self.ends[i - 1].1 };
@@ -100,19 +106,27 @@ impl Batch {
 /// Contacts handed from a dry run's thread at once.
 const BATCH: usize = 256;
 
+/// One side's dry run as the comparison sees it: its batches, a way to
+/// hand used ones back, and its thread.
+type Side<'s> = (
+    mpsc::Receiver<Batch>,
+    mpsc::Sender<Batch>,
+    std::thread::ScopedJoinHandle<'s, Result<(), Failure>>,
+);
+
 /// Runs `program`'s dry run on its own thread, sending each contact's
-/// output in batches.
+/// output in batches. Batches the comparison is done with come back to be
+/// filled again: a new one each time would be fresh memory, faulted in
+/// page by page, and grown by copies.
 fn spawn_side<'s>(
     scope: &'s std::thread::Scope<'s, '_>,
     program: &'s Program,
     source: &'s SourceFile,
     args: &'s DiffArgs,
     now: i64,
-) -> (
-    mpsc::Receiver<Batch>,
-    std::thread::ScopedJoinHandle<'s, Result<(), Failure>>,
-) {
+) -> Side<'s> {
     let (tx, rx) = mpsc::sync_channel::<Batch>(8);
+    let (back, used) = mpsc::channel::<Batch>();
     let handle = scope.spawn(move || {
         let (input, format) = open_contacts(&args.contacts, args.contacts_format)?;
         let dry = DryRun::new(program, source, OutputFormat::Ndjson, now);
@@ -120,7 +134,7 @@ fn spawn_side<'s>(
         let result = dry.run_each(input, format, |id, bytes| {
             batch.push(id, bytes);
             if batch.ends.len() >= BATCH {
-                let full = std::mem::take(&mut batch);
+                let full = std::mem::replace(&mut batch, used.try_recv().unwrap_or_default());
                 tx.send(full)
                     .map_err(|_| DryRunError::Output(std::io::ErrorKind::BrokenPipe.into()))?;
             }
@@ -136,37 +150,36 @@ fn spawn_side<'s>(
             })
         })
     });
-    (rx, handle)
+    (rx, back, handle)
 }
 
-/// Every contact's changes, in contact order.
-pub(super) struct Report {
-    pub(super) contacts: u64,
-    pub(super) changed: Vec<(String, Vec<Change>)>,
-}
-
-/// Runs both dry runs and compares them.
-pub(super) fn compare(
+/// Runs both dry runs and compares them as they go, handing `each` every
+/// contact that changed, in contact order; returns how many contacts were
+/// compared.
+fn compare(
     old: (&Program, &SourceFile),
     new: (&Program, &SourceFile),
     args: &DiffArgs,
     now: i64,
-) -> Result<Report, Failure> {
+    mut each: impl FnMut(&str, Vec<Change>),
+) -> Result<u64, Failure> {
     let options = Options { keys: args.keys };
     std::thread::scope(|scope| {
-        let (rx_old, h_old) = spawn_side(scope, old.0, old.1, args, now);
-        let (rx_new, h_new) = spawn_side(scope, new.0, new.1, args, now);
-        let mut report = Report {
-            contacts: 0,
-            changed: Vec::new(),
-        };
+        let (rx_old, back_old, h_old) = spawn_side(scope, old.0, old.1, args, now);
+        let (rx_new, back_new, h_new) = spawn_side(scope, new.0, new.1, args, now);
+        let mut contacts = 0;
         // The batch each side is at, and the next contact in it.
         let mut sides: [(Option<Batch>, usize); 2] = [(None, 0), (None, 0)];
-        let receivers = [&rx_old, &rx_new];
+        let channels = [(&rx_old, &back_old), (&rx_new, &back_new)];
         loop {
-            for (side, rx) in sides.iter_mut().zip(receivers) {
+            for (side, (rx, back)) in sides.iter_mut().zip(channels) {
                 let used_up = side.0.as_ref().is_none_or(|b| side.1 >= b.ends.len());
                 if used_up {
+                    if let Some(mut done) = side.0.take() {
+                        done.clear();
+                        // A side that has finished takes none back.
+                        let _ = back.send(done);
+                    }
                     *side = (rx.recv().ok(), 0);
                 }
             }
@@ -176,13 +189,13 @@ pub(super) fn compare(
             let ((id, old_out), (_, new_out)) = (a.get(sides[0].1), b.get(sides[1].1));
             sides[0].1 += 1;
             sides[1].1 += 1;
-            report.contacts += 1;
+            contacts += 1;
             if diff::same_output(old_out, new_out, options) {
                 continue;
             }
             let changes = diff::compare_output(old_out, new_out, options);
             if !changes.is_empty() {
-                report.changed.push((id.to_string(), changes));
+                each(id, changes);
             }
         }
         drop(rx_old);
@@ -192,7 +205,7 @@ pub(super) fn compare(
         };
         joined(h_old)?;
         joined(h_new)?;
-        Ok(report)
+        Ok(contacts)
     })
 }
 
@@ -231,40 +244,71 @@ pub(super) fn human_changes(out: &mut String, changes: &[Change], color: bool) {
             "removed" => "-",
             _ => "~",
         };
+        // `  ~ what: old -> new`, pushed piece by piece (no format machinery
+        // for the hundreds of thousands of lines a wide change makes).
+        out.push_str("  ");
+        out.push_str(sign);
+        out.push(' ');
+        out.push_str(&c.what);
         match (&c.old, &c.new) {
             (Some(old), Some(new)) => {
                 let (old, new) = marked(old, new, color);
-                let _ = writeln!(out, "  {sign} {}: {old} -> {new}", c.what);
+                out.push_str(": ");
+                out.push_str(&old);
+                out.push_str(" -> ");
+                out.push_str(&new);
             }
             (Some(v), None) | (None, Some(v)) => {
-                let _ = writeln!(
-                    out,
-                    "  {sign} {}: {}",
-                    c.what,
-                    campaign::terminal::escape(v)
-                );
+                out.push_str(": ");
+                out.push_str(&campaign::terminal::escape(v));
             }
-            (None, None) => {
-                let _ = writeln!(out, "  {sign} {}", c.what);
-            }
+            (None, None) => {}
         }
+        out.push('\n');
     }
 }
 
-/// Contacts per kind of change, most contacts first.
-pub(super) fn groups(report: &Report) -> Vec<(String, u64)> {
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    for (_, changes) in &report.changed {
-        let mut mine: Vec<String> = changes.iter().map(Change::group).collect();
-        mine.sort();
+/// Contacts per kind of change ([`Change::group`]), counted contact by
+/// contact as they come: keyed by what changed, so that a group's line is
+/// written once for the summary, not once per change.
+#[derive(Default)]
+struct Groups {
+    counts: HashMap<String, Vec<(&'static str, u64)>>,
+}
+
+impl Groups {
+    fn add(&mut self, changes: &[Change]) {
+        let mut mine: Vec<(&str, &'static str)> =
+            changes.iter().map(|c| (c.what.as_str(), c.kind)).collect();
+        mine.sort_unstable();
         mine.dedup();
-        for g in mine {
-            *counts.entry(g).or_default() += 1;
+        for (what, kind) in mine {
+            if let Some(kinds) = self.counts.get_mut(what) {
+                match kinds.iter_mut().find(|(k, _)| *k == kind) {
+                    Some((_, n)) => *n += 1,
+                    None => kinds.push((kind, 1)),
+                }
+            } else {
+                self.counts.insert(what.to_owned(), vec![(kind, 1)]);
+            }
         }
     }
-    let mut list: Vec<(String, u64)> = counts.into_iter().collect();
-    list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    list
+
+    /// Each group's line and contacts, most contacts first (a kind holds
+    /// no space, so two groups never make one line).
+    fn list(self) -> Vec<(String, u64)> {
+        let mut list: Vec<(String, u64)> = self
+            .counts
+            .into_iter()
+            .flat_map(|(what, kinds)| {
+                kinds
+                    .into_iter()
+                    .map(move |(kind, n)| (format!("{what} {kind}"), n))
+            })
+            .collect();
+        list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        list
+    }
 }
 
 pub(super) fn diff(args: &DiffArgs) -> Result<(), Failure> {
@@ -292,56 +336,67 @@ pub(super) fn diff(args: &DiffArgs) -> Result<(), Failure> {
             }
         },
     };
-    let report =
-        compare((&old, &old_source), (&new, &new_source), args, now).map_err(|e| match e {
-            Failure::Error(e) => {
-                eprintln!("error: {e}");
-                Failure::Stopped(TROUBLE)
-            }
-            other => other,
-        })?;
-    let groups = groups(&report);
+    let stopped = |e| match e {
+        Failure::Error(e) => {
+            eprintln!("error: {e}");
+            Failure::Stopped(TROUBLE)
+        }
+        other => other,
+    };
+    let old = (&old, &old_source);
+    let new = (&new, &new_source);
+    let mut groups = Groups::default();
+    let changed;
     if args.format == DataFormat::Json {
+        let mut differences = Vec::new();
+        let contacts = compare(old, new, args, now, |id, changes| {
+            groups.add(&changes);
+            differences.push(serde_json::json!({"contact": id, "changes": changes}));
+        })
+        .map_err(stopped)?;
+        changed = differences.len();
         let json = serde_json::json!({
-            "contacts": report.contacts,
-            "changed": report.changed.len(),
-            "differences": report.changed.iter().map(|(id, changes)| serde_json::json!({
-                "contact": id,
-                "changes": changes,
-            })).collect::<Vec<_>>(),
-            "summary": groups.iter().map(|(g, n)| serde_json::json!({"change": g, "contacts": n})).collect::<Vec<_>>(),
+            "contacts": contacts,
+            "changed": changed,
+            "differences": differences,
+            "summary": groups.list().iter().map(|(g, n)| serde_json::json!({"change": g, "contacts": n})).collect::<Vec<_>>(),
         });
         super::output::print_stdout(&format!("{json}\n"))?;
     } else {
+        // Written as each contact is compared, and its changes dropped: the
+        // report is never held twice.
         let color = super::color::stdout();
         let mut out = String::new();
-        for (id, changes) in &report.changed {
-            let _ = writeln!(out, "contact {}", campaign::terminal::escape(id));
-            human_changes(&mut out, changes, color);
-        }
-        if !report.changed.is_empty() {
+        let mut n = 0;
+        let contacts = compare(old, new, args, now, |id, changes| {
+            n += 1;
+            groups.add(&changes);
+            out.push_str("contact ");
+            out.push_str(&campaign::terminal::escape(id));
+            out.push('\n');
+            human_changes(&mut out, &changes, color);
+        })
+        .map_err(stopped)?;
+        changed = n;
+        if changed > 0 {
             out.push('\n');
         }
-        for (g, n) in &groups {
+        for (g, n) in &groups.list() {
             let _ = writeln!(out, "{}: {g}", plural(*n, "contact"));
         }
-        if report.changed.is_empty() {
-            let _ = writeln!(
-                out,
-                "no differences in {}",
-                plural(report.contacts, "contact")
-            );
+        if changed == 0 {
+            let _ = writeln!(out, "no differences in {}", plural(contacts, "contact"));
         } else {
             let _ = writeln!(
                 out,
                 "{} of {} changed",
-                report.changed.len(),
-                plural(report.contacts, "contact")
+                changed,
+                plural(contacts, "contact")
             );
         }
         super::output::print_stdout(&out)?;
     }
-    if report.changed.is_empty() {
+    if changed == 0 {
         Ok(())
     } else {
         Err(Failure::Reported)
