@@ -55,7 +55,7 @@ pub fn compile_filter(filter: &Filter) -> Result<FilterOp, Diagnostic> {
         "default" => {
             let arg = one_arg(filter, DEFAULT_USAGE)?;
             Ok(FilterOp::Default(match &arg.node {
-                FilterArg::Str(s) => s.clone(),
+                FilterArg::Str(s) => s.to_string(),
                 // `| default: 0` is natural for counts; show it as merges do.
                 FilterArg::Number(n) => {
                     let mut text = String::new();
@@ -318,8 +318,8 @@ pub(crate) fn filter_for_test(name: &str, args: Vec<FilterArg>) -> Filter {
         .collect();
     let span = args.last().map_or(name_span, |a| name_span.to(a.span));
     Filter {
-        name: Spanned::new(name.to_owned(), name_span),
-        args,
+        name: Spanned::new(name.into(), name_span),
+        args: args.into(),
         span,
     }
 }
@@ -334,7 +334,7 @@ mod tests {
     }
 
     fn s(text: &str) -> FilterArg {
-        FilterArg::Str(text.to_owned())
+        FilterArg::Str(text.into())
     }
 
     fn n(v: f64) -> FilterArg {
@@ -550,9 +550,9 @@ mod tests {
 
     fn any_arg() -> impl Strategy<Value = FilterArg> {
         prop_oneof![
-            any::<String>().prop_map(FilterArg::Str),
+            any::<String>().prop_map(|s| FilterArg::Str(s.into())),
             any::<f64>().prop_map(FilterArg::Number),
-            "[%a-zA-Z:_.#0-9 -]{0,8}".prop_map(FilterArg::Str),
+            "[%a-zA-Z:_.#0-9 -]{0,8}".prop_map(|s| FilterArg::Str(s.into())),
         ]
     }
 
@@ -574,7 +574,7 @@ mod tests {
 
         #[test]
         fn date_format_check_never_panics(format in any::<String>()) {
-            let _ = compile("date", vec![FilterArg::Str(format)]);
+            let _ = compile("date", vec![FilterArg::Str(format.into())]);
         }
     }
 }

@@ -627,3 +627,97 @@ fn a_repeated_contact_id_is_never_sent_and_leaves_the_first_alone() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// `check`'s memory per byte of script
+// ---------------------------------------------------------------------------
+
+/// The text of construct number `i`.
+type Construct = fn(usize) -> String;
+
+/// A campaign of about `bytes` bytes made of `one(i)` for i = 0, 1, ...:
+/// the shapes of benches/baseline's `gen construct` (docs/performance.md,
+/// "`check`'s memory").
+fn repeated(bytes: usize, one: impl Fn(usize) -> String) -> String {
+    let mut text = String::from("campaign \"Memory\" {\n");
+    let mut i = 0;
+    while text.len() < bytes {
+        text.push_str(&one(i));
+        i += 1;
+    }
+    text.push_str("}\n");
+    text
+}
+
+/// What `check` takes for a file, over what it takes for an empty
+/// campaign, in bytes per byte of the file, for files made of one small
+/// construct each: there the tree is largest against the text, so a node
+/// type that grows (a bigger step, a string or list allocated per node)
+/// shows here first. The bounds are what the tree measured (see
+/// docs/performance.md) with about 15% to spare; the whole process,
+/// binary and source included, then stays under 10x for all but the
+/// condition-only file.
+// Measured on 2026-12-02 (debug build, 2 cores): 7.6, 9.1, 8.1, 8.0 and
+// 11.6 bytes per byte; the release build before the tree was made smaller
+// took 14.0, 16.0, 12.8, 9.8 and 18.0 on the same shapes.
+const TAGS_LIMIT: f64 = 8.75;
+const NOTES_LIMIT: f64 = 10.5;
+const JSON_LIMIT: f64 = 9.3;
+const POST_LIMIT: f64 = 9.2;
+const CONDITIONS_LIMIT: f64 = 13.3;
+
+#[test]
+fn check_memory_per_byte_of_script_stays_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("empty.campaign"), "campaign \"E\" {\n}\n").unwrap();
+    let base = measure(campaign(dir.path(), &["check", "empty.campaign"]), None);
+    assert_eq!(base.code, Some(0), "{}", clip(&base.stderr));
+    let size = 4_000_000;
+    let cases: [(&str, f64, Construct); 5] = [
+        ("tags", TAGS_LIMIT, |i| format!("    tag add \"t{i}\"\n")),
+        ("notes", NOTES_LIMIT, |i| {
+            format!(
+                "    note \"Hi [First Name | default: 'you' | upper], [Email | lower] ({i}): \
+                 [Company | truncate: 20]\"\n"
+            )
+        }),
+        ("json", JSON_LIMIT, |i| {
+            format!(
+                "    webhook \"j{i}\" {{\n        url \"https://api.example.com/contacts\"\n        \
+                 json {{ \"id\": [Contact ID], \"name\": \"[First Name]\", \"n\": {i}, \
+                 \"tags\": [\"a\", \"b\"], \"ok\": true }}\n    }}\n"
+            )
+        }),
+        ("post", POST_LIMIT, |i| {
+            format!(
+                "    webhook \"p{i}\" {{\n        url \"https://app.example.com/hooks/{i}\"\n        \
+                 post \"First_Name=[First Name]&Email=[Email]&n={i}\"\n    }}\n"
+            )
+        }),
+        ("conditions", CONDITIONS_LIMIT, |i| {
+            format!(
+                "    if [Score | number] > {n} and not has tag \"a{i}\" or [Country] == \"US\" {{\n        \
+                 stop\n    }} else if ([City] contains \"x{i}\" or [Plan] is empty) and not [Opt In] {{\n        \
+                 stop\n    }}\n",
+                n = i % 100
+            )
+        }),
+    ];
+    for (name, limit, one) in cases {
+        let text = repeated(size, one);
+        let file = format!("{name}.campaign");
+        std::fs::write(dir.path().join(&file), &text).unwrap();
+        let r = measure(campaign(dir.path(), &["check", &file]), None);
+        assert_eq!(r.code, Some(0), "{name}: {}", clip(&r.stderr));
+        assert!(
+            r.stderr.contains("0 warnings"),
+            "{name}: {}",
+            clip(&r.stderr)
+        );
+        let per_byte = (r.peak_kib.saturating_sub(base.peak_kib) * 1024) as f64 / text.len() as f64;
+        assert!(
+            per_byte < limit,
+            "{name}: check took {per_byte:.1} bytes per byte of script (limit {limit})"
+        );
+    }
+}

@@ -20,7 +20,7 @@ pub(super) fn check(campaign: &Campaign, schema: &Schema, out: &mut Vec<Diagnost
     known.extend(BUILT_IN);
     // Fields the campaign itself writes are known from then on.
     walk_steps(&campaign.steps, &mut |step| match &step.kind {
-        StepKind::FieldSet { field, .. } => known.push(&field.node),
+        StepKind::FieldSet(set) => known.push(&set.field.node),
         StepKind::Webhook(w) => {
             for s in &w.settings {
                 if let Setting::Capture { field, .. } = &s.node {

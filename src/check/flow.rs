@@ -7,7 +7,9 @@ use super::webhooks::secret_name;
 use crate::diagnostics::{codes, Diagnostic};
 use crate::filters::parse_date;
 use crate::span::{Span, Spanned};
-use crate::syntax::ast::{Block, Campaign, Operand, Step, StepKind, Trigger, Verify, Wait};
+use crate::syntax::ast::{
+    Block, Campaign, Operand, ShortString, Step, StepKind, Trigger, Verify, Wait,
+};
 
 pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
     unreachable(&campaign.steps, out);
@@ -33,7 +35,10 @@ pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
     names(campaign, out);
     triggers(campaign, out);
     walk_steps(&campaign.steps, &mut |step| {
-        if let StepKind::Wait(Wait::Until(Operand::Text(t))) = &step.kind {
+        if let StepKind::Wait(Wait::Until(operand)) = &step.kind {
+            let Operand::Text(t) = &**operand else {
+                return;
+            };
             if let Some(text) = t.as_literal() {
                 if parse_date(&text).is_none() {
                     out.push(
@@ -175,7 +180,7 @@ fn triggers(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
 /// but warned about, since anyone who finds the URL can enrol contacts.
 fn verification(
     trigger: Span,
-    path: &Spanned<String>,
+    path: &Spanned<ShortString>,
     verify: Option<&Spanned<Verify>>,
     out: &mut Vec<Diagnostic>,
 ) {

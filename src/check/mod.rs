@@ -120,9 +120,9 @@ pub(crate) fn walk_merges<'a>(campaign: &'a Campaign, f: &mut dyn FnMut(&'a Merg
         match &c.kind {
             CondKind::And(items) | CondKind::Or(items) => items.iter().for_each(|c| cond(c, f)),
             CondKind::Not(c) => cond(c, f),
-            CondKind::Compare { left, right, .. } => {
-                operand(left, f);
-                operand(right, f);
+            CondKind::Compare(compare) => {
+                operand(&compare.left, f);
+                operand(&compare.right, f);
             }
             CondKind::IsEmpty { operand: o, .. } | CondKind::Truthy(o) => operand(o, f),
             CondKind::HasTag(t) => t.merges().for_each(f),
@@ -155,7 +155,7 @@ pub(crate) fn walk_merges<'a>(campaign: &'a Campaign, f: &mut dyn FnMut(&'a Merg
             }
         }
         StepKind::Tag { name, .. } => template(name, f),
-        StepKind::FieldSet { value, .. } => operand(value, f),
+        StepKind::FieldSet(set) => operand(&set.value, f),
         StepKind::Note(t) => template(t, f),
         StepKind::Wait(Wait::Until(o)) => operand(o, f),
         StepKind::If(chain) => chain.branches.iter().for_each(|b| cond(&b.cond, f)),

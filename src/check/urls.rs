@@ -26,7 +26,11 @@ pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
 /// The exact span of the character at byte `at` of a text part: exact when
 /// the part was written without escapes, or when it is a control character
 /// (the template lexer keeps each of those a part of its own).
-fn char_span(t: &crate::span::Spanned<String>, at: usize, c: char) -> Span {
+fn char_span(
+    t: &crate::span::Spanned<crate::syntax::ast::ShortString>,
+    at: usize,
+    c: char,
+) -> Span {
     if t.span.len() == t.node.len() {
         let start = t.span.start as usize + at;
         Span::new(start, start + c.len_utf8())

@@ -306,7 +306,7 @@ fn campaign_name(name: &str) -> String {
     if path.extension().is_some_and(|e| e == "campaign") && path.is_file() {
         if let Ok(source) = read_source(path) {
             if let Ok(tree) = campaign::syntax::parser::parse(&source.text) {
-                return tree.name.node;
+                return tree.name.node.into();
             }
         }
     }

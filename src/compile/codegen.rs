@@ -23,7 +23,7 @@ pub const DEFAULT_BACKOFF_MS: u64 = 1_000;
 pub fn generate(campaign: &Campaign) -> Program {
     let mut g = Codegen {
         program: Program {
-            name: campaign.name.node.clone(),
+            name: campaign.name.node.to_string(),
             triggers: Vec::new(),
             code: Vec::new(),
             spans: Vec::new(),
@@ -207,9 +207,9 @@ impl Codegen {
                 };
                 self.emit(ins, step.span);
             }
-            StepKind::FieldSet { field, value } => {
-                self.operand(value);
-                let id = self.field(&field.node);
+            StepKind::FieldSet(set) => {
+                self.operand(&set.value);
+                let id = self.field(&set.field.node);
                 self.emit(Instruction::FieldSet(id), step.span);
             }
             StepKind::Note(text) => {
@@ -264,7 +264,7 @@ impl Codegen {
                 let index = self.program.goals.len();
                 let pc = self.emit(Instruction::Goal(index as u32), step.span) as u32;
                 self.program.goals.push(GoalInfo {
-                    name: goal.name.node.clone(),
+                    name: goal.name.node.to_string(),
                     pc,
                     cond_pc: 0,
                 });
@@ -281,7 +281,7 @@ impl Codegen {
             }
             Operand::Text(t) => match t.as_literal() {
                 Some(text) => {
-                    let c = self.constant(Constant::Text(text));
+                    let c = self.constant(Constant::Text(text.into()));
                     self.emit(Instruction::PushConst(c), t.span);
                 }
                 None => {
@@ -329,7 +329,8 @@ impl Codegen {
                 self.cond(inner);
                 self.emit(Instruction::Not, cond.span);
             }
-            CondKind::Compare { left, op, right } => {
+            CondKind::Compare(compare) => {
+                let Compare { left, op, right } = &**compare;
                 self.operand(left);
                 self.operand(right);
                 self.emit(Instruction::Compare(op.node), op.span);
@@ -356,7 +357,7 @@ impl Codegen {
 
     fn webhook(&mut self, w: &Webhook, span: Span) {
         let mut info = WebhookInfo {
-            name: w.name.node.clone(),
+            name: w.name.node.to_string(),
             method: Method::Post,
             headers: Vec::new(),
             secret_headers: Vec::new(),
@@ -387,7 +388,7 @@ impl Codegen {
                 Setting::Header { name, value } => {
                     let index = info.headers.len() as u16;
                     user_content_type |= name.node.eq_ignore_ascii_case("content-type");
-                    info.headers.push(name.node.clone());
+                    info.headers.push(name.node.to_string());
                     info.secret_headers
                         .push(value.iter().any(|p| matches!(p, HeaderPiece::Secret(_))));
                     self.emit(Instruction::Begin(Target::Header(index)), setting.span);
@@ -435,8 +436,8 @@ impl Codegen {
                 Setting::Capture { field, source } => {
                     let field = self.field(&field.node);
                     let (from_json, path) = match source {
-                        CaptureSource::JsonPointer(p) => (true, p.node.clone()),
-                        CaptureSource::Header(h) => (false, h.node.clone()),
+                        CaptureSource::JsonPointer(p) => (true, p.node.to_string()),
+                        CaptureSource::Header(h) => (false, h.node.to_string()),
                     };
                     info.captures.push(Capture {
                         field,
@@ -502,7 +503,7 @@ impl Codegen {
     fn trigger(&mut self, trigger: &ast::Trigger) -> Option<instructions::Trigger> {
         Some(match trigger {
             ast::Trigger::ContactAdded => instructions::Trigger::ContactAdded,
-            ast::Trigger::TagAdded(tag) => instructions::Trigger::TagAdded(tag.node.clone()),
+            ast::Trigger::TagAdded(tag) => instructions::Trigger::TagAdded(tag.node.to_string()),
             ast::Trigger::WebhookReceived { path, verify } => {
                 let verify = match &verify.as_ref()?.node {
                     ast::Verify::Standard(s) => instructions::Verify::Standard {
@@ -514,7 +515,7 @@ impl Codegen {
                     ast::Verify::None => instructions::Verify::None,
                 };
                 instructions::Trigger::WebhookReceived {
-                    path: path.node.clone(),
+                    path: path.node.to_string(),
                     verify,
                 }
             }

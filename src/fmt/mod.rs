@@ -142,7 +142,7 @@ fn step(p: &mut Printer<'_>, source: &str, step: &Step, next: u32) {
             block(p, source, &split.otherwise);
         }
         StepKind::Tag { .. }
-        | StepKind::FieldSet { .. }
+        | StepKind::FieldSet(_)
         | StepKind::Note(_)
         | StepKind::Wait(_)
         | StepKind::Stop

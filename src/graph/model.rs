@@ -318,7 +318,7 @@ pub(crate) fn build<'a>(campaign: &'a Campaign, source: &SourceFile) -> (Graph, 
     b.join(exits, end);
     shape.push(Shape::Node(end));
     let graph = Graph {
-        campaign: campaign.name.node.clone(),
+        campaign: campaign.name.node.to_string(),
         nodes: b.nodes,
         edges: b.edges,
         contacts: None,
@@ -546,12 +546,12 @@ impl<'a> Builder<'a, '_> {
                 };
                 (Kind::Tag, format!("{op} {}", clip(self.text(name.span))))
             }
-            StepKind::FieldSet { field, value } => (
+            StepKind::FieldSet(set) => (
                 Kind::FieldSet,
                 format!(
                     "field set [{}]\n= {}",
-                    clip(&field.node),
-                    clip(&collapse_space(self.text(value.span())))
+                    clip(&set.field.node),
+                    clip(&collapse_space(self.text(set.value.span())))
                 ),
             ),
             StepKind::Note(text) => (Kind::Note, format!("note {}", clip(self.text(text.span)))),

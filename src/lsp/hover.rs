@@ -177,7 +177,7 @@ fn filter_text(f: &Filter) -> String {
         })
         .collect();
     if args.is_empty() {
-        f.name.node.clone()
+        f.name.node.to_string()
     } else {
         format!("{}: {}", f.name.node, args.join(", "))
     }
@@ -204,7 +204,7 @@ fn merge_hover(
             markdown,
         };
     }
-    let name = &merge.field.node;
+    let name = merge.field.node.as_str();
     let mut out = format!("**`[{name}]`**");
     let origin = field_names(text, knowledge)
         .into_iter()

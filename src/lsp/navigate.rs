@@ -55,14 +55,14 @@ pub fn occurrences(campaign: &Campaign) -> Vec<Occurrence> {
     walk_steps(&campaign.steps, &mut |step| match &step.kind {
         StepKind::Webhook(w) => {
             out.push(Occurrence {
-                target: Target::Step(w.name.node.clone()),
+                target: Target::Step(w.name.node.to_string()),
                 span: w.name.span,
                 defines: named.insert(w.name.node.as_str()),
             });
             for s in &w.settings {
                 if let Setting::Capture { field, .. } = &s.node {
                     out.push(Occurrence {
-                        target: Target::Field(field.node.clone()),
+                        target: Target::Field(field.node.to_string()),
                         span: field.span,
                         defines: true,
                     });
@@ -71,16 +71,16 @@ pub fn occurrences(campaign: &Campaign) -> Vec<Occurrence> {
         }
         StepKind::Goal(g) => {
             out.push(Occurrence {
-                target: Target::Step(g.name.node.clone()),
+                target: Target::Step(g.name.node.to_string()),
                 span: g.name.span,
                 defines: named.insert(g.name.node.as_str()),
             });
             has_tags(&g.cond, &mut |t| tag(t, false, &mut out));
         }
         StepKind::Tag { op, name } => tag(name, *op == TagOp::Add, &mut out),
-        StepKind::FieldSet { field, .. } => out.push(Occurrence {
-            target: Target::Field(field.node.clone()),
-            span: field.span,
+        StepKind::FieldSet(set) => out.push(Occurrence {
+            target: Target::Field(set.field.node.to_string()),
+            span: set.field.span,
             defines: true,
         }),
         StepKind::If(chain) => {
@@ -92,7 +92,7 @@ pub fn occurrences(campaign: &Campaign) -> Vec<Occurrence> {
     });
     walk_merges(campaign, &mut |m| {
         out.push(Occurrence {
-            target: Target::Field(m.field.node.clone()),
+            target: Target::Field(m.field.node.to_string()),
             span: m.field.span,
             defines: false,
         })

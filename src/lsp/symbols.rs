@@ -54,7 +54,7 @@ fn one_line(text: &str, max: usize) -> String {
 pub fn outline(source: &str, campaign: &Campaign) -> Vec<Symbol> {
     let name_span = campaign.name.span;
     vec![Symbol {
-        name: campaign.name.node.clone(),
+        name: campaign.name.node.to_string(),
         detail: Some("campaign".into()),
         kind: SymbolKind::Campaign,
         span: campaign.span,
@@ -92,7 +92,7 @@ fn step(source: &str, step: &Step) -> Option<Symbol> {
                 .unwrap_or("POST");
             let url = w.url().map(|u| text(u.span).trim_matches('"').to_string());
             Some(Symbol {
-                name: w.name.node.clone(),
+                name: w.name.node.to_string(),
                 detail: Some(match url {
                     Some(url) => format!("{method} {url}"),
                     None => method.to_string(),
@@ -104,7 +104,7 @@ fn step(source: &str, step: &Step) -> Option<Symbol> {
             })
         }
         StepKind::Goal(g) => Some(Symbol {
-            name: g.name.node.clone(),
+            name: g.name.node.to_string(),
             detail: Some(format!("when {}", one_line(text(g.cond.span), COND_CHARS))),
             kind: SymbolKind::Goal,
             span: step.span,

@@ -3,20 +3,37 @@
 //! knows about pest.
 
 use crate::span::{Span, Spanned};
+pub use crate::syntax::short_string::ShortString;
 
 /// `v` without spare capacity. Lists built by pushing keep up to half their
 /// room empty, and a large campaign is millions of short lists: fitting
 /// each as it is finished keeps the tree near the size of what it holds.
-pub(crate) fn fitted<T>(mut v: Vec<T>) -> Vec<T> {
-    v.shrink_to_fit();
-    v
+///
+/// The items move to a new block of exactly their size and the old block
+/// is freed whole, rather than shrunk in place: shrinking leaves a small
+/// remainder between two live nodes that the next lists (which grow
+/// through the same sizes) cannot use: on a 12 MB file of notes, those
+/// remainders were 30% of `check`'s peak memory.
+pub(crate) fn fitted<T>(v: Vec<T>) -> Vec<T> {
+    if v.len() == v.capacity() {
+        return v;
+    }
+    let mut exact = Vec::with_capacity(v.len());
+    exact.extend(v);
+    exact
+}
+
+/// [`fitted`], as a boxed slice: 8 bytes smaller than a `Vec` in every
+/// node that holds one.
+pub(crate) fn fitted_slice<T>(v: Vec<T>) -> Box<[T]> {
+    fitted(v).into_boxed_slice()
 }
 
 /// One `campaign "name" { ... }` block.
 #[derive(Debug, Clone)]
 pub struct Campaign {
     /// The campaign's name.
-    pub name: Spanned<String>,
+    pub name: Spanned<ShortString>,
     /// `trigger` lines, in source order.
     pub triggers: Vec<Spanned<Trigger>>,
     /// The top-level steps, in order.
@@ -31,11 +48,11 @@ pub enum Trigger {
     /// `trigger contact_added`
     ContactAdded,
     /// `trigger tag_added "Lead"`
-    TagAdded(Spanned<String>),
+    TagAdded(Spanned<ShortString>),
     /// `trigger webhook_received "/hooks/signup" verify ...`
     WebhookReceived {
         /// The path the server listens on.
-        path: Spanned<String>,
+        path: Spanned<ShortString>,
         /// The `verify ...` clause (span: `verify` to its end); `None` when
         /// it is missing, which `check` reports: the clause is required.
         verify: Option<Spanned<Verify>>,
@@ -46,9 +63,9 @@ pub enum Trigger {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verify {
     /// `verify standard secret("NAME")`: Standard Webhooks signatures.
-    Standard(Spanned<String>),
+    Standard(Spanned<ShortString>),
     /// `verify github secret("NAME")`: GitHub's `X-Hub-Signature-256`.
-    Github(Spanned<String>),
+    Github(Spanned<ShortString>),
     /// `verify none`: anyone may post (`check` warns).
     None,
 }
@@ -76,26 +93,31 @@ pub enum StepKind {
         /// The tag's name; may merge fields.
         name: Template,
     },
-    /// `field set [F] = expr`
-    FieldSet {
-        /// The field written.
-        field: Spanned<String>,
-        /// The new value.
-        value: Operand,
-    },
+    /// `field set [F] = expr`; boxed, as it is larger than most steps.
+    FieldSet(Box<FieldSet>),
     /// `note "template"`
     Note(Template),
     /// `wait 2 days` / `wait until ...`
     Wait(Wait),
-    /// `if ... { } else if ... { } else { }`
-    If(If),
+    /// `if ... { } else if ... { } else { }`; boxed like the variants
+    /// below, so that a step is the size of a `tag` or `note` step.
+    If(Box<If>),
     /// `split 30% { } else { }`
-    Split(Split),
+    Split(Box<Split>),
     /// `stop`
     Stop,
     /// `goal "name" when cond`; boxed, as the largest and rarest variant
     /// would make every step its size.
     Goal(Box<Goal>),
+}
+
+/// `field set [F] = expr`
+#[derive(Debug, Clone)]
+pub struct FieldSet {
+    /// The field written.
+    pub field: Spanned<ShortString>,
+    /// The new value.
+    pub value: Operand,
 }
 
 /// Tag operation.
@@ -113,7 +135,8 @@ pub enum Wait {
     /// `wait 2 days`
     For(Spanned<Duration>),
     /// `wait until 2026-12-01T09:00:00Z` or `wait until [Renewal Date]`
-    Until(Operand),
+    /// (boxed: rare, and an operand would make every step larger)
+    Until(Box<Operand>),
 }
 
 /// A duration, already in milliseconds.
@@ -165,7 +188,7 @@ pub struct Split {
 #[derive(Debug, Clone)]
 pub struct Goal {
     /// The goal's name.
-    pub name: Spanned<String>,
+    pub name: Spanned<ShortString>,
     /// When it is met.
     pub cond: Cond,
 }
@@ -188,15 +211,9 @@ pub enum CondKind {
     Or(Vec<Cond>),
     /// `not a`
     Not(Box<Cond>),
-    /// `a OP b`
-    Compare {
-        /// Left side.
-        left: Operand,
-        /// The operator.
-        op: Spanned<CompareOp>,
-        /// Right side.
-        right: Operand,
-    },
+    /// `a OP b`; boxed, as the largest form would make every condition
+    /// its size.
+    Compare(Box<Compare>),
     /// `a is empty` (`negated`: `is not empty`)
     IsEmpty {
         /// The tested value.
@@ -208,6 +225,17 @@ pub enum CondKind {
     HasTag(Template),
     /// A bare operand used as a truth value (`true`, `[Opted In]`).
     Truthy(Operand),
+}
+
+/// `a OP b`
+#[derive(Debug, Clone)]
+pub struct Compare {
+    /// Left side.
+    pub left: Operand,
+    /// The operator.
+    pub op: Spanned<CompareOp>,
+    /// Right side.
+    pub right: Operand,
 }
 
 /// Binary comparison operators.
@@ -253,8 +281,9 @@ impl CompareOp {
 /// A value in a condition, `field set`, or `wait until`.
 #[derive(Debug, Clone)]
 pub enum Operand {
-    /// `[Field | filters]`
-    Merge(Merge),
+    /// `[Field | filters]`; boxed, so that an operand is the size of a
+    /// template.
+    Merge(Box<Merge>),
     /// `"text [with] merges"`
     Text(Template),
     /// `50`, `-2.5`
@@ -290,15 +319,21 @@ pub struct Template {
 
 impl Template {
     /// The literal text when the template merges nothing.
-    pub fn as_literal(&self) -> Option<String> {
-        let mut out = String::new();
-        for part in &self.parts {
-            match part {
-                Part::Text(t) => out.push_str(&t.node),
-                Part::Merge(_) => return None,
+    pub fn as_literal(&self) -> Option<ShortString> {
+        match self.parts.as_slice() {
+            [] => Some(ShortString::default()),
+            [Part::Text(t)] => Some(t.node.clone()),
+            parts => {
+                let mut out = String::new();
+                for part in parts {
+                    match part {
+                        Part::Text(t) => out.push_str(&t.node),
+                        Part::Merge(_) => return None,
+                    }
+                }
+                Some(ShortString::from(out))
             }
         }
-        Some(out)
     }
 
     /// Every merge in the template.
@@ -315,7 +350,7 @@ impl Template {
 pub enum Part {
     /// Literal text, escapes already resolved. The span covers the source
     /// characters (including backslashes).
-    Text(Spanned<String>),
+    Text(Spanned<ShortString>),
     /// A `[Field | filter]` merge.
     Merge(Merge),
 }
@@ -324,9 +359,10 @@ pub enum Part {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Merge {
     /// The field name, trimmed; the span covers just the name.
-    pub field: Spanned<String>,
-    /// Filters applied left to right.
-    pub filters: Vec<Filter>,
+    pub field: Spanned<ShortString>,
+    /// Filters applied left to right (a boxed slice: no spare room, and
+    /// 8 bytes smaller than a `Vec` in every merge).
+    pub filters: Box<[Filter]>,
     /// Bracket to bracket.
     pub span: Span,
 }
@@ -335,9 +371,9 @@ pub struct Merge {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Filter {
     /// The filter's name.
-    pub name: Spanned<String>,
+    pub name: Spanned<ShortString>,
     /// Its arguments.
-    pub args: Vec<Spanned<FilterArg>>,
+    pub args: Box<[Spanned<FilterArg>]>,
     /// From the name to the last argument.
     pub span: Span,
 }
@@ -346,7 +382,7 @@ pub struct Filter {
 #[derive(Debug, Clone, PartialEq)]
 pub enum FilterArg {
     /// `'text'`
-    Str(String),
+    Str(ShortString),
     /// `20`
     Number(f64),
 }
@@ -383,7 +419,7 @@ impl Method {
 #[derive(Debug, Clone)]
 pub struct Webhook {
     /// The step's name.
-    pub name: Spanned<String>,
+    pub name: Spanned<ShortString>,
     /// Settings in source order; checks reject duplicates and missing `url`.
     pub settings: Vec<Spanned<Setting>>,
 }
@@ -408,7 +444,7 @@ pub enum Setting {
     /// `header "Name" = value`
     Header {
         /// Header name, literal.
-        name: Spanned<String>,
+        name: Spanned<ShortString>,
         /// Its value: text, merges and secrets joined with `+`.
         value: Vec<HeaderPiece>,
     },
@@ -427,11 +463,11 @@ pub enum Setting {
     /// `on failure continue|stop`
     OnFailure(OnFailure),
     /// `sign secret("NAME")`
-    Sign(Spanned<String>),
+    Sign(Spanned<ShortString>),
     /// `capture [F] = json "/ptr"` or `header "Name"`
     Capture {
         /// The field written.
-        field: Spanned<String>,
+        field: Spanned<ShortString>,
         /// Where the value comes from.
         source: CaptureSource,
     },
@@ -445,7 +481,7 @@ pub enum HeaderPiece {
     /// A string literal, possibly with merges.
     Text(Template),
     /// `secret("NAME")`; the span covers the call.
-    Secret(Spanned<String>),
+    Secret(Spanned<ShortString>),
 }
 
 /// `rate N/unit`
@@ -470,9 +506,9 @@ pub enum OnFailure {
 #[derive(Debug, Clone)]
 pub enum CaptureSource {
     /// A JSON pointer into the response body.
-    JsonPointer(Spanned<String>),
+    JsonPointer(Spanned<ShortString>),
     /// A response header.
-    Header(Spanned<String>),
+    Header(Spanned<ShortString>),
 }
 
 /// A JSON body value.
@@ -488,15 +524,16 @@ pub struct Json {
 #[derive(Debug, Clone)]
 pub enum JsonKind {
     /// `{ "k": v, ... }`
-    Object(Vec<(Spanned<String>, Json)>),
+    Object(Vec<(Spanned<ShortString>, Json)>),
     /// `[ v, ... ]`
     Array(Vec<Json>),
     /// `"text [Merge]"`
     Str(Template),
-    /// A bare `[Field]`: a string, or a number with `| number`.
-    Merge(Merge),
+    /// A bare `[Field]`: a string, or a number with `| number`; boxed, so
+    /// that a JSON value is the size of a string's.
+    Merge(Box<Merge>),
     /// A number literal, kept as written.
-    Number(String),
+    Number(ShortString),
     /// `true` / `false`
     Bool(bool),
     /// `null`
@@ -507,11 +544,20 @@ pub enum JsonKind {
 mod tests {
     use super::*;
 
-    /// A large campaign is mostly these: growing them grows `check`'s
-    /// memory on every file.
+    /// A large campaign is mostly these nodes: growing one grows `check`'s
+    /// memory on every file (docs/performance.md, "`check`'s memory").
+    /// Rare or large forms are boxed so that the common ones stay small;
+    /// measure with benches/baseline's `gen construct` before raising one.
     #[test]
     fn node_sizes() {
-        assert!(std::mem::size_of::<Step>() <= 128);
-        assert!(std::mem::size_of::<Part>() <= 64);
+        use std::mem::size_of;
+        assert!(size_of::<Step>() <= 56);
+        assert!(size_of::<Cond>() <= 48);
+        assert!(size_of::<Operand>() <= 32);
+        assert!(size_of::<Template>() <= 32);
+        assert!(size_of::<Part>() <= 56);
+        assert!(size_of::<Merge>() <= 56);
+        assert!(size_of::<Filter>() <= 56);
+        assert!(size_of::<Json>() <= 40);
     }
 }

@@ -7,6 +7,7 @@ mod errors;
 pub mod parser;
 pub mod pieces;
 pub mod post;
+mod short_string;
 pub mod template;
 pub mod tokens;
 pub mod units;

@@ -467,7 +467,7 @@ impl Builder {
 
     /// Parses `campaign "Name" {`: the keyword's span and the name. Leaves
     /// the offset after the brace.
-    pub(super) fn head(&mut self, source: &str) -> Option<(Span, Spanned<String>)> {
+    pub(super) fn head(&mut self, source: &str) -> Option<(Span, Spanned<ShortString>)> {
         let head = self.parse(Rule::campaign_head, source)?;
         self.record(&head);
         let head_end = head.as_span().end();
@@ -621,7 +621,7 @@ impl Builder {
     }
 
     /// The string of `tag_added "Tag"` or `webhook_received "/path"`.
-    fn trigger_name(&mut self, kind: Pair<'_, Rule>) -> Option<Spanned<String>> {
+    fn trigger_name(&mut self, kind: Pair<'_, Rule>) -> Option<Spanned<ShortString>> {
         let span = self.span(&kind);
         let string = kind.into_inner().find(|p| p.as_rule() == Rule::string);
         let string = self.child(string, span)?;
@@ -629,7 +629,7 @@ impl Builder {
     }
 
     /// A string that must be literal text (names, header names, pointers).
-    fn name(&mut self, pair: Pair<'_, Rule>) -> Spanned<String> {
+    fn name(&mut self, pair: Pair<'_, Rule>) -> Spanned<ShortString> {
         let template = self.template(pair);
         match template.as_literal() {
             Some(text) => Spanned::new(text, template.span),
@@ -644,7 +644,7 @@ impl Builder {
                     .label("merge field in a name")
                     .help("names, header names and secret names are fixed text; write `\\[` for a literal bracket"),
                 );
-                Spanned::new(String::new(), template.span)
+                Spanned::new(ShortString::default(), template.span)
             }
         }
     }
@@ -677,7 +677,7 @@ impl Builder {
     }
 
     /// A merge naming a field to write: filters make no sense there.
-    fn target_field(&mut self, pair: Pair<'_, Rule>) -> Option<Spanned<String>> {
+    fn target_field(&mut self, pair: Pair<'_, Rule>) -> Option<Spanned<ShortString>> {
         let merge = self.merge(pair)?;
         if let Some(filter) = merge.filters.first() {
             self.errors.push(
@@ -736,7 +736,7 @@ impl Builder {
                 let field = self.target_field(field)?;
                 let value = self.child(inner.next(), span)?;
                 let value = self.operand(value)?;
-                StepKind::FieldSet { field, value }
+                StepKind::FieldSet(Box::new(FieldSet { field, value }))
             }
             Rule::note => {
                 let text = self.child(inner.next(), span)?;
@@ -748,7 +748,7 @@ impl Builder {
                     Rule::wait_until => {
                         let at = self.span(&what);
                         let target = self.child(what.into_inner().nth(1), at)?;
-                        Wait::Until(self.operand(target)?)
+                        Wait::Until(Box::new(self.operand(target)?))
                     }
                     Rule::duration => Wait::For(self.duration(what)?),
                     _ => {
@@ -782,10 +782,10 @@ impl Builder {
                         _ => self.unexpected(&arm, "`else`"),
                     }
                 }
-                StepKind::If(If {
+                StepKind::If(Box::new(If {
                     branches: fitted(branches),
                     otherwise,
-                })
+                }))
             }
             Rule::split => {
                 let percent = self.child(inner.next(), span)?;
@@ -794,11 +794,11 @@ impl Builder {
                 let first = self.block(first);
                 let otherwise = self.child(inner.nth(1), span)?;
                 let otherwise = self.block(otherwise);
-                StepKind::Split(Split {
+                StepKind::Split(Box::new(Split {
                     percent,
                     first,
                     otherwise,
-                })
+                }))
             }
             Rule::stop => StepKind::Stop,
             Rule::goal => {
@@ -879,7 +879,7 @@ impl Builder {
     fn operand(&mut self, pair: Pair<'_, Rule>) -> Option<Operand> {
         let span = self.span(&pair);
         Some(match pair.as_rule() {
-            Rule::merge => Operand::Merge(self.merge(pair)?),
+            Rule::merge => Operand::Merge(Box::new(self.merge(pair)?)),
             Rule::string => Operand::Text(self.template(pair)),
             Rule::number => Operand::Number(Spanned::new(self.number(&pair)?, span)),
             Rule::boolean => Operand::Bool(Spanned::new(pair.as_str() == "true", span)),
@@ -994,11 +994,11 @@ impl Builder {
                         let Some(right) = right.and_then(|p| self.operand(p)) else {
                             return false_cond(span);
                         };
-                        CondKind::Compare {
+                        CondKind::Compare(Box::new(Compare {
                             left,
                             op: Spanned::new(op, op_span),
                             right,
-                        }
+                        }))
                     }
                 }
             }
@@ -1180,7 +1180,7 @@ impl Builder {
         Some(Spanned::new(setting, span))
     }
 
-    fn secret(&mut self, pair: Pair<'_, Rule>) -> Option<Spanned<String>> {
+    fn secret(&mut self, pair: Pair<'_, Rule>) -> Option<Spanned<ShortString>> {
         let span = self.span(&pair);
         let name = self.child(pair.into_inner().nth(1), span)?;
         let name = self.name(name);
@@ -1220,10 +1220,10 @@ impl Builder {
                     );
                     JsonKind::Null
                 }
-                Some(m) => JsonKind::Merge(m),
+                Some(m) => JsonKind::Merge(Box::new(m)),
                 None => JsonKind::Null,
             },
-            Rule::number => JsonKind::Number(pair.as_str().to_string()),
+            Rule::number => JsonKind::Number(pair.as_str().into()),
             Rule::kw_true => JsonKind::Bool(true),
             Rule::kw_false => JsonKind::Bool(false),
             Rule::kw_null => JsonKind::Null,

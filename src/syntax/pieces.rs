@@ -7,7 +7,7 @@
 //! is also cut at seams and its stretches parsed on as many threads as the
 //! machine has.
 
-use super::ast::{Campaign, Step, Trigger};
+use super::ast::{Campaign, ShortString, Step, Trigger};
 use super::parser::Builder;
 use crate::span::{Span, Spanned};
 
@@ -50,8 +50,8 @@ impl Collect for Items {
 
     fn join(stretches: Vec<Items>) -> Items {
         // The steps are most of the tree: the first stretch's list grows to
-        // hold them all at once, and each other stretch's is freed as soon
-        // as it is moved in.
+        // hold them all at once, and each other stretch's is given back as
+        // it is moved in.
         let total = stretches.iter().map(|s| s.steps.len()).sum::<usize>();
         let mut all = Items::default();
         for items in stretches {
@@ -60,10 +60,30 @@ impl Collect for Items {
                 all.steps = items.steps;
                 all.steps.reserve_exact(total - all.steps.len());
             } else {
-                all.steps.extend(items.steps);
+                append_freeing(&mut all.steps, items.steps);
             }
         }
         all
+    }
+}
+
+/// Appends `from` to `to`, giving `from`'s memory back a sixteenth at a
+/// time: moved in one go, both lists would be whole at once at the end of
+/// a parse, which is when the tree is largest (a large list is its own
+/// mapping, so a shrink returns its pages). Reversed first, so that each
+/// sixteenth is taken from the end.
+fn append_freeing<T>(to: &mut Vec<T>, mut from: Vec<T>) {
+    const SMALL: usize = 1 << 16;
+    if from.len() < SMALL {
+        to.append(&mut from);
+        return;
+    }
+    let chunk = from.len() / 16;
+    from.reverse();
+    while !from.is_empty() {
+        let rest = from.len().saturating_sub(chunk);
+        to.extend(from.drain(rest..).rev());
+        from.shrink_to_fit();
     }
 }
 
@@ -71,7 +91,7 @@ impl Collect for Items {
 #[derive(Debug)]
 pub struct Parsed<C> {
     /// The campaign's name.
-    pub name: Spanned<String>,
+    pub name: Spanned<ShortString>,
     /// What the collector made of the items.
     pub items: C,
     /// The whole `campaign "..." { }` block.
@@ -341,6 +361,18 @@ mod tests {
         }
         // Some cuts must have been taken, or only the fallback was tested.
         assert!(parallel > 50, "only {parallel} cuts parsed in parallel");
+    }
+
+    #[test]
+    fn appending_in_sixteenths_keeps_the_order() {
+        for (first, second) in [(3, 10), (1000, 70_000), (0, 200_003)] {
+            let mut to: Vec<usize> = (0..first).collect();
+            append_freeing(&mut to, (first..first + second).collect());
+            assert!(
+                to.iter().copied().eq(0..first + second),
+                "{first} + {second}"
+            );
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! text; merged text can never split a pair, because it is encoded later.
 
 use crate::span::{Span, Spanned};
-use crate::syntax::ast::{Part, Template};
+use crate::syntax::ast::{Part, ShortString, Template};
 
 /// One `label=value` pair of post data.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,7 +105,7 @@ pub fn split_pairs(template: &Template) -> Vec<PostPair> {
     pairs
 }
 
-fn at(text: &Spanned<String>, start: usize, end: usize, exact: bool) -> Span {
+fn at(text: &Spanned<ShortString>, start: usize, end: usize, exact: bool) -> Span {
     if exact {
         Span::new(
             text.span.start as usize + start,
@@ -140,12 +140,9 @@ impl PairBuilder {
         }
     }
 
-    fn push_text(&mut self, text: &Spanned<String>, start: usize, end: usize, exact: bool) {
+    fn push_text(&mut self, text: &Spanned<ShortString>, start: usize, end: usize, exact: bool) {
         if start < end {
-            let piece = Spanned::new(
-                text.node[start..end].to_string(),
-                at(text, start, end, exact),
-            );
+            let piece = Spanned::new(text.node[start..end].into(), at(text, start, end, exact));
             self.push(Part::Text(piece));
         }
     }

@@ -6,7 +6,7 @@ use logos::Logos;
 
 use crate::diagnostics::{codes, Diagnostic};
 use crate::span::{Span, Spanned};
-use crate::syntax::ast::{fitted, Filter, FilterArg, Merge, Part, Template};
+use crate::syntax::ast::{fitted, fitted_slice, Filter, FilterArg, Merge, Part, Template};
 
 /// Tokens of template text.
 #[derive(Logos, Debug, Clone, Copy, PartialEq)]
@@ -139,11 +139,6 @@ pub fn parse_template(raw: &str, offset: usize, span: Span) -> Result<Template, 
         }
     }
     if errors.is_empty() {
-        for part in &mut parts {
-            if let Part::Text(text) = part {
-                text.node.shrink_to_fit();
-            }
-        }
         Ok(Template {
             parts: fitted(parts),
             span,
@@ -234,7 +229,7 @@ pub fn parse_merge(inner: &str, offset: usize, span: Span) -> Result<Merge, Diag
                         let quoted = &rest[r.start + 1..r.end - 1];
                         let value = unescape_arg(quoted)
                             .ok_or_else(|| bad_escape(quoted, at(r.clone())))?;
-                        args.push(Spanned::new(FilterArg::Str(value), at(r.clone())));
+                        args.push(Spanned::new(FilterArg::Str(value.into()), at(r.clone())));
                         end = r.end;
                     }
                     Some((Ok(FilterToken::Number), r)) => {
@@ -267,14 +262,14 @@ pub fn parse_merge(inner: &str, offset: usize, span: Span) -> Result<Merge, Diag
             }
         }
         filters.push(Filter {
-            name: Spanned::new(name.to_string(), at(name_range.clone())),
-            args: fitted(args),
+            name: Spanned::new(name.into(), at(name_range.clone())),
+            args: fitted_slice(args),
             span: at(name_range.start..end),
         });
     }
     Ok(Merge {
-        field: Spanned::new(name.to_string(), name_span),
-        filters: fitted(filters),
+        field: Spanned::new(name.into(), name_span),
+        filters: fitted_slice(filters),
         span,
     })
 }
@@ -297,7 +292,7 @@ fn push_text(parts: &mut Vec<Part>, text: &str, at: Span) {
             return;
         }
     }
-    parts.push(Part::Text(Spanned::new(text.to_string(), at)));
+    parts.push(Part::Text(Spanned::new(text.into(), at)));
 }
 
 /// What `\c` stands for; `None` for an unknown escape.

@@ -513,7 +513,7 @@ mod tests {
         fn compiled_date_formats_always_format(
             format in prop_oneof![any::<String>(), "[%a-zA-Z:_.#0-9 -]{0,8}"],
         ) {
-            let f = filter_for_test("date", vec![FilterArg::Str(format)]);
+            let f = filter_for_test("date", vec![FilterArg::Str(format.into())]);
             if let Ok(op) = compile_filter(&f) {
                 prop_assert!(apply(&op, text("2026-11-27")).is_ok());
             }
