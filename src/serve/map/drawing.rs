@@ -101,7 +101,7 @@ impl Drawing {
         crate::check::walk_steps(&campaign.steps, &mut |step| {
             if let StepKind::Webhook(w) = &step.kind {
                 if let Some(&i) = by_span.get(&(step.span.start, step.span.end)) {
-                    webhooks.insert(w.name.node.clone(), i);
+                    webhooks.insert(w.name.node.to_string(), i);
                 }
             }
         });
