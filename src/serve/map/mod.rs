@@ -40,9 +40,14 @@ pub const COOKIE: &str = "campaign_map";
 /// How many of a revision's newest failures the map lists.
 pub const FAILURES: usize = 20;
 /// How long one read of a revision's counts is shown to every page that
-/// asks: however many pages are open, the database answers at most once
-/// per revision in this time.
+/// asks at least: however many pages are open, the database answers at
+/// most once per revision in this time.
 pub const FRESH: Duration = Duration::from_secs(1);
+/// A read is also kept for this many times as long as it took, so that
+/// on a database of millions of positions (where a read takes about a
+/// second) an open page keeps the database busy a fifth of the time at
+/// most, not all of it.
+pub const FRESH_PER_READ: u32 = 4;
 /// How often the page refreshes its counts (map.js reads it from the page).
 pub const REFRESH: Duration = Duration::from_secs(3);
 
@@ -63,7 +68,7 @@ pub struct Map {
     sessions: Vec<String>,
     /// Each revision's drawing, made once.
     drawings: ByRevision<Arc<Drawing>>,
-    /// Each revision's newest counts, and when they were read.
+    /// Each revision's newest counts, and until when they are shown.
     counts: ByRevision<(Instant, Arc<MapCounts>)>,
 }
 
@@ -138,7 +143,8 @@ impl Map {
         Some(drawing)
     }
 
-    /// The counts of a revision, read again when older than [`FRESH`].
+    /// The counts of a revision, read again when [`FRESH`] (or four times
+    /// the last read's duration, if longer) has passed.
     async fn counts<S: Store>(
         &self,
         store: &S,
@@ -146,13 +152,15 @@ impl Map {
         revision: i64,
     ) -> Result<Arc<MapCounts>, StoreError> {
         let key = (campaign.to_string(), revision);
-        if let Some((at, counts)) = lock(&self.counts).get(&key) {
-            if at.elapsed() < FRESH {
+        if let Some((until, counts)) = lock(&self.counts).get(&key) {
+            if Instant::now() < *until {
                 return Ok(counts.clone());
             }
         }
+        let started = Instant::now();
         let counts = Arc::new(store.map_counts(campaign, revision, FAILURES).await?);
-        lock(&self.counts).insert(key, (Instant::now(), counts.clone()));
+        let until = Instant::now() + FRESH.max(started.elapsed() * FRESH_PER_READ);
+        lock(&self.counts).insert(key, (until, counts.clone()));
         Ok(counts)
     }
 }
