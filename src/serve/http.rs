@@ -80,8 +80,17 @@ fn refuse(status: StatusCode, message: &str) -> Refused {
     Box::new(error(status, message))
 }
 
-fn error(status: StatusCode, message: &str) -> Response {
+/// A JSON error answer: `{"error": message}`.
+pub(super) fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
+}
+
+/// The token an `Authorization: Bearer` header shows.
+pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
 }
 
 /// The token check, in constant time over the token's length.
@@ -89,11 +98,7 @@ fn authorized<S: Store>(app: &App<S>, headers: &HeaderMap) -> Result<(), Refused
     let Some(token) = &app.token else {
         return Err(refuse(StatusCode::NOT_FOUND, "the API is off (--no-api)"));
     };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
+    let given = bearer(headers).unwrap_or("");
     if verify::constant_time_eq(given.as_bytes(), token.as_bytes()) {
         Ok(())
     } else {

@@ -102,10 +102,7 @@ impl Map {
         if self.tokens.is_empty() {
             return Access::Off;
         }
-        let bearer = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+        let bearer = super::http::bearer(headers);
         let cookie = headers
             .get_all(header::COOKIE)
             .iter()
@@ -210,7 +207,7 @@ fn html(status: StatusCode, body: String) -> Response {
 }
 
 fn json_error(status: StatusCode, message: &str) -> Response {
-    guarded((status, Json(serde_json::json!({ "error": message }))).into_response())
+    guarded(super::http::error(status, message))
 }
 
 const OFF: &str =
@@ -249,23 +246,24 @@ pub struct Listed {
     pub revisions: Vec<i64>,
 }
 
-/// Every campaign in the database, the served ones first (by name), then
-/// the rest: a contact may still wait in a campaign no longer served.
-async fn listed<S: Store>(app: &App<S>) -> Result<Vec<Listed>, StoreError> {
+/// Every campaign among `revisions` (the database's), the served ones
+/// first (by name), then the rest: a contact may still wait in a campaign
+/// no longer served.
+fn listed<S: Store>(app: &App<S>, revisions: &[Revision]) -> Vec<Listed> {
     let served: HashMap<String, i64> = app.engine.catalog_read().current.clone();
     let mut out: Vec<Listed> = Vec::new();
-    for r in app.engine.store.revisions(None).await? {
+    for r in revisions {
         match out.iter_mut().find(|l| l.name == r.campaign) {
             Some(l) => l.revisions.push(r.revision),
             None => out.push(Listed {
                 newest: served.get(&r.campaign).copied(),
-                name: r.campaign,
+                name: r.campaign.clone(),
                 revisions: vec![r.revision],
             }),
         }
     }
     out.sort_by(|a, b| (a.newest.is_none(), &a.name).cmp(&(b.newest.is_none(), &b.name)));
-    Ok(out)
+    out
 }
 
 /// One failure as the map shows it: no message, no field value.
@@ -314,41 +312,30 @@ pub(crate) struct Found {
     pub live: Option<Live>,
 }
 
-/// The campaigns, and the chosen revision's drawing and counts.
+/// The campaigns, and the chosen revision's drawing and counts, from one
+/// read of the revisions.
 async fn find<S: Store>(app: &App<S>, which: &Which) -> Result<Found, StoreError> {
-    let campaigns = listed(app).await?;
+    let store = &*app.engine.store;
+    let revisions = store.revisions(None).await?;
+    let campaigns = listed(app, &revisions);
     let chosen = match &which.campaign {
         Some(name) => campaigns.iter().find(|l| &l.name == name),
         None => campaigns.first(),
     };
-    let Some(chosen) = chosen else {
-        return Ok(Found {
-            campaigns,
-            drawing: None,
-            live: None,
-        });
-    };
-    let revision = which
-        .revision
-        .or(chosen.newest)
-        .or(chosen.revisions.last().copied());
-    let store = &*app.engine.store;
-    let stored = match revision {
-        Some(n) if chosen.revisions.contains(&n) => store
-            .revisions(Some(&chosen.name))
-            .await?
+    let newest = chosen.and_then(|chosen| chosen.newest);
+    let stored = chosen.and_then(|chosen| {
+        let n = which
+            .revision
+            .or(chosen.newest)
+            .or(chosen.revisions.last().copied())?;
+        revisions
             .into_iter()
-            .find(|r| r.revision == n),
-        _ => None,
-    };
-    let Some(stored) = stored else {
-        return Ok(Found {
-            campaigns,
-            drawing: None,
-            live: None,
-        });
-    };
-    let Some(drawing) = app.map.drawing(&stored) else {
+            .find(|r| r.campaign == chosen.name && r.revision == n)
+    });
+    let Some((stored, drawing)) = stored.and_then(|stored| {
+        let drawing = app.map.drawing(&stored)?;
+        Some((stored, drawing))
+    }) else {
         return Ok(Found {
             campaigns,
             drawing: None,
@@ -374,16 +361,13 @@ async fn find<S: Store>(app: &App<S>, which: &Which) -> Result<Found, StoreError
                     .map(str::to_string),
                 line: node.map(|n| n.span.line),
                 code: f.code.clone(),
-                summary: f
-                    .code
-                    .as_deref()
-                    .and_then(|c| codes::ALL.iter().find(|k| k.code == c).map(|k| k.summary)),
+                summary: f.code.as_deref().and_then(codes::lookup).map(|k| k.summary),
                 at_ms: f.at_ms,
             }
         })
         .collect();
     let live = Live {
-        newest: chosen.newest == Some(stored.revision),
+        newest: newest == Some(stored.revision),
         campaign: stored.campaign,
         revision: stored.revision,
         too_large: drawing.too_large,
@@ -425,8 +409,11 @@ pub async fn campaigns<S: Store>(State(app): State<Arc<App<S>>>, headers: Header
     if let Some(r) = denied_json(&app, &headers) {
         return r;
     }
-    match listed(&app).await {
-        Ok(list) => guarded(Json(serde_json::json!({ "campaigns": list })).into_response()),
+    match app.engine.store.revisions(None).await {
+        Ok(revisions) => {
+            let list = listed(&app, &revisions);
+            guarded(Json(serde_json::json!({ "campaigns": list })).into_response())
+        }
         Err(_) => json_error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
     }
 }
