@@ -126,7 +126,10 @@ Exit status: 0 all passed, 1 a test failed or is new")]
     #[command(after_help = "Examples:
   CAMPAIGN_API_TOKEN=... campaign serve campaigns/ --db campaign.db --listen 127.0.0.1:8080
   campaign serve welcome.campaign --no-api -e .env --log-format json
-  kill -HUP <pid>       reload the campaigns (changed ones become new revisions)")]
+  kill -HUP <pid>       reload the campaigns (changed ones become new revisions)
+
+The live map is at http://ADDR/: sign in with CAMPAIGN_API_TOKEN, or with
+CAMPAIGN_MAP_TOKEN, which opens the map and nothing else.")]
     Serve(ServeArgs),
     /// Put a file of contacts into a served campaign, through its database.
     #[command(after_help = "Example:
