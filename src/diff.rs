@@ -20,6 +20,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::frames::{self, Item};
+
 /// What to compare.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
@@ -151,24 +153,189 @@ pub fn compare_output(old: &[u8], new: &[u8], options: Options) -> Vec<Change> {
         }
         out
     }
-    let (a, b) = (lines(old), lines(new));
-    let prefix = a
-        .iter()
-        .zip(&b)
-        .take_while(|(x, y)| same_output(x, y, options))
-        .count();
+    compare_effects(
+        &lines(old),
+        &lines(new),
+        options,
+        |x, y| same_output(x, y, options),
+        Line::parse,
+    )
+}
+
+/// [`same_output`] for a dry run written as frames
+/// ([`crate::run::dry_run::OutputFormat::Frames`]): whether two contacts'
+/// effects are the same once keys are set aside.
+pub fn same_frames(old: &[u8], new: &[u8], options: Options) -> bool {
+    if old == new {
+        return true;
+    }
+    if options.keys {
+        return false;
+    }
+    let (mut a, mut b) = (frames::split(old), frames::split(new));
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return true,
+            (Some(x), Some(y)) if same_frame(x, y) => {}
+            _ => return false,
+        }
+    }
+}
+
+/// [`compare_output`] for a dry run written as frames; no changes when
+/// [`same_frames`] holds, found in the same pass.
+pub fn compare_frames(old: &[u8], new: &[u8], options: Options) -> Vec<Change> {
+    if old == new {
+        return Vec::new();
+    }
+    let same = |x: &&[u8], y: &&[u8]| x == y || (!options.keys && same_frame(x, y));
+    compare_effects(
+        &frames::split(old).collect::<Vec<_>>(),
+        &frames::split(new).collect::<Vec<_>>(),
+        options,
+        same,
+        Line::from_frame,
+    )
+}
+
+/// Whether two effects' frames hold the same, but for the values of key
+/// headers. The bytes are compared as a whole; only where they differ is
+/// `a` read item by item (from where the last reading stopped) to find
+/// the item that differs: a key header's value is skipped on both sides
+/// and the comparison goes on after it, anything else is a difference.
+fn same_frame(a: &[u8], b: &[u8]) -> bool {
+    // `a[at_a..]` and `b[at_b..]` start at the same item; what is before
+    // them is the same but for key values.
+    let (mut at_a, mut at_b) = (0, 0);
+    let mut reader = frames::Reader::new(a);
+    let mut walk = Walk::default();
+    loop {
+        let same = common_prefix(&a[at_a..], &b[at_b..]);
+        if at_a + same == a.len() && at_b + same == b.len() {
+            return true;
+        }
+        let differs_at = at_a + same;
+        // Items wholly before the difference are the same on both sides.
+        let item = loop {
+            let Some(item) = reader.next_raw() else {
+                return false;
+            };
+            let key_value = walk.step(item);
+            let end = a.len() - reader.remaining();
+            let Some(key_value) = key_value else {
+                return false;
+            };
+            if end > differs_at {
+                break key_value.then_some(item);
+            }
+            at_b += end - at_a;
+            at_a = end;
+        };
+        // The item that differs: a key header's value on both sides, or a
+        // difference.
+        let mut other = frames::Reader::new(&b[at_b..]);
+        match (item, other.next_raw()) {
+            (Some(Item::Str(_)), Some(Item::Str(_))) => {
+                at_a = a.len() - reader.remaining();
+                at_b = b.len() - other.remaining();
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// Where a walk over one frame's items is: in which maps and lists, and
+/// whether the next item is a key or the value of a key header.
+#[derive(Default)]
+struct Walk<'a> {
+    /// Per open map or list (bit `d` for depth `d`): whether it is a map,
+    /// and whether a key comes next in it.
+    maps: u64,
+    key_next: u64,
+    depth: u32,
+    /// The key just read, whose value comes next.
+    key: Option<&'a [u8]>,
+    /// The depth inside the request's headers (0: not in them).
+    headers: u32,
+}
+
+impl<'a> Walk<'a> {
+    /// Takes the next item: whether it is the value of a key header;
+    /// `None` for a frame no writer made.
+    fn step(&mut self, item: Item<&'a [u8]>) -> Option<bool> {
+        let top = self.depth.checked_sub(1);
+        let in_map = top.is_some_and(|t| self.maps >> t & 1 == 1);
+        match (top, item) {
+            (None, Item::End) => None,
+            (Some(_), Item::End) => {
+                self.depth -= 1;
+                if self.headers > self.depth {
+                    self.headers = 0;
+                }
+                Some(false)
+            }
+            (Some(t), Item::Str(k)) if in_map && self.key_next >> t & 1 == 1 => {
+                self.key = Some(k);
+                self.key_next &= !(1 << t);
+                Some(false)
+            }
+            (top, _) => {
+                let key_value = self.headers != 0
+                    && self.headers == self.depth
+                    && self.key.is_some_and(|k| {
+                        KEY_HEADERS
+                            .iter()
+                            .any(|h| h.as_bytes().eq_ignore_ascii_case(k))
+                    });
+                if let (Some(t), true) = (top, in_map) {
+                    self.key_next |= 1 << t;
+                }
+                if matches!(item, Item::Map | Item::Seq) {
+                    if self.depth >= 63 {
+                        return None;
+                    }
+                    if self.depth == 1 && self.key == Some(b"headers") {
+                        self.headers = self.depth + 1;
+                    }
+                    if item == Item::Map {
+                        self.maps |= 1 << self.depth;
+                        self.key_next |= 1 << self.depth;
+                    } else {
+                        self.maps &= !(1 << self.depth);
+                    }
+                    self.depth += 1;
+                }
+                self.key = None;
+                Some(key_value)
+            }
+        }
+    }
+}
+
+/// The changes between two contacts' effects, each side a list of raw
+/// effects (lines or frames): effects the same at the start and the end
+/// are not read; the rest are read with `read` and compared.
+fn compare_effects<'a>(
+    a: &[&'a [u8]],
+    b: &[&'a [u8]],
+    options: Options,
+    same: impl Fn(&&'a [u8], &&'a [u8]) -> bool,
+    read: fn(&'a [u8]) -> Line<'a>,
+) -> Vec<Change> {
+    let prefix = a.iter().zip(b).take_while(|(x, y)| same(x, y)).count();
+    if prefix == a.len() && prefix == b.len() {
+        return Vec::new();
+    }
     let suffix = a[prefix..]
         .iter()
         .rev()
         .zip(b[prefix..].iter().rev())
-        .take_while(|(x, y)| same_output(x, y, options))
+        .take_while(|(x, y)| same(x, y))
         .count();
-    fn parse_all<'a>(ls: &[&'a [u8]]) -> Vec<Line<'a>> {
-        ls.iter().map(|l| Line::parse(l)).collect()
-    }
+    let read_all = |effects: &[&'a [u8]]| effects.iter().map(|e| read(e)).collect::<Vec<_>>();
     compare(
-        &parse_all(&a[prefix..a.len() - suffix]),
-        &parse_all(&b[prefix..b.len() - suffix]),
+        &read_all(&a[prefix..a.len() - suffix]),
+        &read_all(&b[prefix..b.len() - suffix]),
         options,
     )
 }
@@ -179,6 +346,9 @@ pub fn compare_output(old: &[u8], new: &[u8], options: Options) -> Vec<Change> {
 struct Line<'a> {
     #[serde(skip)]
     raw: &'a [u8],
+    /// `raw` is a frame, not a JSON line.
+    #[serde(skip)]
+    framed: bool,
     #[serde(borrow, default)]
     action: Cow<'a, str>,
     #[serde(borrow, default)]
@@ -203,10 +373,21 @@ struct Line<'a> {
     value: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     text: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    seconds: Option<&'a serde_json::value::RawValue>,
+    /// A number, as JSON writes it.
+    #[serde(borrow, default, deserialize_with = "number_text")]
+    seconds: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     message: Option<Cow<'a, str>>,
+}
+
+/// A value's JSON text, kept as written: a number compares as it prints.
+fn number_text<'de, D>(d: D) -> Result<Option<Cow<'de, str>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let raw = <&serde_json::value::RawValue>::deserialize(d)?;
+    // As an `Option` reads it: `null` is no value.
+    Ok((raw.get() != "null").then_some(Cow::Borrowed(raw.get())))
 }
 
 /// Text that borrows from the line unless it holds escapes.
@@ -252,6 +433,19 @@ impl<'a> Line<'a> {
         line
     }
 
+    /// A frame read; one no writer made (never seen) compares as its JSON.
+    fn from_frame(raw: &'a [u8]) -> Line<'a> {
+        let mut line = scan::frame(raw).unwrap_or_else(|| Line {
+            text: Some(Cow::Owned(
+                frames::to_json(raw).map_or_else(|| "(unreadable)".to_string(), |v| v.to_string()),
+            )),
+            ..Line::default()
+        });
+        line.raw = raw;
+        line.framed = true;
+        line
+    }
+
     /// `raw` parsed by serde: the lines [`scan::line`] leaves.
     fn parse_with_serde(raw: &'a [u8]) -> Line<'a> {
         serde_json::from_slice(raw).unwrap_or_else(|_| Line {
@@ -291,7 +485,12 @@ impl<'a> Line<'a> {
     /// The effect as one line of text, for an added or removed effect:
     /// the line without `contact` and `at`.
     fn summary(&self) -> String {
-        match serde_json::from_slice::<Value>(self.raw) {
+        let value = if self.framed {
+            frames::to_json(self.raw).ok_or(())
+        } else {
+            serde_json::from_slice::<Value>(self.raw).map_err(|_| ())
+        };
+        match value {
             Ok(Value::Object(mut map)) => {
                 map.remove("contact");
                 map.remove("at");
@@ -380,8 +579,6 @@ fn changed(
 fn details(old: &Line<'_>, new: &Line<'_>, options: Options, out: &mut Vec<Change>) {
     let name = old.label();
     if old.action != "webhook" {
-        let seconds = |l: &Line<'_>| l.seconds.map(|r| r.get().to_string());
-        let (sa, sb) = (seconds(old), seconds(new));
         changed(
             out,
             || format!("{name} value"),
@@ -397,8 +594,8 @@ fn details(old: &Line<'_>, new: &Line<'_>, options: Options, out: &mut Vec<Chang
         changed(
             out,
             || format!("{name} seconds"),
-            sa.as_deref(),
-            sb.as_deref(),
+            old.seconds.as_deref(),
+            new.seconds.as_deref(),
         );
         changed(
             out,
@@ -706,10 +903,73 @@ mod tests {
                "body": body})
     }
 
-    /// `compare` over effects written as NDJSON, as a dry run prints them.
+    /// `compare` over effects written as NDJSON, as a dry run prints them,
+    /// and as frames, as `campaign diff`'s dry runs hand them over: both
+    /// must find the same changes, and agree on whether the effects are
+    /// the same.
     fn compare_values(old: &[Value], new: &[Value], options: Options) -> Vec<Change> {
         let lines = |v: &[Value]| v.iter().map(|e| format!("{e}\n")).collect::<String>();
-        compare_output(lines(old).as_bytes(), lines(new).as_bytes(), options)
+        let framed = |v: &[Value]| {
+            let mut out = Vec::new();
+            for e in v {
+                frames::write(&mut out, e).unwrap();
+            }
+            out
+        };
+        let (lines_old, lines_new) = (lines(old), lines(new));
+        let (frames_old, frames_new) = (framed(old), framed(new));
+        let by_lines = compare_output(lines_old.as_bytes(), lines_new.as_bytes(), options);
+        let by_frames = compare_frames(&frames_old, &frames_new, options);
+        assert_eq!(by_lines, by_frames, "lines and frames disagree");
+        let same = same_output(lines_old.as_bytes(), lines_new.as_bytes(), options);
+        assert_eq!(same, same_frames(&frames_old, &frames_new, options));
+        // Same output, no changes (not the converse: `at`, a contact's id
+        // and an error's place are not compared).
+        assert!(!same || by_lines.is_empty(), "{by_lines:?}");
+        by_lines
+    }
+
+    /// Lines and frames find the same changes for every pair of effects
+    /// that differ in one place (keys, a header, the body, a number, an
+    /// effect more or less), with keys set aside and not.
+    #[test]
+    fn frames_and_lines_find_the_same_changes() {
+        let form = "application/x-www-form-urlencoded";
+        let base = vec![
+            hook("Create", "a=1&Email=x%40y", form),
+            json!({"contact": "1", "at": 0, "action": "wait", "seconds": 172800}),
+            hook("Sync", r#"{"name":"Ada"}"#, "application/json"),
+            json!({"contact": "1", "at": 1.5, "action": "error", "code": "campaign::run::url", "message": "m", "line": 3, "column": 7}),
+        ];
+        let mut variants = Vec::new();
+        let mut edit = |f: &dyn Fn(&mut Vec<Value>)| {
+            let mut v = base.clone();
+            f(&mut v);
+            variants.push(v);
+        };
+        edit(&|v| v[0]["headers"]["Idempotency-Key"] = json!("msg_other_and_longer"));
+        edit(&|v| v[2]["headers"]["webhook-id"] = json!("msg_x"));
+        edit(&|v| v[0]["headers"]["X-Extra"] = json!("1"));
+        edit(&|v| v[0]["headers"]["Content-Type"] = json!("text/plain"));
+        edit(&|v| v[0]["body"] = json!("a=2&Email=x%40y"));
+        edit(&|v| v[1]["seconds"] = json!(1.5));
+        edit(&|v| v[3]["line"] = json!(4));
+        edit(&|v| v[3]["message"] = json!("other"));
+        edit(&|v| v[0]["contact"] = json!("2"));
+        edit(&|v| {
+            v.remove(1);
+        });
+        edit(&|v| v.push(json!({"contact": "1", "at": 0, "action": "tag_add", "tag": "Hot"})));
+        edit(&|v| {
+            v[0]["headers"]["Idempotency-Key"] = json!("msg_k");
+            v[2]["body"] = json!(r#"{"name":"Bo"}"#);
+        });
+        for new in &variants {
+            for keys in [false, true] {
+                compare_values(&base, new, Options { keys });
+                compare_values(new, &base, Options { keys });
+            }
+        }
     }
 
     #[test]

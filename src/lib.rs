@@ -13,7 +13,8 @@
 //! Stages only look down (`tests/layering.rs` holds the tree to it, and
 //! this list to its table), lowest first:
 //! - leaves: [`span`], `threads` (the stack-sized threads that parse, check
-//!   and free a large campaign), [`terminal`], [`encode`], [`input`]; then
+//!   and free a large campaign), [`terminal`], [`encode`], [`input`],
+//!   [`frames`] (effects handed between threads without JSON); then
 //!   [`diagnostics`] and the [`contacts`] reader;
 //! - [`syntax`]; then [`filters`]' compile-time half and [`url_template`],
 //!   which the checker and the compiler share, and [`fmt`], the formatter;
@@ -51,6 +52,7 @@ pub mod expect;
 pub mod failure;
 pub mod filters;
 pub mod fmt;
+pub mod frames;
 pub mod graph;
 pub mod input;
 pub mod lsp;

@@ -13,6 +13,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("terminal", 0),
     ("encode", 0),
     ("input", 0),
+    ("frames", 0),
     ("diagnostics", 1),
     ("contacts", 1),
     // The pipeline, in order.

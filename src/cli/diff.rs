@@ -71,7 +71,7 @@ pub(super) fn compile_or_stop(source: &SourceFile) -> Result<Program, Failure> {
 }
 
 /// Contacts' outputs from one side, in one buffer: per contact, where its
-/// id and its output end.
+/// id and its output (its effects as [`campaign::frames`]) end.
 #[derive(Default)]
 struct Batch {
     bytes: Vec<u8>,
@@ -129,7 +129,7 @@ fn spawn_side<'s>(
     let (back, used) = mpsc::channel::<Batch>();
     let handle = scope.spawn(move || {
         let (input, format) = open_contacts(&args.contacts, args.contacts_format)?;
-        let dry = DryRun::new(program, source, OutputFormat::Ndjson, now);
+        let dry = DryRun::new(program, source, OutputFormat::Frames, now);
         let mut batch = Batch::default();
         let result = dry.run_each(input, format, |id, bytes| {
             batch.push(id, bytes);
@@ -190,10 +190,7 @@ fn compare(
             sides[0].1 += 1;
             sides[1].1 += 1;
             contacts += 1;
-            if diff::same_output(old_out, new_out, options) {
-                continue;
-            }
-            let changes = diff::compare_output(old_out, new_out, options);
+            let changes = diff::compare_frames(old_out, new_out, options);
             if !changes.is_empty() {
                 each(id, changes);
             }

@@ -6,12 +6,17 @@
 //! repeated field, an escape it cannot check, a value of another kind)
 //! gives `None`, and the caller reads the line with serde as before: the
 //! result is the same either way, only the time differs.
+//!
+//! [`frame`] reads the same effect from a [`crate::frames`] frame, which a
+//! dry run in the same process writes for `campaign diff`: no escapes, no
+//! numbers as text, nothing to check but the shape.
 
 use std::borrow::Cow;
 
 use serde_json::value::RawValue;
 
 use super::{Line, Pairs};
+use crate::frames::{Item, Reader};
 
 /// `raw` as an effect line, or `None` when serde must read it.
 pub(super) fn line(raw: &[u8]) -> Option<Line<'_>> {
@@ -80,7 +85,9 @@ pub(super) fn line(raw: &[u8]) -> Option<Line<'_>> {
                 11 => line.text = Some(s.string()?),
                 12 => {
                     let number = s.whole_number()?;
-                    line.seconds = Some(serde_json::from_slice::<&RawValue>(number).ok()?);
+                    serde_json::from_slice::<&RawValue>(number).ok()?;
+                    // Checked as a number, so ASCII: a slice of `text`.
+                    line.seconds = Some(Cow::Borrowed(text.get(s.at - number.len()..s.at)?));
                 }
                 13 => line.message = Some(s.string()?),
                 // Fields no comparison reads (`contact`, `at`): checked, not kept.
@@ -103,6 +110,67 @@ pub(super) fn line(raw: &[u8]) -> Option<Line<'_>> {
     }
     s.space();
     (s.at == raw.len()).then_some(line)
+}
+
+/// `raw`, a frame of one effect, as an effect line; `None` for a frame of
+/// another shape (never written).
+pub(super) fn frame(raw: &[u8]) -> Option<Line<'_>> {
+    let mut r = Reader::new(raw);
+    if r.next()? != Item::Map {
+        return None;
+    }
+    let text = |item| match item {
+        Item::Str(s) => Some(Cow::Borrowed(s)),
+        _ => None,
+    };
+    let mut line = Line::default();
+    loop {
+        let key = match r.next()? {
+            Item::End => break,
+            Item::Str(key) => key,
+            _ => return None,
+        };
+        let value = r.next()?;
+        match key {
+            "action" => line.action = text(value)?,
+            "step" => line.step = Some(text(value)?),
+            "tag" => line.tag = Some(text(value)?),
+            "field" => line.field = Some(text(value)?),
+            "goal" => line.goal = Some(text(value)?),
+            "code" => line.code = Some(text(value)?),
+            "method" => line.method = Some(text(value)?),
+            "url" => line.url = Some(text(value)?),
+            "body" => line.body = Some(text(value)?),
+            "value" => line.value = Some(text(value)?),
+            "text" => line.text = Some(text(value)?),
+            "message" => line.message = Some(text(value)?),
+            // As the NDJSON line writes the number.
+            "seconds" => {
+                line.seconds = Some(Cow::Owned(match value {
+                    Item::U64(n) => n.to_string(),
+                    Item::I64(n) => n.to_string(),
+                    Item::F64(x) => serde_json::to_string(&x).ok()?,
+                    _ => return None,
+                }))
+            }
+            "headers" => {
+                if value != Item::Map {
+                    return None;
+                }
+                let mut headers: Pairs<'_> = Vec::new();
+                loop {
+                    match r.next()? {
+                        Item::End => break,
+                        Item::Str(name) => headers.push((Cow::Borrowed(name), text(r.next()?)?)),
+                        _ => return None,
+                    }
+                }
+                line.headers = headers;
+            }
+            _ => r.skip(value)?,
+        }
+    }
+    r.at_end().then_some(line)
 }
 
 struct Scanner<'a> {

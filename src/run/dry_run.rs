@@ -19,6 +19,7 @@ use crate::contacts::{for_each_contact, ContactsError, ContactsFormat, Row};
 use crate::diagnostics::{Diagnostic, SourceFile};
 use crate::effect::{self, Seconds};
 use crate::failure::{Failure, FirstFailure, FirstFailures, Location};
+use crate::frames;
 use crate::request::{self, HttpRequest, KeyDeriver, Signature};
 use crate::vm::{Event, Run, Secrets, Trace, Vm};
 
@@ -29,6 +30,10 @@ pub enum OutputFormat {
     Human,
     /// One JSON object per effect.
     Ndjson,
+    /// One [`crate::frames`] frame per effect, holding what its NDJSON line
+    /// would: for a comparison in the same process (`campaign diff`), which
+    /// reads them without parsing JSON.
+    Frames,
 }
 
 /// What happened over the whole run.
@@ -277,16 +282,19 @@ impl Printer<'_, '_> {
             }
             _ => None,
         };
+        let effect = || Effect {
+            contact,
+            at,
+            event,
+            webhook: webhook.as_ref(),
+        };
         match self.dry_run.output {
             OutputFormat::Ndjson => {
-                let effect = Effect {
-                    contact,
-                    at,
-                    event,
-                    webhook: webhook.as_ref(),
-                };
-                serde_json::to_writer(&mut *self.buffer, &effect)?;
+                serde_json::to_writer(&mut *self.buffer, &effect())?;
                 self.buffer.push(b'\n');
+            }
+            OutputFormat::Frames => {
+                frames::write(self.buffer, &effect()).map_err(std::io::Error::other)?;
             }
             OutputFormat::Human => human(self.buffer, at, event, webhook.as_ref())?,
         }
@@ -304,19 +312,22 @@ impl Printer<'_, '_> {
     ) -> std::io::Result<()> {
         let source = self.dry_run.source;
         let location = failure.location(source);
+        let line = || ErrorLine {
+            contact,
+            at: Seconds(at),
+            action: "error",
+            code: failure.code,
+            message: &failure.message,
+            line: location.map(|l| l.line),
+            column: location.map(|l| l.column),
+        };
         match self.dry_run.output {
             OutputFormat::Ndjson => {
-                let line = ErrorLine {
-                    contact,
-                    at: Seconds(at),
-                    action: "error",
-                    code: failure.code,
-                    message: &failure.message,
-                    line: location.map(|l| l.line),
-                    column: location.map(|l| l.column),
-                };
-                serde_json::to_writer(&mut *self.buffer, &line)?;
+                serde_json::to_writer(&mut *self.buffer, &line())?;
                 self.buffer.push(b'\n');
+            }
+            OutputFormat::Frames => {
+                frames::write(self.buffer, &line()).map_err(std::io::Error::other)?;
             }
             OutputFormat::Human => {
                 let text = &mut *self.buffer;

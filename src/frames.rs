@@ -1,0 +1,717 @@
+//! Values handed between threads of one process as typed frames: a serde
+//! value written without JSON's escaping and read back without JSON's
+//! parsing. `campaign diff`'s two dry runs hand their comparison every
+//! contact's effects this way: the same `Serialize` impls that print the
+//! NDJSON write them, so a frame holds exactly what the line would, and
+//! escaping a line only for the comparison to scan it again was most of
+//! the comparison's time (docs/performance.md, "`campaign diff`").
+//!
+//! Not a file format: frames never leave the process, and a reader that
+//! meets bytes it did not expect stops (`None`) rather than guessing.
+//!
+//! Each value is a tag byte, then its payload: a string is its length (4
+//! bytes, little-endian) and its UTF-8 bytes; a number its 8 bytes; a map
+//! or a list its items up to an end tag. [`write`] puts a value's length in
+//! front of it, so that [`split`] finds each value without reading it.
+
+use serde::ser::{self, Serialize};
+use serde_json::Value;
+
+const MAP: u8 = b'{';
+const SEQ: u8 = b'[';
+const END: u8 = b'.';
+const STR: u8 = b's';
+const U64: u8 = b'u';
+const I64: u8 = b'i';
+const F64: u8 = b'f';
+const TRUE: u8 = b't';
+const FALSE: u8 = b'F';
+const NULL: u8 = b'n';
+
+/// One item of a frame, as [`Reader`] reads it: its text checked as UTF-8
+/// (`Item<&str>`, from [`Reader::next`]) or as bytes (`Item<&[u8]>`, from
+/// [`Reader::next_raw`], for comparing frames byte by byte).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Item<T> {
+    /// A map starts; its keys and values follow in turn, up to [`Item::End`].
+    Map,
+    /// A list starts; its items follow, up to [`Item::End`].
+    Seq,
+    /// The innermost open map or list ends.
+    End,
+    /// Text.
+    Str(T),
+    /// A whole number of at least zero.
+    U64(u64),
+    /// A negative whole number.
+    I64(i64),
+    /// A number with a fraction.
+    F64(f64),
+    /// `true` or `false`.
+    Bool(bool),
+    /// No value (`None`, `()`).
+    Null,
+}
+
+/// Why a value could not be written as a frame: a kind of data frames do
+/// not carry (bytes, a map key that is not text), or a `Serialize` impl's
+/// own error.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Error(String);
+
+impl ser::Error for Error {
+    fn custom<T: std::fmt::Display>(msg: T) -> Self {
+        Error(msg.to_string())
+    }
+}
+
+/// Appends `value` to `out` as one frame, its length in front. On an error,
+/// `out` is left as it was.
+pub fn write<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), Error> {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    let written = value.serialize(&mut Writer { out: &mut *out });
+    let length = u32::try_from(out.len() - start - 4);
+    match (written, length) {
+        (Ok(()), Ok(length)) => {
+            out[start..start + 4].copy_from_slice(&length.to_le_bytes());
+            Ok(())
+        }
+        (Err(e), _) => {
+            out.truncate(start);
+            Err(e)
+        }
+        (Ok(()), Err(_)) => {
+            out.truncate(start);
+            Err(Error("a frame over 4 GiB".into()))
+        }
+    }
+}
+
+/// The frames [`write`] appended to a buffer, in order; stops at bytes
+/// that do not hold a whole frame.
+pub fn split(mut bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        let length = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+        let frame = bytes.get(4..4 + length)?;
+        bytes = &bytes[4 + length..];
+        Some(frame)
+    })
+}
+
+/// Reads one frame's items in order.
+pub struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    /// A reader of `frame` (one of [`split`]'s).
+    pub fn new(frame: &'a [u8]) -> Reader<'a> {
+        Reader { bytes: frame }
+    }
+
+    /// The next item; `None` at the end or at bytes no writer made.
+    #[allow(clippy::should_implement_trait)] // Not an iterator: `None` also means malformed.
+    pub fn next(&mut self) -> Option<Item<&'a str>> {
+        Some(match self.next_raw()? {
+            Item::Str(bytes) => Item::Str(std::str::from_utf8(bytes).ok()?),
+            Item::Map => Item::Map,
+            Item::Seq => Item::Seq,
+            Item::End => Item::End,
+            Item::U64(n) => Item::U64(n),
+            Item::I64(n) => Item::I64(n),
+            Item::F64(x) => Item::F64(x),
+            Item::Bool(b) => Item::Bool(b),
+            Item::Null => Item::Null,
+        })
+    }
+
+    /// The next item, its text as bytes (not checked as UTF-8).
+    #[inline]
+    pub fn next_raw(&mut self) -> Option<Item<&'a [u8]>> {
+        let (&tag, rest) = self.bytes.split_first()?;
+        let (item, rest) = match tag {
+            MAP => (Item::Map, rest),
+            SEQ => (Item::Seq, rest),
+            END => (Item::End, rest),
+            TRUE => (Item::Bool(true), rest),
+            FALSE => (Item::Bool(false), rest),
+            NULL => (Item::Null, rest),
+            STR => {
+                let length = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+                (Item::Str(rest.get(4..4 + length)?), &rest[4 + length..])
+            }
+            U64 | I64 | F64 => {
+                let bits: [u8; 8] = rest.get(..8)?.try_into().ok()?;
+                let item = match tag {
+                    U64 => Item::U64(u64::from_le_bytes(bits)),
+                    I64 => Item::I64(i64::from_le_bytes(bits)),
+                    _ => Item::F64(f64::from_le_bytes(bits)),
+                };
+                (item, &rest[8..])
+            }
+            _ => return None,
+        };
+        self.bytes = rest;
+        Some(item)
+    }
+
+    /// How many bytes are left to read.
+    pub fn remaining(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether every item has been read.
+    pub fn at_end(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Skips the value that `first` (just read) starts: a whole map or list.
+    pub fn skip(&mut self, first: Item<&'a str>) -> Option<()> {
+        let mut depth = usize::from(matches!(first, Item::Map | Item::Seq));
+        while depth > 0 {
+            match self.next_raw()? {
+                Item::Map | Item::Seq => depth += 1,
+                Item::End => depth -= 1,
+                _ => {}
+            }
+        }
+        Some(())
+    }
+
+    /// The value that `first` (just read) starts, as JSON.
+    pub fn json(&mut self, first: Item<&'a str>) -> Option<Value> {
+        Some(match first {
+            Item::Map => {
+                let mut map = serde_json::Map::new();
+                loop {
+                    match self.next()? {
+                        Item::End => break,
+                        Item::Str(key) => {
+                            let item = self.next()?;
+                            map.insert(key.to_owned(), self.json(item)?);
+                        }
+                        _ => return None,
+                    }
+                }
+                Value::Object(map)
+            }
+            Item::Seq => {
+                let mut items = Vec::new();
+                loop {
+                    match self.next()? {
+                        Item::End => break,
+                        item => items.push(self.json(item)?),
+                    }
+                }
+                Value::Array(items)
+            }
+            Item::End => return None,
+            Item::Str(s) => Value::String(s.to_owned()),
+            Item::U64(n) => Value::from(n),
+            Item::I64(n) => Value::from(n),
+            // As serde_json writes a number it cannot hold: `null`.
+            Item::F64(x) => serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number),
+            Item::Bool(b) => Value::Bool(b),
+            Item::Null => Value::Null,
+        })
+    }
+}
+
+/// A whole frame as JSON: what the NDJSON line of the same value holds.
+pub fn to_json(frame: &[u8]) -> Option<Value> {
+    let mut reader = Reader::new(frame);
+    let first = reader.next()?;
+    let value = reader.json(first)?;
+    reader.at_end().then_some(value)
+}
+
+struct Writer<'o> {
+    out: &'o mut Vec<u8>,
+}
+
+impl Writer<'_> {
+    fn str(&mut self, text: &str) -> Result<(), Error> {
+        let length = u32::try_from(text.len()).map_err(|_| Error("a text over 4 GiB".into()))?;
+        self.out.push(STR);
+        self.out.extend_from_slice(&length.to_le_bytes());
+        self.out.extend_from_slice(text.as_bytes());
+        Ok(())
+    }
+
+    fn number(&mut self, tag: u8, bits: [u8; 8]) -> Result<(), Error> {
+        self.out.push(tag);
+        self.out.extend_from_slice(&bits);
+        Ok(())
+    }
+
+    fn tag(&mut self, tag: u8) -> Result<(), Error> {
+        self.out.push(tag);
+        Ok(())
+    }
+}
+
+/// Map keys: text only, as in JSON.
+struct Key<'w, 'o>(&'w mut Writer<'o>);
+
+fn not_text() -> Error {
+    Error("a map key that is not text".into())
+}
+
+impl<'o> ser::Serializer for &mut Writer<'o> {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = Self;
+    type SerializeTuple = Self;
+    type SerializeTupleStruct = Self;
+    type SerializeTupleVariant = Self;
+    type SerializeMap = Self;
+    type SerializeStruct = Self;
+    type SerializeStructVariant = Self;
+
+    fn serialize_bool(self, v: bool) -> Result<(), Error> {
+        self.tag(if v { TRUE } else { FALSE })
+    }
+    fn serialize_i8(self, v: i8) -> Result<(), Error> {
+        self.serialize_i64(v.into())
+    }
+    fn serialize_i16(self, v: i16) -> Result<(), Error> {
+        self.serialize_i64(v.into())
+    }
+    fn serialize_i32(self, v: i32) -> Result<(), Error> {
+        self.serialize_i64(v.into())
+    }
+    fn serialize_i64(self, v: i64) -> Result<(), Error> {
+        // As JSON reads it back: a whole number of at least zero is a `u64`.
+        match u64::try_from(v) {
+            Ok(v) => self.serialize_u64(v),
+            Err(_) => self.number(I64, v.to_le_bytes()),
+        }
+    }
+    fn serialize_u8(self, v: u8) -> Result<(), Error> {
+        self.serialize_u64(v.into())
+    }
+    fn serialize_u16(self, v: u16) -> Result<(), Error> {
+        self.serialize_u64(v.into())
+    }
+    fn serialize_u32(self, v: u32) -> Result<(), Error> {
+        self.serialize_u64(v.into())
+    }
+    fn serialize_u64(self, v: u64) -> Result<(), Error> {
+        self.number(U64, v.to_le_bytes())
+    }
+    fn serialize_f32(self, v: f32) -> Result<(), Error> {
+        self.serialize_f64(v.into())
+    }
+    fn serialize_f64(self, v: f64) -> Result<(), Error> {
+        self.number(F64, v.to_le_bytes())
+    }
+    fn serialize_char(self, v: char) -> Result<(), Error> {
+        self.str(v.encode_utf8(&mut [0; 4]))
+    }
+    fn serialize_str(self, v: &str) -> Result<(), Error> {
+        self.str(v)
+    }
+    fn serialize_bytes(self, _: &[u8]) -> Result<(), Error> {
+        Err(Error("bytes: frames carry text".into()))
+    }
+    fn serialize_none(self) -> Result<(), Error> {
+        self.tag(NULL)
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
+        value.serialize(self)
+    }
+    fn serialize_unit(self) -> Result<(), Error> {
+        self.tag(NULL)
+    }
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), Error> {
+        self.tag(NULL)
+    }
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<(), Error> {
+        self.str(variant)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        // `{"Variant": value}`, as JSON writes it.
+        self.tag(MAP)?;
+        self.str(variant)?;
+        value.serialize(&mut *self)?;
+        self.tag(END)
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self, Error> {
+        self.tag(SEQ)?;
+        Ok(self)
+    }
+    fn serialize_tuple(self, _: usize) -> Result<Self, Error> {
+        self.serialize_seq(None)
+    }
+    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Self, Error> {
+        self.serialize_seq(None)
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        _: usize,
+    ) -> Result<Self, Error> {
+        self.tag(MAP)?;
+        self.str(variant)?;
+        self.serialize_seq(None)
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<Self, Error> {
+        self.tag(MAP)?;
+        Ok(self)
+    }
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self, Error> {
+        self.serialize_map(None)
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        _: usize,
+    ) -> Result<Self, Error> {
+        self.tag(MAP)?;
+        self.str(variant)?;
+        self.serialize_map(None)
+    }
+}
+
+impl ser::SerializeSeq for &mut Writer<'_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        value.serialize(&mut **self)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.tag(END)
+    }
+}
+
+impl ser::SerializeTuple for &mut Writer<'_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        value.serialize(&mut **self)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.tag(END)
+    }
+}
+
+impl ser::SerializeTupleStruct for &mut Writer<'_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        value.serialize(&mut **self)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.tag(END)
+    }
+}
+
+impl ser::SerializeTupleVariant for &mut Writer<'_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        value.serialize(&mut **self)
+    }
+    /// The list, then the map around it.
+    fn end(self) -> Result<(), Error> {
+        self.tag(END)?;
+        self.tag(END)
+    }
+}
+
+impl ser::SerializeMap for &mut Writer<'_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
+        key.serialize(Key(self))
+    }
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        value.serialize(&mut **self)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.tag(END)
+    }
+}
+
+impl ser::SerializeStruct for &mut Writer<'_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        self.str(key)?;
+        value.serialize(&mut **self)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.tag(END)
+    }
+}
+
+impl ser::SerializeStructVariant for &mut Writer<'_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        self.str(key)?;
+        value.serialize(&mut **self)
+    }
+    /// The fields, then the map around them.
+    fn end(self) -> Result<(), Error> {
+        self.tag(END)?;
+        self.tag(END)
+    }
+}
+
+/// A map key: text, or a value JSON writes as text (a number, `true`).
+impl ser::Serializer for Key<'_, '_> {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = ser::Impossible<(), Error>;
+    type SerializeTuple = ser::Impossible<(), Error>;
+    type SerializeTupleStruct = ser::Impossible<(), Error>;
+    type SerializeTupleVariant = ser::Impossible<(), Error>;
+    type SerializeMap = ser::Impossible<(), Error>;
+    type SerializeStruct = ser::Impossible<(), Error>;
+    type SerializeStructVariant = ser::Impossible<(), Error>;
+
+    fn serialize_str(self, v: &str) -> Result<(), Error> {
+        self.0.str(v)
+    }
+    fn serialize_char(self, v: char) -> Result<(), Error> {
+        self.0.str(v.encode_utf8(&mut [0; 4]))
+    }
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<(), Error> {
+        self.0.str(variant)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        value.serialize(self)
+    }
+    fn serialize_bool(self, v: bool) -> Result<(), Error> {
+        self.0.str(if v { "true" } else { "false" })
+    }
+    fn serialize_i8(self, v: i8) -> Result<(), Error> {
+        self.0.str(&v.to_string())
+    }
+    fn serialize_i16(self, v: i16) -> Result<(), Error> {
+        self.0.str(&v.to_string())
+    }
+    fn serialize_i32(self, v: i32) -> Result<(), Error> {
+        self.0.str(&v.to_string())
+    }
+    fn serialize_i64(self, v: i64) -> Result<(), Error> {
+        self.0.str(&v.to_string())
+    }
+    fn serialize_u8(self, v: u8) -> Result<(), Error> {
+        self.0.str(&v.to_string())
+    }
+    fn serialize_u16(self, v: u16) -> Result<(), Error> {
+        self.0.str(&v.to_string())
+    }
+    fn serialize_u32(self, v: u32) -> Result<(), Error> {
+        self.0.str(&v.to_string())
+    }
+    fn serialize_u64(self, v: u64) -> Result<(), Error> {
+        self.0.str(&v.to_string())
+    }
+    fn serialize_f32(self, _: f32) -> Result<(), Error> {
+        Err(not_text())
+    }
+    fn serialize_f64(self, _: f64) -> Result<(), Error> {
+        Err(not_text())
+    }
+    fn serialize_bytes(self, _: &[u8]) -> Result<(), Error> {
+        Err(not_text())
+    }
+    fn serialize_none(self) -> Result<(), Error> {
+        Err(not_text())
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<(), Error> {
+        Err(not_text())
+    }
+    fn serialize_unit(self) -> Result<(), Error> {
+        Err(not_text())
+    }
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), Error> {
+        Err(not_text())
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<(), Error> {
+        Err(not_text())
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Error> {
+        Err(not_text())
+    }
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Error> {
+        Err(not_text())
+    }
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, Error> {
+        Err(not_text())
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, Error> {
+        Err(not_text())
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Error> {
+        Err(not_text())
+    }
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, Error> {
+        Err(not_text())
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, Error> {
+        Err(not_text())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A JSON value of the kinds frames carry (no map key repeated: a map
+    /// holds one value per key).
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<u64>().prop_map(Value::from),
+            (i64::MIN..0).prop_map(Value::from),
+            (-1e12f64..1e12)
+                .prop_map(|x| serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)),
+            ".{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map(".{0,8}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// A value written as a frame reads back as the same JSON its
+        /// NDJSON line holds, and frames written one after another split
+        /// back into the same values.
+        #[test]
+        fn a_frame_holds_what_the_json_line_holds(values in prop::collection::vec(json(), 1..4)) {
+            let mut buffer = Vec::new();
+            for v in &values {
+                write(&mut buffer, v).unwrap();
+            }
+            let read: Vec<Value> = split(&buffer).map(|f| to_json(f).unwrap()).collect();
+            prop_assert_eq!(read, values);
+        }
+    }
+
+    #[test]
+    fn derived_structs_options_and_enums_read_as_json_does() {
+        #[derive(serde::Serialize)]
+        enum Kind {
+            Plain,
+            Wrapped(u8),
+        }
+        #[derive(serde::Serialize)]
+        struct Line<'a> {
+            contact: &'a str,
+            at: f64,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            line: Option<usize>,
+            column: Option<usize>,
+            kinds: (Kind, Kind),
+            negative: i32,
+        }
+        let line = Line {
+            contact: "Nguyễn \"q\" \n",
+            at: 1.5,
+            line: None,
+            column: Some(7),
+            kinds: (Kind::Plain, Kind::Wrapped(3)),
+            negative: -4,
+        };
+        let mut frame = Vec::new();
+        write(&mut frame, &line).unwrap();
+        let json: Value = serde_json::from_str(&serde_json::to_string(&line).unwrap()).unwrap();
+        assert_eq!(to_json(split(&frame).next().unwrap()), Some(json));
+    }
+
+    #[test]
+    fn what_no_writer_made_is_refused() {
+        let mut frame = Vec::new();
+        write(&mut frame, &serde_json::json!({"a": "b"})).unwrap();
+        let whole = split(&frame).next().unwrap();
+        assert!(to_json(&whole[..whole.len() - 1]).is_none(), "cut short");
+        assert!(to_json(b"?").is_none(), "unknown tag");
+        assert!(
+            to_json(&[STR, 2, 0, 0, 0, 0xff, 0xfe]).is_none(),
+            "not UTF-8"
+        );
+        assert_eq!(split(&frame[..frame.len() - 1]).count(), 0);
+        let mut bytes = Vec::new();
+        assert!(
+            write(&mut bytes, &[1u8, 2][..]).is_ok(),
+            "a list of numbers"
+        );
+        let map: std::collections::HashMap<Vec<u8>, u8> = [(vec![1], 1)].into();
+        let before = bytes.len();
+        assert!(write(&mut bytes, &map).is_err(), "a key that is not text");
+        assert_eq!(bytes.len(), before, "a failed write leaves no trace");
+    }
+}
