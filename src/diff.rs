@@ -16,11 +16,12 @@ mod scan;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::frames::{self, Item};
+use crate::frames::{self, Frame};
 
 /// What to compare.
 #[derive(Debug, Clone, Copy, Default)]
@@ -53,8 +54,7 @@ impl Change {
     }
 }
 
-/// Header names whose values are idempotency keys.
-const KEY_HEADERS: [&str; 2] = ["Idempotency-Key", "webhook-id"];
+use crate::request::KEY_HEADERS;
 /// Header names whose values come from the clock.
 const CLOCK_HEADERS: [&str; 1] = ["webhook-timestamp"];
 
@@ -158,7 +158,7 @@ pub fn compare_output(old: &[u8], new: &[u8], options: Options) -> Vec<Change> {
         &lines(new),
         options,
         |x, y| same_output(x, y, options),
-        Line::parse,
+        |l| Line::parse(l),
     )
 }
 
@@ -176,7 +176,7 @@ pub fn same_frames(old: &[u8], new: &[u8], options: Options) -> bool {
     loop {
         match (a.next(), b.next()) {
             (None, None) => return true,
-            (Some(x), Some(y)) if same_frame(x, y) => {}
+            (Some(x), Some(y)) if same_frame(&x, &y) => {}
             _ => return false,
         }
     }
@@ -188,126 +188,46 @@ pub fn compare_frames(old: &[u8], new: &[u8], options: Options) -> Vec<Change> {
     if old == new {
         return Vec::new();
     }
-    let same = |x: &&[u8], y: &&[u8]| x == y || (!options.keys && same_frame(x, y));
+    let same =
+        |x: &Frame<'_>, y: &Frame<'_>| x.value == y.value || (!options.keys && same_frame(x, y));
     compare_effects(
         &frames::split(old).collect::<Vec<_>>(),
         &frames::split(new).collect::<Vec<_>>(),
         options,
         same,
-        Line::from_frame,
+        |f| Line::from_frame(f.value),
     )
 }
 
 /// Whether two effects' frames hold the same, but for the values of key
-/// headers. The bytes are compared as a whole; only where they differ is
-/// `a` read item by item (from where the last reading stopped) to find
-/// the item that differs: a key header's value is skipped on both sides
-/// and the comparison goes on after it, anything else is a difference.
-fn same_frame(a: &[u8], b: &[u8]) -> bool {
-    // `a[at_a..]` and `b[at_b..]` start at the same item; what is before
-    // them is the same but for key values.
+/// headers, which the dry run marked ([`frames::write_marking`]): the
+/// bytes between the marked values are compared, the values skipped.
+fn same_frame(a: &Frame<'_>, b: &Frame<'_>) -> bool {
+    if a.value == b.value {
+        return true;
+    }
+    let (mut marks_a, mut marks_b) = (a.marks(), b.marks());
     let (mut at_a, mut at_b) = (0, 0);
-    let mut reader = frames::Reader::new(a);
-    let mut walk = Walk::default();
     loop {
-        let same = common_prefix(&a[at_a..], &b[at_b..]);
-        if at_a + same == a.len() && at_b + same == b.len() {
-            return true;
-        }
-        let differs_at = at_a + same;
-        // Items wholly before the difference are the same on both sides.
-        let item = loop {
-            let Some(item) = reader.next_raw() else {
-                return false;
-            };
-            let key_value = walk.step(item);
-            let end = a.len() - reader.remaining();
-            let Some(key_value) = key_value else {
-                return false;
-            };
-            if end > differs_at {
-                break key_value.then_some(item);
-            }
-            at_b += end - at_a;
-            at_a = end;
-        };
-        // The item that differs: a key header's value on both sides, or a
-        // difference.
-        let mut other = frames::Reader::new(&b[at_b..]);
-        match (item, other.next_raw()) {
-            (Some(Item::Str(_)), Some(Item::Str(_))) => {
-                at_a = a.len() - reader.remaining();
-                at_b = b.len() - other.remaining();
+        match (marks_a.next(), marks_b.next()) {
+            (None, None) => return a.value.get(at_a..) == b.value.get(at_b..),
+            (Some(mark_a), Some(mark_b)) => {
+                let (Some(before_a), Some(before_b)) =
+                    (a.value.get(at_a..mark_a), b.value.get(at_b..mark_b))
+                else {
+                    return false;
+                };
+                match (
+                    frames::text_end(a.value, mark_a),
+                    frames::text_end(b.value, mark_b),
+                ) {
+                    (Some(end_a), Some(end_b)) if before_a == before_b => {
+                        (at_a, at_b) = (end_a, end_b);
+                    }
+                    _ => return false,
+                }
             }
             _ => return false,
-        }
-    }
-}
-
-/// Where a walk over one frame's items is: in which maps and lists, and
-/// whether the next item is a key or the value of a key header.
-#[derive(Default)]
-struct Walk<'a> {
-    /// Per open map or list (bit `d` for depth `d`): whether it is a map,
-    /// and whether a key comes next in it.
-    maps: u64,
-    key_next: u64,
-    depth: u32,
-    /// The key just read, whose value comes next.
-    key: Option<&'a [u8]>,
-    /// The depth inside the request's headers (0: not in them).
-    headers: u32,
-}
-
-impl<'a> Walk<'a> {
-    /// Takes the next item: whether it is the value of a key header;
-    /// `None` for a frame no writer made.
-    fn step(&mut self, item: Item<&'a [u8]>) -> Option<bool> {
-        let top = self.depth.checked_sub(1);
-        let in_map = top.is_some_and(|t| self.maps >> t & 1 == 1);
-        match (top, item) {
-            (None, Item::End) => None,
-            (Some(_), Item::End) => {
-                self.depth -= 1;
-                if self.headers > self.depth {
-                    self.headers = 0;
-                }
-                Some(false)
-            }
-            (Some(t), Item::Str(k)) if in_map && self.key_next >> t & 1 == 1 => {
-                self.key = Some(k);
-                self.key_next &= !(1 << t);
-                Some(false)
-            }
-            (top, _) => {
-                let key_value = self.headers != 0
-                    && self.headers == self.depth
-                    && self.key.is_some_and(|k| {
-                        KEY_HEADERS
-                            .iter()
-                            .any(|h| h.as_bytes().eq_ignore_ascii_case(k))
-                    });
-                if let (Some(t), true) = (top, in_map) {
-                    self.key_next |= 1 << t;
-                }
-                if matches!(item, Item::Map | Item::Seq) {
-                    if self.depth >= 63 {
-                        return None;
-                    }
-                    if self.depth == 1 && self.key == Some(b"headers") {
-                        self.headers = self.depth + 1;
-                    }
-                    if item == Item::Map {
-                        self.maps |= 1 << self.depth;
-                        self.key_next |= 1 << self.depth;
-                    } else {
-                        self.maps &= !(1 << self.depth);
-                    }
-                    self.depth += 1;
-                }
-                self.key = None;
-                Some(key_value)
-            }
         }
     }
 }
@@ -315,12 +235,12 @@ impl<'a> Walk<'a> {
 /// The changes between two contacts' effects, each side a list of raw
 /// effects (lines or frames): effects the same at the start and the end
 /// are not read; the rest are read with `read` and compared.
-fn compare_effects<'a>(
-    a: &[&'a [u8]],
-    b: &[&'a [u8]],
+fn compare_effects<'a, E>(
+    a: &[E],
+    b: &[E],
     options: Options,
-    same: impl Fn(&&'a [u8], &&'a [u8]) -> bool,
-    read: fn(&'a [u8]) -> Line<'a>,
+    same: impl Fn(&E, &E) -> bool,
+    read: impl Fn(&E) -> Line<'a>,
 ) -> Vec<Change> {
     let prefix = a.iter().zip(b).take_while(|(x, y)| same(x, y)).count();
     if prefix == a.len() && prefix == b.len() {
@@ -332,7 +252,7 @@ fn compare_effects<'a>(
         .zip(b[prefix..].iter().rev())
         .take_while(|(x, y)| same(x, y))
         .count();
-    let read_all = |effects: &[&'a [u8]]| effects.iter().map(|e| read(e)).collect::<Vec<_>>();
+    let read_all = |effects: &[E]| effects.iter().map(&read).collect::<Vec<_>>();
     compare(
         &read_all(&a[prefix..a.len() - suffix]),
         &read_all(&b[prefix..b.len() - suffix]),
@@ -471,11 +391,11 @@ impl<'a> Line<'a> {
     fn label(&self) -> String {
         let (action, name) = self.identity();
         match action {
-            "webhook" => format!("webhook {name:?}"),
-            "tag_add" => format!("tag add {name:?}"),
-            "tag_remove" => format!("tag remove {name:?}"),
-            "field_set" => format!("field set {name:?}"),
-            "goal" => format!("goal {name:?}"),
+            "webhook" => quoted(&["webhook "], name),
+            "tag_add" => quoted(&["tag add "], name),
+            "tag_remove" => quoted(&["tag remove "], name),
+            "field_set" => quoted(&["field set "], name),
+            "goal" => quoted(&["goal "], name),
             "error" => format!("failure {name}"),
             "" => "effect".to_string(),
             other => other.replace('_', " "),
@@ -506,6 +426,27 @@ impl<'a> Line<'a> {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| &**v)
     }
+}
+
+/// `prefix`'s pieces, then `text` quoted as `{:?}` quotes it: pushed, not
+/// formatted, as a wide change names a field for every contact.
+fn quoted(prefix: &[&str], text: &str) -> String {
+    let length = prefix.iter().map(|p| p.len()).sum::<usize>() + text.len() + 2;
+    let mut out = String::with_capacity(length);
+    for p in prefix {
+        out.push_str(p);
+    }
+    let plain = text
+        .bytes()
+        .all(|b| (b.is_ascii_graphic() || b == b' ') && b != b'"' && b != b'\\');
+    if plain {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+    } else {
+        let _ = write!(out, "{text:?}");
+    }
+    out
 }
 
 /// The differences between one contact's effects before and after.
@@ -631,7 +572,7 @@ fn details(old: &Line<'_>, new: &Line<'_>, options: Options, out: &mut Vec<Chang
         if !skip {
             changed(
                 out,
-                || format!("{name} header {h:?}"),
+                || quoted(&[&name, " header "], h),
                 old.header(h),
                 new.header(h),
             );
@@ -671,7 +612,7 @@ fn details(old: &Line<'_>, new: &Line<'_>, options: Options, out: &mut Vec<Chang
                 let (a, b) = (a.map(FieldValue::text), b.map(FieldValue::text));
                 changed(
                     out,
-                    || format!("{name} body field {k:?}"),
+                    || quoted(&[&name, " body field "], k),
                     a.as_deref(),
                     b.as_deref(),
                 );
@@ -912,7 +853,7 @@ mod tests {
         let framed = |v: &[Value]| {
             let mut out = Vec::new();
             for e in v {
-                frames::write(&mut out, e).unwrap();
+                frames::write_marking(&mut out, e, &KEY_HEADERS).unwrap();
             }
             out
         };
@@ -927,6 +868,23 @@ mod tests {
         // and an error's place are not compared).
         assert!(!same || by_lines.is_empty(), "{by_lines:?}");
         by_lines
+    }
+
+    #[test]
+    fn quoted_quotes_as_debug_does() {
+        for text in [
+            "Email",
+            "a b",
+            "",
+            "say \"hi\"",
+            "back\\slash",
+            "tab\t",
+            "Nguyễn",
+            "\u{202e}x",
+            "\u{7f}",
+        ] {
+            assert_eq!(quoted(&["x ", "y "], text), format!("x y {text:?}"));
+        }
     }
 
     /// Lines and frames find the same changes for every pair of effects

@@ -11,8 +11,13 @@
 //!
 //! Each value is a tag byte, then its payload: a string is its length (4
 //! bytes, little-endian) and its UTF-8 bytes; a number its 8 bytes; a map
-//! or a list its items up to an end tag. [`write`] puts a value's length in
-//! front of it, so that [`split`] finds each value without reading it.
+//! or a list its items up to an end tag.
+//!
+//! [`write`] puts a value's length (4 bytes) in front of it, so that
+//! [`split`] finds each value without reading it, and after it the marks
+//! [`write_marking`] asked for: where the values of some map entries start
+//! (`campaign diff` marks idempotency keys, which it sets aside without
+//! reading the frame).
 
 use serde::ser::{self, Serialize};
 use serde_json::Value;
@@ -69,13 +74,36 @@ impl ser::Error for Error {
 /// Appends `value` to `out` as one frame, its length in front. On an error,
 /// `out` is left as it was.
 pub fn write<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), Error> {
+    write_marking(out, value, &[])
+}
+
+/// [`write`], marking where the value of every map entry whose key is one
+/// of `names` (in any case) starts.
+pub fn write_marking<T: Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    value: &T,
+    names: &[&str],
+) -> Result<(), Error> {
     let start = out.len();
     out.extend_from_slice(&[0; 4]);
-    let written = value.serialize(&mut Writer { out: &mut *out });
+    let mut writer = Writer {
+        out: &mut *out,
+        start: start + 4,
+        names,
+        mark_next: false,
+        marks: Vec::new(),
+    };
+    let written = value.serialize(&mut writer);
+    let marks = writer.marks;
     let length = u32::try_from(out.len() - start - 4);
     match (written, length) {
         (Ok(()), Ok(length)) => {
             out[start..start + 4].copy_from_slice(&length.to_le_bytes());
+            // Offsets below the length, so below 4 GiB.
+            out.extend_from_slice(&(marks.len() as u32).to_le_bytes());
+            for m in marks {
+                out.extend_from_slice(&(m as u32).to_le_bytes());
+            }
             Ok(())
         }
         (Err(e), _) => {
@@ -89,24 +117,62 @@ pub fn write<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), 
     }
 }
 
+/// One frame as [`split`] finds it: the value's bytes (for [`Reader`]) and
+/// its marks.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    /// The value.
+    pub value: &'a [u8],
+    marks: &'a [u8],
+}
+
+impl<'a> Frame<'a> {
+    /// Where the marked values start in [`Frame::value`], in order.
+    pub fn marks(&self) -> impl Iterator<Item = usize> + 'a {
+        self.marks
+            .chunks_exact(4)
+            .map(|m| u32::from_le_bytes([m[0], m[1], m[2], m[3]]) as usize)
+    }
+}
+
 /// The frames [`write`] appended to a buffer, in order; stops at bytes
 /// that do not hold a whole frame.
-pub fn split(mut bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub fn split(mut bytes: &[u8]) -> impl Iterator<Item = Frame<'_>> {
+    let word = |bytes: &mut &[u8]| -> Option<usize> {
+        let n = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+        *bytes = &bytes[4..];
+        Some(n)
+    };
     std::iter::from_fn(move || {
-        let length = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
-        let frame = bytes.get(4..4 + length)?;
-        bytes = &bytes[4 + length..];
-        Some(frame)
+        let length = word(&mut bytes)?;
+        let value = bytes.get(..length)?;
+        bytes = &bytes[length..];
+        let count = word(&mut bytes)?;
+        let marks = bytes.get(..count.checked_mul(4)?)?;
+        bytes = &bytes[marks.len()..];
+        Some(Frame { value, marks })
     })
+}
+
+/// Where the text item at `at` in `value` ends; `None` when no text item
+/// starts there.
+pub fn text_end(value: &[u8], at: usize) -> Option<usize> {
+    let mut reader = Reader::new(value.get(at..)?);
+    match reader.next_raw()? {
+        Item::Str(_) => Some(value.len() - reader.remaining()),
+        _ => None,
+    }
 }
 
 /// Reads one frame's items in order.
 pub struct Reader<'a> {
+    /// What is left to read.
     bytes: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
-    /// A reader of `frame` (one of [`split`]'s).
+    /// A reader of `frame` (one of [`split`]'s values, or a part of one
+    /// that starts at an item).
     pub fn new(frame: &'a [u8]) -> Reader<'a> {
         Reader { bytes: frame }
     }
@@ -229,9 +295,29 @@ pub fn to_json(frame: &[u8]) -> Option<Value> {
 
 struct Writer<'o> {
     out: &'o mut Vec<u8>,
+    /// Where the value starts in `out`.
+    start: usize,
+    /// The keys whose values are marked.
+    names: &'o [&'o str],
+    /// The key just written is one of `names`.
+    mark_next: bool,
+    /// Marked values' offsets from `start`.
+    marks: Vec<usize>,
 }
 
 impl Writer<'_> {
+    /// A map's key was written: its value is marked if the key is named.
+    fn key_written(&mut self, key: &str) {
+        self.mark_next = self.names.iter().any(|n| n.eq_ignore_ascii_case(key));
+    }
+
+    /// A map's value is about to be written.
+    fn value_next(&mut self) {
+        if std::mem::take(&mut self.mark_next) {
+            self.marks.push(self.out.len() - self.start);
+        }
+    }
+
     fn str(&mut self, text: &str) -> Result<(), Error> {
         let length = u32::try_from(text.len()).map_err(|_| Error("a text over 4 GiB".into()))?;
         self.out.push(STR);
@@ -450,6 +536,7 @@ impl ser::SerializeMap for &mut Writer<'_> {
         key.serialize(Key(self))
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        self.value_next();
         value.serialize(&mut **self)
     }
     fn end(self) -> Result<(), Error> {
@@ -466,6 +553,8 @@ impl ser::SerializeStruct for &mut Writer<'_> {
         value: &T,
     ) -> Result<(), Error> {
         self.str(key)?;
+        self.key_written(key);
+        self.value_next();
         value.serialize(&mut **self)
     }
     fn end(self) -> Result<(), Error> {
@@ -482,6 +571,8 @@ impl ser::SerializeStructVariant for &mut Writer<'_> {
         value: &T,
     ) -> Result<(), Error> {
         self.str(key)?;
+        self.key_written(key);
+        self.value_next();
         value.serialize(&mut **self)
     }
     /// The fields, then the map around them.
@@ -504,10 +595,11 @@ impl ser::Serializer for Key<'_, '_> {
     type SerializeStructVariant = ser::Impossible<(), Error>;
 
     fn serialize_str(self, v: &str) -> Result<(), Error> {
+        self.0.key_written(v);
         self.0.str(v)
     }
     fn serialize_char(self, v: char) -> Result<(), Error> {
-        self.0.str(v.encode_utf8(&mut [0; 4]))
+        self.serialize_str(v.encode_utf8(&mut [0; 4]))
     }
     fn serialize_unit_variant(
         self,
@@ -515,7 +607,7 @@ impl ser::Serializer for Key<'_, '_> {
         _: u32,
         variant: &'static str,
     ) -> Result<(), Error> {
-        self.0.str(variant)
+        self.serialize_str(variant)
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
@@ -525,31 +617,31 @@ impl ser::Serializer for Key<'_, '_> {
         value.serialize(self)
     }
     fn serialize_bool(self, v: bool) -> Result<(), Error> {
-        self.0.str(if v { "true" } else { "false" })
+        self.serialize_str(if v { "true" } else { "false" })
     }
     fn serialize_i8(self, v: i8) -> Result<(), Error> {
-        self.0.str(&v.to_string())
+        self.serialize_str(&v.to_string())
     }
     fn serialize_i16(self, v: i16) -> Result<(), Error> {
-        self.0.str(&v.to_string())
+        self.serialize_str(&v.to_string())
     }
     fn serialize_i32(self, v: i32) -> Result<(), Error> {
-        self.0.str(&v.to_string())
+        self.serialize_str(&v.to_string())
     }
     fn serialize_i64(self, v: i64) -> Result<(), Error> {
-        self.0.str(&v.to_string())
+        self.serialize_str(&v.to_string())
     }
     fn serialize_u8(self, v: u8) -> Result<(), Error> {
-        self.0.str(&v.to_string())
+        self.serialize_str(&v.to_string())
     }
     fn serialize_u16(self, v: u16) -> Result<(), Error> {
-        self.0.str(&v.to_string())
+        self.serialize_str(&v.to_string())
     }
     fn serialize_u32(self, v: u32) -> Result<(), Error> {
-        self.0.str(&v.to_string())
+        self.serialize_str(&v.to_string())
     }
     fn serialize_u64(self, v: u64) -> Result<(), Error> {
-        self.0.str(&v.to_string())
+        self.serialize_str(&v.to_string())
     }
     fn serialize_f32(self, _: f32) -> Result<(), Error> {
         Err(not_text())
@@ -656,7 +748,7 @@ mod tests {
             for v in &values {
                 write(&mut buffer, v).unwrap();
             }
-            let read: Vec<Value> = split(&buffer).map(|f| to_json(f).unwrap()).collect();
+            let read: Vec<Value> = split(&buffer).map(|f| to_json(f.value).unwrap()).collect();
             prop_assert_eq!(read, values);
         }
     }
@@ -689,14 +781,42 @@ mod tests {
         let mut frame = Vec::new();
         write(&mut frame, &line).unwrap();
         let json: Value = serde_json::from_str(&serde_json::to_string(&line).unwrap()).unwrap();
-        assert_eq!(to_json(split(&frame).next().unwrap()), Some(json));
+        assert_eq!(to_json(split(&frame).next().unwrap().value), Some(json));
+    }
+
+    #[test]
+    fn marks_point_at_the_values_of_the_named_keys_in_any_case() {
+        let value = serde_json::json!({
+            "action": "webhook",
+            "headers": {"Content-Type": "text/plain", "Idempotency-Key": "msg_1", "webhook-id": "msg_1"},
+            "body": "Idempotency-Key",
+        });
+        let mut out = Vec::new();
+        write_marking(&mut out, &value, &["idempotency-key", "WEBHOOK-ID"]).unwrap();
+        write(&mut out, &value).unwrap();
+        let frames: Vec<Frame<'_>> = split(&out).collect();
+        assert_eq!(frames.len(), 2);
+        assert_eq!(
+            frames[0].value, frames[1].value,
+            "marks are beside the value"
+        );
+        assert_eq!(frames[1].marks().count(), 0);
+        let marked: Vec<&[u8]> = frames[0]
+            .marks()
+            .map(|m| &frames[0].value[m..text_end(frames[0].value, m).unwrap()])
+            .collect();
+        assert_eq!(marked.len(), 2, "a key's value, not a value equal to a key");
+        for m in marked {
+            assert!(m.ends_with(b"msg_1"), "{m:?}");
+        }
+        assert_eq!(text_end(frames[0].value, 0), None, "a map starts there");
     }
 
     #[test]
     fn what_no_writer_made_is_refused() {
         let mut frame = Vec::new();
         write(&mut frame, &serde_json::json!({"a": "b"})).unwrap();
-        let whole = split(&frame).next().unwrap();
+        let whole = split(&frame).next().unwrap().value;
         assert!(to_json(&whole[..whole.len() - 1]).is_none(), "cut short");
         assert!(to_json(b"?").is_none(), "unknown tag");
         assert!(

@@ -172,6 +172,10 @@ pub fn build<'a>(
     }
 }
 
+/// The headers whose value is the request's idempotency key: what differs
+/// between two runs of one request, and nothing else does.
+pub const KEY_HEADERS: [&str; 2] = ["Idempotency-Key", "webhook-id"];
+
 impl<'a> HttpRequest<'a> {
     /// Calls `f` with every header, in the order sent and shown: the
     /// script's headers in script order, the automatic `Content-Type`
@@ -192,9 +196,9 @@ impl<'a> HttpRequest<'a> {
         if let Some(content_type) = info.content_type.as_deref() {
             f("Content-Type", content_type)?;
         }
-        f("Idempotency-Key", self.key)?;
+        f(KEY_HEADERS[0], self.key)?;
         if let Some(signature) = self.signature {
-            f("webhook-id", self.key)?;
+            f(KEY_HEADERS[1], self.key)?;
             f("webhook-timestamp", &signature.timestamp)?;
             f("webhook-signature", &signature.value)?;
         }

@@ -294,7 +294,9 @@ impl Printer<'_, '_> {
                 self.buffer.push(b'\n');
             }
             OutputFormat::Frames => {
-                frames::write(self.buffer, &effect()).map_err(std::io::Error::other)?;
+                // Keys marked: the comparison sets them aside unread.
+                frames::write_marking(self.buffer, &effect(), &request::KEY_HEADERS)
+                    .map_err(std::io::Error::other)?;
             }
             OutputFormat::Human => human(self.buffer, at, event, webhook.as_ref())?,
         }
