@@ -35,8 +35,11 @@ pub enum Piece<'a> {
 
 /// A template's pieces, in order.
 pub fn pieces(template: &Template) -> Vec<Piece<'_>> {
+    if let Some(text) = template.text() {
+        return vec![Piece::Text(text)];
+    }
     template
-        .parts
+        .listed()
         .iter()
         .map(|p| match p {
             Part::Text(t) => Piece::Text(&t.node),

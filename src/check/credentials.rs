@@ -88,21 +88,14 @@ pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
         for s in &w.settings {
             match &s.node {
                 Setting::Header { name, value } => {
-                    let literal: Vec<&Part> = value
-                        .iter()
-                        .filter_map(|p| match p {
-                            HeaderPiece::Text(t) => Some(t.parts.iter()),
-                            HeaderPiece::Secret(_) => None,
-                        })
-                        .flatten()
-                        .collect();
+                    let texts = value.iter().filter_map(|p| match p {
+                        HeaderPiece::Text(t) => Some(t),
+                        HeaderPiece::Secret(_) => None,
+                    });
                     let has_secret = value.iter().any(|p| matches!(p, HeaderPiece::Secret(_)));
-                    let all_text = literal.iter().all(|p| matches!(p, Part::Text(_)));
-                    if is_credential_name(&name.node)
-                        && !has_secret
-                        && all_text
-                        && !literal.is_empty()
-                    {
+                    let all_text = texts.clone().all(|t| t.merges().next().is_none());
+                    let any_part = texts.clone().any(|t| !t.parts().is_empty());
+                    if is_credential_name(&name.node) && !has_secret && all_text && any_part {
                         let span = value
                             .iter()
                             .filter_map(|p| match p {
@@ -129,7 +122,7 @@ pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
                 // call `post_pair` for each pair.
                 Setting::Url(url) => {
                     // Literal query parameters: `?api_key=abc`.
-                    for part in &url.parts {
+                    for part in url.parts().iter() {
                         let Part::Text(t) = part else { continue };
                         let Some(q) = t.node.find('?') else { continue };
                         let mut offset = q + 1;

@@ -116,13 +116,13 @@ pub(crate) fn walk_merges<'a>(campaign: &'a Campaign, f: &mut dyn FnMut(&'a Merg
             _ => {}
         }
     }
-    fn cond<'a>(c: &'a Cond, f: &mut dyn FnMut(&'a Merge)) {
-        match &c.kind {
-            CondKind::And(items) | CondKind::Or(items) => items.iter().for_each(|c| cond(c, f)),
+    fn cond<'a>(c: CondRef<'a>, f: &mut dyn FnMut(&'a Merge)) {
+        match c.kind() {
+            CondKind::And(items) | CondKind::Or(items) => items.for_each(|c| cond(c, f)),
             CondKind::Not(c) => cond(c, f),
-            CondKind::Compare(compare) => {
-                operand(&compare.left, f);
-                operand(&compare.right, f);
+            CondKind::Compare { left, right, .. } => {
+                operand(left, f);
+                operand(right, f);
             }
             CondKind::IsEmpty { operand: o, .. } | CondKind::Truthy(o) => operand(o, f),
             CondKind::HasTag(t) => t.merges().for_each(f),
@@ -158,8 +158,8 @@ pub(crate) fn walk_merges<'a>(campaign: &'a Campaign, f: &mut dyn FnMut(&'a Merg
         StepKind::FieldSet(set) => operand(&set.value, f),
         StepKind::Note(t) => template(t, f),
         StepKind::Wait(Wait::Until(o)) => operand(o, f),
-        StepKind::If(chain) => chain.branches.iter().for_each(|b| cond(&b.cond, f)),
-        StepKind::Goal(g) => cond(&g.cond, f),
+        StepKind::If(chain) => chain.branches.iter().for_each(|b| cond(b.cond.root(), f)),
+        StepKind::Goal(g) => cond(g.cond.root(), f),
         _ => {}
     });
 }

@@ -42,7 +42,7 @@ fn char_span(
 /// Literal text a URL may not hold: control characters (a NUL, a tab, a
 /// DEL...) and spaces. Reports the first and says whether there was one.
 fn literal_text(url: &Template, out: &mut Vec<Diagnostic>) -> bool {
-    for part in &url.parts {
+    for part in url.parts().iter() {
         let Part::Text(t) = part else { continue };
         let Some((at, c)) = t
             .node
@@ -74,7 +74,7 @@ fn check_url(url: &Template, dynamic_host: bool, out: &mut Vec<Diagnostic>) {
     if literal_text(url, out) {
         return;
     }
-    if url.parts.is_empty() {
+    if url.parts().is_empty() {
         out.push(
             Diagnostic::error(codes::URL_INVALID, url.span, "the URL is empty")
                 .label("empty URL")

@@ -137,7 +137,8 @@ fn header(name: &str, span: Span, value: &[HeaderPiece], out: &mut Vec<Diagnosti
                 // What an HTTP header value cannot carry: CR, LF and NUL
                 // would end the header; other control characters (but tab)
                 // make the value unsendable.
-                let bad = t.parts.iter().find_map(|p| match p {
+                let parts = t.parts();
+                let bad = parts.iter().find_map(|p| match p {
                     crate::syntax::ast::Part::Text(text) => text
                         .node
                         .char_indices()

@@ -56,8 +56,8 @@ pub fn generate(campaign: &Campaign) -> Program {
     for (index, cond) in std::mem::take(&mut g.goal_conds) {
         let pc = g.program.code.len() as u32;
         g.program.goals[index].cond_pc = pc;
-        g.cond(&cond);
-        g.emit(Instruction::Return, cond.span);
+        g.cond(cond.root());
+        g.emit(Instruction::Return, cond.span());
     }
     g.program
 }
@@ -169,7 +169,7 @@ impl Codegen {
     /// Emits a template into the current target, escaping literal text now
     /// and merged text at run time.
     fn template(&mut self, template: &Template, escape: Escape) {
-        for part in &template.parts {
+        for part in template.parts().iter() {
             self.part(part, escape);
         }
     }
@@ -229,8 +229,8 @@ impl Codegen {
             StepKind::If(chain) => {
                 let mut ends = Vec::new();
                 for branch in &chain.branches {
-                    self.cond(&branch.cond);
-                    let skip = self.emit(Instruction::PopJumpIfFalse(0), branch.cond.span);
+                    self.cond(branch.cond.root());
+                    let skip = self.emit(Instruction::PopJumpIfFalse(0), branch.cond.span());
                     self.steps(&branch.body.steps);
                     if chain.otherwise.is_some()
                         || !std::ptr::eq(branch, chain.branches.last().unwrap_or(branch))
@@ -305,20 +305,22 @@ impl Codegen {
         }
     }
 
-    fn cond(&mut self, cond: &Cond) {
-        match &cond.kind {
+    fn cond(&mut self, cond: CondRef<'_>) {
+        let span = cond.span();
+        match cond.kind() {
             CondKind::And(items) | CondKind::Or(items) => {
-                let is_and = matches!(cond.kind, CondKind::And(_));
+                let is_and = matches!(cond.kind(), CondKind::And(_));
                 let mut exits = Vec::new();
-                for (i, item) in items.iter().enumerate() {
+                let mut items = items.peekable();
+                while let Some(item) = items.next() {
                     self.cond(item);
-                    if i + 1 < items.len() {
+                    if items.peek().is_some() {
                         let ins = if is_and {
                             Instruction::JumpIfFalseOrPop(0)
                         } else {
                             Instruction::JumpIfTrueOrPop(0)
                         };
-                        exits.push(self.emit(ins, item.span));
+                        exits.push(self.emit(ins, item.span()));
                     }
                 }
                 for exit in exits {
@@ -327,30 +329,29 @@ impl Codegen {
             }
             CondKind::Not(inner) => {
                 self.cond(inner);
-                self.emit(Instruction::Not, cond.span);
+                self.emit(Instruction::Not, span);
             }
-            CondKind::Compare(compare) => {
-                let Compare { left, op, right } = &**compare;
+            CondKind::Compare { left, op, right } => {
                 self.operand(left);
                 self.operand(right);
                 self.emit(Instruction::Compare(op.node), op.span);
             }
             CondKind::IsEmpty { operand, negated } => {
                 self.operand(operand);
-                self.emit(Instruction::IsEmpty, cond.span);
-                if *negated {
-                    self.emit(Instruction::Not, cond.span);
+                self.emit(Instruction::IsEmpty, span);
+                if negated {
+                    self.emit(Instruction::Not, span);
                 }
             }
             CondKind::HasTag(tag) => {
                 self.emit(Instruction::Begin(Target::Scratch), tag.span);
                 self.template(tag, Escape::Text);
                 self.emit(Instruction::PushText, tag.span);
-                self.emit(Instruction::HasTag, cond.span);
+                self.emit(Instruction::HasTag, span);
             }
             CondKind::Truthy(operand) => {
                 self.operand(operand);
-                self.emit(Instruction::Truthy, cond.span);
+                self.emit(Instruction::Truthy, span);
             }
         }
     }
@@ -472,7 +473,7 @@ impl Codegen {
         let layout = url_template::analyse(&url_template::pieces(url)).ok();
         let in_host = layout.as_ref().map_or(0, |l| l.before_path.len());
         let mut merges = 0;
-        for part in &url.parts {
+        for part in url.parts().iter() {
             let escape = match part {
                 Part::Merge(_) if merges < in_host => Escape::Host,
                 _ => Escape::Url,

@@ -152,7 +152,7 @@ pub(crate) fn attribute(
                 for branch in &chain.branches {
                     let pc = find(from, &|pc| {
                         matches!(code[pc as usize], Instruction::PopJumpIfFalse(_))
-                            && program.span_at(pc as usize) == branch.cond.span
+                            && program.span_at(pc as usize) == branch.cond.span()
                     })
                     .ok_or_else(missing)?;
                     jumps.push(pc);

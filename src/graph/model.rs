@@ -450,7 +450,7 @@ impl<'a> Builder<'a, '_> {
                     .map(|b| {
                         (
                             &b.body,
-                            clip(&collapse_space(self.text(b.cond.span))).into_owned(),
+                            clip(&collapse_space(self.text(b.cond.span()))).into_owned(),
                         )
                     })
                     .collect();
@@ -580,7 +580,7 @@ impl<'a> Builder<'a, '_> {
                 format!(
                     "goal {}\nwhen {}",
                     clip(&goal.name.node),
-                    clip(&collapse_space(self.text(goal.cond.span)))
+                    clip(&collapse_space(self.text(goal.cond.span())))
                 ),
             ),
         }

@@ -10,7 +10,7 @@ use super::context::{scan, Block};
 use super::docs;
 use super::knowledge::Knowledge;
 use crate::span::Span;
-use crate::syntax::ast::{Filter, FilterArg, Merge, Part};
+use crate::syntax::ast::{Filter, FilterArg, Merge};
 use crate::syntax::template::{parse_merge, parse_template};
 
 /// What hover shows.
@@ -92,10 +92,7 @@ pub fn hover(text: &str, offset: usize, knowledge: &Knowledge) -> Option<Hover> 
                     }
                     let span = Span::new(at, (end + 1).min(line_end));
                     let template = parse_template(&text[at + 1..end], at + 1, span).ok()?;
-                    let merge = template.parts.iter().find_map(|p| match p {
-                        Part::Merge(m) if contains(m.span, offset) => Some(m),
-                        _ => None,
-                    })?;
+                    let merge = template.merges().find(|m| contains(m.span, offset))?;
                     let place = string_place(block, first_word, &line[..i]);
                     return Some(merge_hover(text, merge, offset, place, knowledge));
                 }

@@ -75,7 +75,7 @@ pub fn occurrences(campaign: &Campaign) -> Vec<Occurrence> {
                 span: g.name.span,
                 defines: named.insert(g.name.node.as_str()),
             });
-            has_tags(&g.cond, &mut |t| tag(t, false, &mut out));
+            has_tags(g.cond.root(), &mut |t| tag(t, false, &mut out));
         }
         StepKind::Tag { op, name } => tag(name, *op == TagOp::Add, &mut out),
         StepKind::FieldSet(set) => out.push(Occurrence {
@@ -85,7 +85,7 @@ pub fn occurrences(campaign: &Campaign) -> Vec<Occurrence> {
         }),
         StepKind::If(chain) => {
             for b in &chain.branches {
-                has_tags(&b.cond, &mut |t| tag(t, false, &mut out));
+                has_tags(b.cond.root(), &mut |t| tag(t, false, &mut out));
             }
         }
         _ => {}
@@ -101,10 +101,10 @@ pub fn occurrences(campaign: &Campaign) -> Vec<Occurrence> {
     out
 }
 
-fn has_tags<'a>(cond: &'a crate::syntax::ast::Cond, f: &mut dyn FnMut(&'a Template)) {
+fn has_tags<'a>(cond: crate::syntax::ast::CondRef<'a>, f: &mut dyn FnMut(&'a Template)) {
     use crate::syntax::ast::CondKind;
-    match &cond.kind {
-        CondKind::And(items) | CondKind::Or(items) => items.iter().for_each(|c| has_tags(c, f)),
+    match cond.kind() {
+        CondKind::And(items) | CondKind::Or(items) => items.for_each(|c| has_tags(c, f)),
         CondKind::Not(c) => has_tags(c, f),
         CondKind::HasTag(t) => f(t),
         _ => {}

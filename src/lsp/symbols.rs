@@ -105,7 +105,10 @@ fn step(source: &str, step: &Step) -> Option<Symbol> {
         }
         StepKind::Goal(g) => Some(Symbol {
             name: g.name.node.to_string(),
-            detail: Some(format!("when {}", one_line(text(g.cond.span), COND_CHARS))),
+            detail: Some(format!(
+                "when {}",
+                one_line(text(g.cond.span()), COND_CHARS)
+            )),
             kind: SymbolKind::Goal,
             span: step.span,
             selection: g.name.span,
@@ -129,13 +132,16 @@ fn step(source: &str, step: &Step) -> Option<Symbol> {
             let mut children = Vec::new();
             for (i, b) in chain.branches.iter().enumerate() {
                 let word = if i == 0 { "if" } else { "else if" };
-                let name = format!("{word} {}", one_line(text(b.cond.span), COND_CHARS));
-                children.push(block(source, name, SymbolKind::If, b.cond.span, &b.body));
+                let name = format!("{word} {}", one_line(text(b.cond.span()), COND_CHARS));
+                children.push(block(source, name, SymbolKind::If, b.cond.span(), &b.body));
             }
             if let Some(o) = &chain.otherwise {
                 children.push(block(source, "else".into(), SymbolKind::If, o.span, o));
             }
-            let first = chain.branches.first().map_or(step.keyword, |b| b.cond.span);
+            let first = chain
+                .branches
+                .first()
+                .map_or(step.keyword, |b| b.cond.span());
             Some(Symbol {
                 name: format!("if {}", one_line(text(first), COND_CHARS)),
                 detail: None,

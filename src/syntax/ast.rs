@@ -193,49 +193,276 @@ pub struct Goal {
     pub cond: Cond,
 }
 
-/// A boolean condition.
+/// A boolean condition, as one list of nodes: each operator before what
+/// it applies to (an `and` before its conditions, a comparison before its
+/// two operands). Read it through [`Cond::root`].
+///
+/// One list per condition rather than a node per box: a chain like
+/// `[Score | number] > 7 and not has tag "a" or [Country] == "US"` was six
+/// 48-byte condition nodes in three lists and a box, and two boxed
+/// comparisons; its ten 32-byte nodes now sit in one block, and the
+/// condition in its branch is a pointer and a length. On a file made only
+/// of such chains that took `check`'s peak memory from 12.1 to 11.0 times
+/// the file's size (docs/performance.md, "`check`'s memory").
 #[derive(Debug, Clone)]
 pub struct Cond {
-    /// What it tests.
-    pub kind: CondKind,
-    /// The whole condition.
-    pub span: Span,
+    nodes: Box<[Node]>,
 }
 
-/// Condition forms.
+/// One node of a [`Cond`]. `len` counts the nodes after this one that
+/// belong to it, so a reader steps over a whole operand of `and`, `or` or
+/// `not` at once.
 #[derive(Debug, Clone)]
-pub enum CondKind {
-    /// `a and b and ...`: a flat list, so long chains do not deepen the tree.
-    And(Vec<Cond>),
+enum Node {
+    /// `a and b and ...`: a flat list, so long chains do not deepen the
+    /// tree; followed by its conditions.
+    And { len: u32, span: Span },
     /// `a or b or ...`
-    Or(Vec<Cond>),
+    Or { len: u32, span: Span },
+    /// `not a`: followed by `a`.
+    Not { len: u32, span: Span },
+    /// `a OP b`: followed by the operands `a` and `b`.
+    Compare { op: Spanned<CompareOp>, span: Span },
+    /// `a is empty` (`negated`: `is not empty`): followed by `a`.
+    IsEmpty { negated: bool, span: Span },
+    /// `has tag "X"`: followed by the tag as an [`Operand::Text`].
+    HasTag { span: Span },
+    /// A bare operand used as a truth value: followed by the operand.
+    Truthy { span: Span },
+    /// An operand of the node before it.
+    Operand(Operand),
+}
+
+impl Node {
+    /// How many nodes the condition starting with this one takes.
+    fn size(&self) -> usize {
+        match self {
+            Node::And { len, .. } | Node::Or { len, .. } | Node::Not { len, .. } => {
+                1 + *len as usize
+            }
+            Node::Compare { .. } => 3,
+            Node::IsEmpty { .. } | Node::HasTag { .. } | Node::Truthy { .. } => 2,
+            Node::Operand(_) => 1,
+        }
+    }
+}
+
+impl Cond {
+    /// The whole condition.
+    pub fn root(&self) -> CondRef<'_> {
+        CondRef { nodes: &self.nodes }
+    }
+
+    /// Where the whole condition was written.
+    pub fn span(&self) -> Span {
+        self.root().span()
+    }
+}
+
+/// A condition inside a [`Cond`] (the whole of it, or an operand of `and`,
+/// `or` or `not`).
+#[derive(Debug, Clone, Copy)]
+pub struct CondRef<'a> {
+    /// This condition's nodes, exactly: its own first.
+    nodes: &'a [Node],
+}
+
+/// What a condition tests, as read through [`CondRef::kind`].
+#[derive(Debug, Clone)]
+pub enum CondKind<'a> {
+    /// `a and b and ...`
+    And(Conds<'a>),
+    /// `a or b or ...`
+    Or(Conds<'a>),
     /// `not a`
-    Not(Box<Cond>),
-    /// `a OP b`; boxed, as the largest form would make every condition
-    /// its size.
-    Compare(Box<Compare>),
+    Not(CondRef<'a>),
+    /// `a OP b`
+    Compare {
+        /// Left side.
+        left: &'a Operand,
+        /// The operator.
+        op: Spanned<CompareOp>,
+        /// Right side.
+        right: &'a Operand,
+    },
     /// `a is empty` (`negated`: `is not empty`)
     IsEmpty {
         /// The tested value.
-        operand: Operand,
+        operand: &'a Operand,
         /// `is not empty`.
         negated: bool,
     },
     /// `has tag "X"`
-    HasTag(Template),
+    HasTag(&'a Template),
     /// A bare operand used as a truth value (`true`, `[Opted In]`).
-    Truthy(Operand),
+    Truthy(&'a Operand),
 }
 
-/// `a OP b`
-#[derive(Debug, Clone)]
-pub struct Compare {
-    /// Left side.
-    pub left: Operand,
-    /// The operator.
-    pub op: Spanned<CompareOp>,
-    /// Right side.
-    pub right: Operand,
+/// The conditions of an `and` or `or`, in order.
+#[derive(Debug, Clone, Copy)]
+pub struct Conds<'a> {
+    rest: &'a [Node],
+}
+
+impl<'a> Iterator for Conds<'a> {
+    type Item = CondRef<'a>;
+
+    fn next(&mut self) -> Option<CondRef<'a>> {
+        let size = self.rest.first()?.size().min(self.rest.len());
+        let (this, rest) = self.rest.split_at(size);
+        self.rest = rest;
+        Some(CondRef { nodes: this })
+    }
+}
+
+impl<'a> CondRef<'a> {
+    /// Where this condition was written.
+    pub fn span(self) -> Span {
+        match &self.nodes[0] {
+            Node::And { span, .. }
+            | Node::Or { span, .. }
+            | Node::Not { span, .. }
+            | Node::Compare { span, .. }
+            | Node::IsEmpty { span, .. }
+            | Node::HasTag { span }
+            | Node::Truthy { span } => *span,
+            Node::Operand(o) => o.span(),
+        }
+    }
+
+    /// What it tests.
+    pub fn kind(self) -> CondKind<'a> {
+        let rest = &self.nodes[1..];
+        // Built only by `CondBuilder`, which puts the operands a node
+        // takes after it; `false` stands in should that ever not hold.
+        let operand = |i: usize| match rest.get(i) {
+            Some(Node::Operand(o)) => o,
+            _ => &FALSE,
+        };
+        match &self.nodes[0] {
+            Node::And { .. } => CondKind::And(Conds { rest }),
+            Node::Or { .. } => CondKind::Or(Conds { rest }),
+            Node::Not { .. } => CondKind::Not(CondRef { nodes: rest }),
+            Node::Compare { op, .. } => CondKind::Compare {
+                left: operand(0),
+                op: op.clone(),
+                right: operand(1),
+            },
+            Node::IsEmpty { negated, .. } => CondKind::IsEmpty {
+                operand: operand(0),
+                negated: *negated,
+            },
+            Node::HasTag { .. } => match operand(0) {
+                Operand::Text(t) => CondKind::HasTag(t),
+                other => CondKind::Truthy(other),
+            },
+            Node::Truthy { .. } => CondKind::Truthy(operand(0)),
+            Node::Operand(o) => CondKind::Truthy(o),
+        }
+    }
+}
+
+static FALSE: Operand = Operand::Bool(Spanned {
+    node: false,
+    span: Span { start: 0, end: 0 },
+});
+
+/// Builds a [`Cond`]'s nodes, operator first: open an `and`, `or` or
+/// `not` with [`CondBuilder::open`], push what it applies to, and close it
+/// with [`CondBuilder::close`].
+#[derive(Debug, Default)]
+pub(crate) struct CondBuilder {
+    nodes: Vec<Node>,
+}
+
+/// What [`CondBuilder::open`] opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Group {
+    And,
+    Or,
+    Not,
+}
+
+impl CondBuilder {
+    /// Where the next node goes: [`CondBuilder::truncate`] takes the
+    /// builder back there.
+    pub(crate) fn mark(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Drops every node from `mark` on (a condition that failed to build).
+    pub(crate) fn truncate(&mut self, mark: usize) {
+        self.nodes.truncate(mark);
+    }
+
+    /// Opens a group; returns the mark to close it with.
+    pub(crate) fn open(&mut self, group: Group, span: Span) -> usize {
+        let at = self.nodes.len();
+        let len = 0;
+        self.nodes.push(match group {
+            Group::And => Node::And { len, span },
+            Group::Or => Node::Or { len, span },
+            Group::Not => Node::Not { len, span },
+        });
+        at
+    }
+
+    /// Closes the group opened at `at`: what was pushed since is its.
+    pub(crate) fn close(&mut self, at: usize) {
+        let after = (self.nodes.len() - at - 1) as u32;
+        if let Some(Node::And { len, .. } | Node::Or { len, .. } | Node::Not { len, .. }) =
+            self.nodes.get_mut(at)
+        {
+            *len = after;
+        }
+    }
+
+    /// `left OP right`.
+    pub(crate) fn compare(
+        &mut self,
+        left: Operand,
+        op: Spanned<CompareOp>,
+        right: Operand,
+        span: Span,
+    ) {
+        self.nodes.push(Node::Compare { op, span });
+        self.nodes.push(Node::Operand(left));
+        self.nodes.push(Node::Operand(right));
+    }
+
+    /// `operand is empty` / `is not empty`.
+    pub(crate) fn is_empty(&mut self, operand: Operand, negated: bool, span: Span) {
+        self.nodes.push(Node::IsEmpty { negated, span });
+        self.nodes.push(Node::Operand(operand));
+    }
+
+    /// `has tag "X"`.
+    pub(crate) fn has_tag(&mut self, tag: Template, span: Span) {
+        self.nodes.push(Node::HasTag { span });
+        self.nodes.push(Node::Operand(Operand::Text(tag)));
+    }
+
+    /// A bare operand as a truth value.
+    pub(crate) fn truthy(&mut self, operand: Operand, span: Span) {
+        self.nodes.push(Node::Truthy { span });
+        self.nodes.push(Node::Operand(operand));
+    }
+
+    /// `false`, for a condition that did not build.
+    pub(crate) fn push_false(&mut self, span: Span) {
+        self.truthy(Operand::Bool(Spanned::new(false, span)), span);
+    }
+
+    /// The condition, in a block of exactly its size; `false` if nothing
+    /// was pushed.
+    pub(crate) fn finish(mut self) -> Cond {
+        if self.nodes.is_empty() {
+            self.push_false(Span::default());
+        }
+        Cond {
+            nodes: fitted_slice(self.nodes),
+        }
+    }
 }
 
 /// Binary comparison operators.
@@ -311,34 +538,125 @@ impl Operand {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
     /// Text and merges in order; adjacent text is already joined, except
-    /// that each control character is a text part of its own.
-    pub parts: Vec<Part>,
+    /// that each control character is a text part of its own. Read them
+    /// with [`Template::parts`].
+    parts: Parts,
     /// The literal including its quotes.
     pub span: Span,
 }
 
+/// How a template keeps its parts.
+#[derive(Debug, Clone, PartialEq)]
+enum Parts {
+    /// One text part, written exactly between the quotes: most strings in
+    /// a campaign (tag names, compared values, URLs without merges). Kept
+    /// in place, where a list would be a heap block of its own (a 64-byte
+    /// chunk for `"US"`, three of them in a chain of conditions).
+    Text(ShortString),
+    /// Anything else, in a block of exactly its size.
+    List(Box<[Part]>),
+}
+
+/// A template's parts, borrowed: a slice of [`Part`]s.
+#[derive(Debug)]
+pub struct PartsRef<'a>(PartsRefRepr<'a>);
+
+#[derive(Debug)]
+enum PartsRefRepr<'a> {
+    /// The one text part of [`Parts::Text`], made on demand.
+    One([Part; 1]),
+    Many(&'a [Part]),
+}
+
+impl std::ops::Deref for PartsRef<'_> {
+    type Target = [Part];
+
+    fn deref(&self) -> &[Part] {
+        match &self.0 {
+            PartsRefRepr::One(part) => part,
+            PartsRefRepr::Many(parts) => parts,
+        }
+    }
+}
+
 impl Template {
+    /// The template of `parts` written at `span` (quotes included).
+    pub fn new(mut parts: Vec<Part>, span: Span) -> Template {
+        if let [Part::Text(text)] = parts.as_mut_slice() {
+            if Template::inside(span) == Some(text.span) {
+                return Template {
+                    parts: Parts::Text(std::mem::take(&mut text.node)),
+                    span,
+                };
+            }
+        }
+        Template {
+            parts: Parts::List(fitted_slice(parts)),
+            span,
+        }
+    }
+
+    /// What lies between the quotes of a literal written at `span`.
+    fn inside(span: Span) -> Option<Span> {
+        (span.len() >= 2).then(|| Span {
+            start: span.start + 1,
+            end: span.end - 1,
+        })
+    }
+
+    /// Text and merges in order; adjacent text is already joined, except
+    /// that each control character is a text part of its own.
+    pub fn parts(&self) -> PartsRef<'_> {
+        PartsRef(match &self.parts {
+            Parts::Text(text) => {
+                let at = Template::inside(self.span).unwrap_or(self.span);
+                PartsRefRepr::One([Part::Text(Spanned::new(text.clone(), at))])
+            }
+            Parts::List(parts) => PartsRefRepr::Many(parts),
+        })
+    }
+
+    /// The literal text when the template is one text part (no merge, no
+    /// control character, no empty string), borrowed from the template.
+    pub fn text(&self) -> Option<&str> {
+        match &self.parts {
+            Parts::Text(text) => Some(text.as_str()),
+            Parts::List(_) => None,
+        }
+    }
+
+    /// The parts when they are not one text part ([`Template::text`]).
+    pub(crate) fn listed(&self) -> &[Part] {
+        match &self.parts {
+            Parts::Text(_) => &[],
+            Parts::List(parts) => parts,
+        }
+    }
+
     /// The literal text when the template merges nothing.
     pub fn as_literal(&self) -> Option<ShortString> {
-        match self.parts.as_slice() {
-            [] => Some(ShortString::default()),
-            [Part::Text(t)] => Some(t.node.clone()),
-            parts => {
-                let mut out = String::new();
-                for part in parts {
-                    match part {
-                        Part::Text(t) => out.push_str(&t.node),
-                        Part::Merge(_) => return None,
+        match &self.parts {
+            Parts::Text(text) => Some(text.clone()),
+            Parts::List(parts) => match &parts[..] {
+                [] => Some(ShortString::default()),
+                [Part::Text(t)] => Some(t.node.clone()),
+                parts => {
+                    let mut out = String::new();
+                    for part in parts {
+                        match part {
+                            Part::Text(t) => out.push_str(&t.node),
+                            Part::Merge(_) => return None,
+                        }
                     }
+                    Some(ShortString::from(out))
                 }
-                Some(ShortString::from(out))
-            }
+            },
         }
     }
 
     /// Every merge in the template.
     pub fn merges(&self) -> impl Iterator<Item = &Merge> {
-        self.parts.iter().filter_map(|p| match p {
+        self.listed().iter().filter_map(|p| match p {
             Part::Merge(m) => Some(m),
             Part::Text(_) => None,
         })
@@ -552,9 +870,11 @@ mod tests {
     fn node_sizes() {
         use std::mem::size_of;
         assert!(size_of::<Step>() <= 56);
-        assert!(size_of::<Cond>() <= 48);
+        assert!(size_of::<Cond>() <= 16);
+        assert!(size_of::<Node>() <= 32);
         assert!(size_of::<Operand>() <= 32);
         assert!(size_of::<Template>() <= 32);
+        assert!(size_of::<Parts>() <= 24);
         assert!(size_of::<Part>() <= 56);
         assert!(size_of::<Merge>() <= 56);
         assert!(size_of::<Filter>() <= 56);

@@ -656,10 +656,7 @@ impl Builder {
             Ok(t) => t,
             Err(errors) => {
                 self.errors.extend(errors);
-                Template {
-                    parts: Vec::new(),
-                    span,
-                }
+                Template::new(Vec::new(), span)
             }
         }
     }
@@ -911,103 +908,120 @@ impl Builder {
     }
 
     fn cond(&mut self, pair: Pair<'_, Rule>) -> Cond {
+        let mut nodes = CondBuilder::default();
+        self.cond_into(pair, &mut nodes);
+        nodes.finish()
+    }
+
+    /// Pushes the condition `pair` onto `nodes`; where part of it does not
+    /// build, that part is `false` (the error is recorded).
+    fn cond_into(&mut self, pair: Pair<'_, Rule>, nodes: &mut CondBuilder) {
         let span = self.span(&pair);
-        let kind = match pair.as_rule() {
+        let mark = nodes.mark();
+        let built = match pair.as_rule() {
             Rule::cond | Rule::and_chain => {
-                let is_or = pair.as_rule() == Rule::cond;
-                let mut items: Vec<Cond> = pair
-                    .into_inner()
-                    .filter(|p| !matches!(p.as_rule(), Rule::kw_or | Rule::kw_and))
-                    .map(|p| self.cond(p))
-                    .collect();
-                if items.len() == 1 {
-                    return items.pop().unwrap_or(Cond {
-                        kind: CondKind::Truthy(Operand::Bool(Spanned::new(false, span))),
-                        span,
-                    });
-                }
-                let items = fitted(items);
-                if is_or {
-                    CondKind::Or(items)
+                let group = if pair.as_rule() == Rule::cond {
+                    Group::Or
                 } else {
-                    CondKind::And(items)
+                    Group::And
+                };
+                let items = pair
+                    .into_inner()
+                    .filter(|p| !matches!(p.as_rule(), Rule::kw_or | Rule::kw_and));
+                // One item is that item, with no group around it.
+                let open = items
+                    .clone()
+                    .nth(1)
+                    .is_some()
+                    .then(|| nodes.open(group, span));
+                let mut any = false;
+                for p in items {
+                    self.cond_into(p, nodes);
+                    any = true;
                 }
+                if let Some(at) = open {
+                    nodes.close(at);
+                }
+                any
             }
             Rule::negation => {
-                let mut inner = pair.into_inner();
                 let mut nots = 0;
                 let mut primary = None;
-                for p in inner.by_ref() {
+                for p in pair.into_inner() {
                     if p.as_rule() == Rule::kw_not {
                         nots += 1;
                     } else {
                         primary = Some(p);
                     }
                 }
-                let Some(primary) = self.child(primary, span) else {
-                    return false_cond(span);
-                };
-                let cond = self.cond(primary);
-                if nots % 2 == 0 {
-                    return cond;
+                match self.child(primary, span) {
+                    Some(primary) => {
+                        let open = (nots % 2 == 1).then(|| nodes.open(Group::Not, span));
+                        self.cond_into(primary, nodes);
+                        if let Some(at) = open {
+                            nodes.close(at);
+                        }
+                        true
+                    }
+                    None => false,
                 }
-                CondKind::Not(Box::new(cond))
             }
             Rule::has_tag => match self.child(pair.into_inner().nth(2), span) {
-                Some(tag) => CondKind::HasTag(self.template(tag)),
-                None => return false_cond(span),
-            },
-            Rule::comparison => {
-                let mut inner = pair.into_inner();
-                let left = self.child(inner.next(), span);
-                let Some(left) = left.and_then(|p| self.operand(p)) else {
-                    return false_cond(span);
-                };
-                match inner.next() {
-                    None => CondKind::Truthy(left),
-                    Some(p) if p.as_rule() == Rule::is_empty => CondKind::IsEmpty {
-                        operand: left,
-                        negated: false,
-                    },
-                    Some(p) if p.as_rule() == Rule::is_not_empty => CondKind::IsEmpty {
-                        operand: left,
-                        negated: true,
-                    },
-                    Some(op) => {
-                        let op_span = self.span(&op);
-                        let op = match op.as_str() {
-                            "==" => CompareOp::Eq,
-                            "!=" => CompareOp::Ne,
-                            "<" => CompareOp::Lt,
-                            "<=" => CompareOp::Le,
-                            ">" => CompareOp::Gt,
-                            ">=" => CompareOp::Ge,
-                            "contains" => CompareOp::Contains,
-                            "starts_with" => CompareOp::StartsWith,
-                            "ends_with" => CompareOp::EndsWith,
-                            _ => {
-                                self.unexpected(&op, "a comparison");
-                                return false_cond(span);
-                            }
-                        };
-                        let right = self.child(inner.next(), span);
-                        let Some(right) = right.and_then(|p| self.operand(p)) else {
-                            return false_cond(span);
-                        };
-                        CondKind::Compare(Box::new(Compare {
-                            left,
-                            op: Spanned::new(op, op_span),
-                            right,
-                        }))
-                    }
+                Some(tag) => {
+                    let tag = self.template(tag);
+                    nodes.has_tag(tag, span);
+                    true
                 }
-            }
+                None => false,
+            },
+            Rule::comparison => self.comparison(pair, span, nodes),
             _ => {
                 self.unexpected(&pair, "a condition");
-                return false_cond(span);
+                false
             }
         };
-        Cond { kind, span }
+        if !built {
+            nodes.truncate(mark);
+            nodes.push_false(span);
+        }
+    }
+
+    /// `a OP b`, `a is empty` or a bare `a`; `false` when it did not build.
+    fn comparison(&mut self, pair: Pair<'_, Rule>, span: Span, nodes: &mut CondBuilder) -> bool {
+        let mut inner = pair.into_inner();
+        let left = self.child(inner.next(), span);
+        let Some(left) = left.and_then(|p| self.operand(p)) else {
+            return false;
+        };
+        match inner.next() {
+            None => nodes.truthy(left, span),
+            Some(p) if p.as_rule() == Rule::is_empty => nodes.is_empty(left, false, span),
+            Some(p) if p.as_rule() == Rule::is_not_empty => nodes.is_empty(left, true, span),
+            Some(op) => {
+                let op_span = self.span(&op);
+                let op = match op.as_str() {
+                    "==" => CompareOp::Eq,
+                    "!=" => CompareOp::Ne,
+                    "<" => CompareOp::Lt,
+                    "<=" => CompareOp::Le,
+                    ">" => CompareOp::Gt,
+                    ">=" => CompareOp::Ge,
+                    "contains" => CompareOp::Contains,
+                    "starts_with" => CompareOp::StartsWith,
+                    "ends_with" => CompareOp::EndsWith,
+                    _ => {
+                        self.unexpected(&op, "a comparison");
+                        return false;
+                    }
+                };
+                let right = self.child(inner.next(), span);
+                let Some(right) = right.and_then(|p| self.operand(p)) else {
+                    return false;
+                };
+                nodes.compare(left, Spanned::new(op, op_span), right, span);
+            }
+        }
+        true
     }
 
     fn setting(&mut self, pair: Pair<'_, Rule>) -> Option<Spanned<Setting>> {
@@ -1243,13 +1257,6 @@ fn internal(at: Span, message: String) -> Diagnostic {
         .help("this is a bug in campaign, not in the script; please report it with the file")
 }
 
-fn false_cond(span: Span) -> Cond {
-    Cond {
-        kind: CondKind::Truthy(Operand::Bool(Spanned::new(false, span))),
-        span,
-    }
-}
-
 /// Plurals first, so a near miss suggests the plural (`dayz` -> `days`).
 const UNITS: &[&str] = &[
     "milliseconds",
@@ -1313,11 +1320,11 @@ mod tests {
             panic!("not an if: {:?}", campaign.steps[0]);
         };
         assert_eq!(text(campaign.steps[0].span), "if [A] // c\n { stop }");
-        assert_eq!(text(chain.branches[0].cond.span), "[A]");
+        assert_eq!(text(chain.branches[0].cond.span()), "[A]");
         let StepKind::Goal(goal) = &campaign.steps[1].kind else {
             panic!("not a goal: {:?}", campaign.steps[1]);
         };
-        assert_eq!(text(goal.cond.span), "not [B] == \"x\"");
+        assert_eq!(text(goal.cond.span()), "not [B] == \"x\"");
     }
 
     /// A webhook trigger's span runs from `trigger` to the end of its

@@ -68,7 +68,7 @@ fn parts_span(parts: &[Part]) -> Option<Span> {
 pub fn split_pairs(template: &Template) -> Vec<PostPair> {
     let mut pairs = Vec::new();
     let mut current = PairBuilder::default();
-    for part in &template.parts {
+    for part in template.parts().iter() {
         match part {
             Part::Merge(m) => current.push(Part::Merge(m.clone())),
             Part::Text(text) => {
@@ -96,7 +96,7 @@ pub fn split_pairs(template: &Template) -> Vec<PostPair> {
             }
         }
     }
-    if !template.parts.is_empty() {
+    if !template.parts().is_empty() {
         pairs.push(current.finish(Span::new(
             template.span.end as usize - 1,
             template.span.end as usize - 1,

@@ -6,7 +6,7 @@ use logos::Logos;
 
 use crate::diagnostics::{codes, Diagnostic};
 use crate::span::{Span, Spanned};
-use crate::syntax::ast::{fitted, fitted_slice, Filter, FilterArg, Merge, Part, Template};
+use crate::syntax::ast::{fitted_slice, Filter, FilterArg, Merge, Part, Template};
 
 /// Tokens of template text.
 #[derive(Logos, Debug, Clone, Copy, PartialEq)]
@@ -139,10 +139,7 @@ pub fn parse_template(raw: &str, offset: usize, span: Span) -> Result<Template, 
         }
     }
     if errors.is_empty() {
-        Ok(Template {
-            parts: fitted(parts),
-            span,
-        })
+        Ok(Template::new(parts, span))
     } else {
         Err(errors)
     }
@@ -347,15 +344,14 @@ mod tests {
     #[test]
     fn splits_text_and_merges_with_exact_spans() {
         let t = template("Hi [First Name | default: 'friend'], \\[x]").unwrap();
-        assert_eq!(t.parts.len(), 3);
-        let Part::Merge(m) = &t.parts[1] else {
-            panic!()
-        };
+        let parts = t.parts();
+        assert_eq!(parts.len(), 3);
+        let Part::Merge(m) = &parts[1] else { panic!() };
         assert_eq!(m.field.node, "First Name");
         assert_eq!(m.field.span, Span::new(5, 15));
         assert_eq!(m.filters[0].name.node, "default");
         assert_eq!(m.filters[0].args[0].node, FilterArg::Str("friend".into()));
-        let Part::Text(tail) = &t.parts[2] else {
+        let Part::Text(tail) = &parts[2] else {
             panic!()
         };
         assert_eq!(tail.node, ", [x]");
@@ -364,9 +360,8 @@ mod tests {
     #[test]
     fn quoted_arguments_may_hold_brackets_and_pipes() {
         let t = template("[A | replace: ']', '|']").unwrap();
-        let Part::Merge(m) = &t.parts[0] else {
-            panic!()
-        };
+        let parts = t.parts();
+        let Part::Merge(m) = &parts[0] else { panic!() };
         assert_eq!(m.filters[0].args.len(), 2);
         assert_eq!(m.filters[0].args[0].node, FilterArg::Str("]".into()));
     }
@@ -391,9 +386,8 @@ mod tests {
         assert!(template("[A | truncate: ]").is_err());
         assert!(template("[A | x y]").is_err());
         let t = template("[A|upper|truncate:3]").unwrap();
-        let Part::Merge(m) = &t.parts[0] else {
-            panic!()
-        };
+        let parts = t.parts();
+        let Part::Merge(m) = &parts[0] else { panic!() };
         assert_eq!(m.filters.len(), 2);
         assert_eq!(m.filters[1].args[0].node, FilterArg::Number(3.0));
     }
