@@ -311,6 +311,14 @@ impl Writer<'_> {
         self.mark_next = self.names.iter().any(|n| n.eq_ignore_ascii_case(key));
     }
 
+    /// A struct's field: its name as a key, then its value.
+    fn field<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), Error> {
+        self.str(key)?;
+        self.key_written(key);
+        self.value_next();
+        value.serialize(self)
+    }
+
     /// A map's value is about to be written.
     fn value_next(&mut self) {
         if std::mem::take(&mut self.mark_next) {
@@ -552,10 +560,7 @@ impl ser::SerializeStruct for &mut Writer<'_> {
         key: &'static str,
         value: &T,
     ) -> Result<(), Error> {
-        self.str(key)?;
-        self.key_written(key);
-        self.value_next();
-        value.serialize(&mut **self)
+        self.field(key, value)
     }
     fn end(self) -> Result<(), Error> {
         self.tag(END)
@@ -570,10 +575,7 @@ impl ser::SerializeStructVariant for &mut Writer<'_> {
         key: &'static str,
         value: &T,
     ) -> Result<(), Error> {
-        self.str(key)?;
-        self.key_written(key);
-        self.value_next();
-        value.serialize(&mut **self)
+        self.field(key, value)
     }
     /// The fields, then the map around them.
     fn end(self) -> Result<(), Error> {
