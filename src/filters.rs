@@ -175,7 +175,12 @@ fn arity(filter: &Filter, n: usize, usage: Usage) -> Result<(), Diagnostic> {
         } else {
             "an argument is missing"
         };
-        return Err(arguments(filter.span, usage.message, label, usage.example));
+        return Err(arguments(
+            filter.span(),
+            usage.message,
+            label,
+            usage.example,
+        ));
     }
     if let (Some(first), Some(last)) = (args.get(n), args.last()) {
         let label = if args.len() - n == 1 {
@@ -199,7 +204,7 @@ fn one_arg(filter: &Filter, usage: Usage) -> Result<&Spanned<FilterArg>, Diagnos
     filter
         .args
         .first()
-        .ok_or_else(|| arguments(filter.span, "missing argument", "", ""))
+        .ok_or_else(|| arguments(filter.span(), "missing argument", "", ""))
 }
 
 fn no_args(filter: &Filter) -> Result<(), Diagnostic> {
@@ -316,11 +321,9 @@ pub(crate) fn filter_for_test(name: &str, args: Vec<FilterArg>) -> Filter {
             Spanned::new(a, span)
         })
         .collect();
-    let span = args.last().map_or(name_span, |a| name_span.to(a.span));
     Filter {
         name: Spanned::new(name.into(), name_span),
         args: args.into(),
-        span,
     }
 }
 
@@ -429,7 +432,7 @@ mod tests {
             .err()
             .unwrap_or_else(|| panic!("accepted"));
         assert_eq!(d.code, "campaign::filter::arguments");
-        assert_eq!(d.span, f.span);
+        assert_eq!(d.span, f.span());
         assert_eq!(
             d.message,
             "`truncate` takes one number, the maximum length in characters"
@@ -563,7 +566,7 @@ mod tests {
             match compile_filter(&f) {
                 Ok(_) => prop_assert!(FILTER_NAMES.contains(&name.as_str())),
                 Err(d) => {
-                    prop_assert!(d.span.start >= 10 && d.span.end <= f.span.end);
+                    prop_assert!(d.span.start >= 10 && d.span.end <= f.span().end);
                     prop_assert!(d.help.is_some());
                     if !FILTER_NAMES.contains(&name.as_str()) {
                         prop_assert_eq!(d.code, "campaign::filter::unknown");

@@ -44,7 +44,7 @@ pub fn pieces(template: &Template) -> Vec<Piece<'_>> {
         .map(|p| match p {
             Part::Text(t) => Piece::Text(&t.node),
             Part::Merge(m) => Piece::Merge {
-                raw: m.filters.iter().any(|f| f.name.node == "raw"),
+                raw: m.filters().iter().any(|f| f.name.node == "raw"),
             },
         })
         .collect()

@@ -7,7 +7,7 @@ use crate::syntax::ast::{Campaign, Json, JsonKind, Merge, Setting};
 
 pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
     walk_merges(campaign, &mut |merge| {
-        for filter in &merge.filters {
+        for filter in merge.filters() {
             if let Err(d) = compile_filter(filter) {
                 out.push(d);
             }
@@ -36,7 +36,7 @@ fn json(j: &Json, out: &mut Vec<Diagnostic>) {
 }
 
 fn raw(merge: &Merge, out: &mut Vec<Diagnostic>) {
-    for filter in merge.filters.iter().filter(|f| f.name.node == "raw") {
+    for filter in merge.filters().iter().filter(|f| f.name.node == "raw") {
         out.push(
             Diagnostic::warning(
                 codes::FILTER_RAW,

@@ -85,7 +85,7 @@ fn check_url(url: &Template, dynamic_host: bool, out: &mut Vec<Diagnostic>) {
     let layout = match url_template::analyse(&url_template::pieces(url)) {
         Ok(layout) => layout,
         Err(TemplateError::TooManyBeforePath) => {
-            let first = url.merges().next().map_or(url.span, |m| m.span);
+            let first = url.merges().next().map_or(url.span, |m| m.span());
             out.push(if dynamic_host {
                 Diagnostic::error(
                     codes::URL_INVALID,
@@ -122,7 +122,7 @@ fn check_url(url: &Template, dynamic_host: bool, out: &mut Vec<Diagnostic>) {
         scheme_merged |= *component == Component::Scheme;
         let allowed = dynamic_host && matches!(component, Component::Host | Component::Port);
         if !allowed {
-            out.push(merge_before_path(merge.span, *component, dynamic_host));
+            out.push(merge_before_path(merge.span(), *component, dynamic_host));
         }
     }
     if scheme_merged {

@@ -145,7 +145,7 @@ impl Codegen {
     fn merge_site(&mut self, merge: &Merge, escape: Escape) -> u32 {
         let field = self.field(&merge.field.node);
         let filters: Vec<FilterOp> = merge
-            .filters
+            .filters()
             .iter()
             .filter_map(|f| compile_filter(f).ok())
             .collect();
@@ -183,7 +183,7 @@ impl Codegen {
             }
             Part::Merge(m) => {
                 let site = self.merge_site(m, escape);
-                self.emit(Instruction::EmitMerge(site), m.span);
+                self.emit(Instruction::EmitMerge(site), m.span());
             }
         }
     }
@@ -277,7 +277,7 @@ impl Codegen {
         match operand {
             Operand::Merge(m) => {
                 let site = self.merge_site(m, Escape::Text);
-                self.emit(Instruction::PushMerge(site), m.span);
+                self.emit(Instruction::PushMerge(site), m.span());
             }
             Operand::Text(t) => match t.as_literal() {
                 Some(text) => {
@@ -566,7 +566,7 @@ impl Codegen {
             }
             JsonKind::Merge(m) => {
                 let site = self.merge_site(m, Escape::Json);
-                self.emit(Instruction::EmitJsonMerge(site), m.span);
+                self.emit(Instruction::EmitJsonMerge(site), m.span());
             }
             JsonKind::Number(n) => {
                 let mut out = String::new();

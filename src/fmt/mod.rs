@@ -302,7 +302,7 @@ fn canonical_merge(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 4);
     out.push('[');
     out.push_str(slice(merge.field.span));
-    for filter in &merge.filters {
+    for filter in merge.filters() {
         out.push_str(" | ");
         out.push_str(slice(filter.name.span));
         for (i, arg) in filter.args.iter().enumerate() {
@@ -316,8 +316,8 @@ fn canonical_merge(text: &str) -> String {
     }
     let same = parse_merge(&out[1..out.len() - 1], 1, Span::new(0, out.len())).is_ok_and(|m| {
         m.field.node == merge.field.node
-            && m.filters.len() == merge.filters.len()
-            && m.filters.iter().zip(&merge.filters).all(|(a, b)| {
+            && m.filters().len() == merge.filters().len()
+            && m.filters().iter().zip(merge.filters()).all(|(a, b)| {
                 a.name.node == b.name.node
                     && a.args.len() == b.args.len()
                     && a.args.iter().zip(&b.args).all(|(x, y)| x.node == y.node)

@@ -92,7 +92,7 @@ pub fn hover(text: &str, offset: usize, knowledge: &Knowledge) -> Option<Hover> 
                     }
                     let span = Span::new(at, (end + 1).min(line_end));
                     let template = parse_template(&text[at + 1..end], at + 1, span).ok()?;
-                    let merge = template.merges().find(|m| contains(m.span, offset))?;
+                    let merge = template.merges().find(|m| contains(m.span(), offset))?;
                     let place = string_place(block, first_word, &line[..i]);
                     return Some(merge_hover(text, merge, offset, place, knowledge));
                 }
@@ -187,7 +187,11 @@ fn merge_hover(
     place: Place,
     knowledge: &Knowledge,
 ) -> Hover {
-    if let Some(f) = merge.filters.iter().find(|f| contains(f.name.span, offset)) {
+    if let Some(f) = merge
+        .filters()
+        .iter()
+        .find(|f| contains(f.name.span, offset))
+    {
         let markdown = match docs::filter(&f.name.node) {
             Some((args, doc)) => format!("**`| {}{args}`** (filter)\n\n{doc}", f.name.node),
             None => format!(
@@ -212,9 +216,9 @@ fn merge_hover(
         (None, Some(schema)) => out.push_str(&format!(" (not a field of {})", schema.origin)),
         (None, None) => out.push_str(" (a contact field)"),
     }
-    if !merge.filters.is_empty() {
+    if !merge.filters().is_empty() {
         let list: Vec<String> = merge
-            .filters
+            .filters()
             .iter()
             .map(|f| format!("`{}`", filter_text(f)))
             .collect();
@@ -223,9 +227,9 @@ fn merge_hover(
             list.join(" → ")
         ));
     }
-    let raw = merge.filters.iter().any(|f| f.name.node == "raw");
+    let raw = merge.filters().iter().any(|f| f.name.node == "raw");
     let place = if place == Place::JsonValue
-        && merge.filters.iter().any(|f| f.name.node == "number")
+        && merge.filters().iter().any(|f| f.name.node == "number")
         && !raw
     {
         out.push_str("\n\n**JSON value:** a JSON number (`| number`), or `null` when empty.");
@@ -245,7 +249,7 @@ fn merge_hover(
         out.push_str(&format!("\n\n**Sample values:** {}", list.join(", ")));
     }
     Hover {
-        span: merge.span,
+        span: merge.span(),
         markdown: out,
     }
 }

@@ -149,8 +149,9 @@ pub struct Duration {
 /// An `if` chain: the branches in order and the optional `else`.
 #[derive(Debug, Clone)]
 pub struct If {
-    /// `if`/`else if` arms in order.
-    pub branches: Vec<Branch>,
+    /// `if`/`else if` arms in order (a boxed slice, as every list that is
+    /// not grown once parsed: 8 bytes less in each node that holds one).
+    pub branches: Box<[Branch]>,
     /// The final `else` block, if any.
     pub otherwise: Option<Block>,
 }
@@ -168,7 +169,7 @@ pub struct Branch {
 #[derive(Debug, Clone)]
 pub struct Block {
     /// The steps.
-    pub steps: Vec<Step>,
+    pub steps: Box<[Step]>,
     /// Brace to brace.
     pub span: Span,
 }
@@ -525,7 +526,7 @@ impl Operand {
     /// Where the operand was written.
     pub fn span(&self) -> Span {
         match self {
-            Operand::Merge(m) => m.span,
+            Operand::Merge(m) => m.span(),
             Operand::Text(t) => t.span,
             Operand::Number(n) => n.span,
             Operand::Bool(b) => b.span,
@@ -678,11 +679,51 @@ pub enum Part {
 pub struct Merge {
     /// The field name, trimmed; the span covers just the name.
     pub field: Spanned<ShortString>,
-    /// Filters applied left to right (a boxed slice: no spare room, and
-    /// 8 bytes smaller than a `Vec` in every merge).
-    pub filters: Box<[Filter]>,
+    /// The filters and the brackets' span, for a merge that is more than
+    /// `[Field]` written tightly. Most merges are exactly that, and then
+    /// this is `None` and the merge is 40 bytes (a 48-byte heap chunk
+    /// where it is boxed, as in a condition, against 64 with the filters
+    /// and span in place). [`Merge::new`] keeps it `None` whenever the
+    /// span follows from the name, so derived equality stays exact.
+    more: Option<Box<MergeMore>>,
+}
+
+/// What a [`Merge`] keeps apart: its filters, and the span that they (or
+/// spaces around the name) make wider than the name's.
+#[derive(Debug, Clone, PartialEq)]
+struct MergeMore {
+    span: Span,
+    filters: Box<[Filter]>,
+}
+
+impl Merge {
+    /// A merge of `field` with `filters`, written at `span` (bracket to
+    /// bracket).
+    pub fn new(field: Spanned<ShortString>, filters: Box<[Filter]>, span: Span) -> Merge {
+        let more = (!filters.is_empty() || span != Merge::bracketed(field.span))
+            .then(|| Box::new(MergeMore { span, filters }));
+        Merge { field, more }
+    }
+
+    /// Filters applied left to right.
+    pub fn filters(&self) -> &[Filter] {
+        self.more.as_ref().map_or(&[], |m| &m.filters)
+    }
+
     /// Bracket to bracket.
-    pub span: Span,
+    pub fn span(&self) -> Span {
+        self.more
+            .as_ref()
+            .map_or_else(|| Merge::bracketed(self.field.span), |m| m.span)
+    }
+
+    /// The span of `[name]` around a name at `name`.
+    fn bracketed(name: Span) -> Span {
+        Span {
+            start: name.start.saturating_sub(1),
+            end: name.end.saturating_add(1),
+        }
+    }
 }
 
 /// One `| name: arg, arg` filter.
@@ -692,8 +733,16 @@ pub struct Filter {
     pub name: Spanned<ShortString>,
     /// Its arguments.
     pub args: Box<[Spanned<FilterArg>]>,
-    /// From the name to the last argument.
-    pub span: Span,
+}
+
+impl Filter {
+    /// From the name to the last argument (computed, not kept: 8 bytes
+    /// less in every filter).
+    pub fn span(&self) -> Span {
+        self.args
+            .last()
+            .map_or(self.name.span, |a| self.name.span.to(a.span))
+    }
 }
 
 /// A filter argument.
@@ -871,13 +920,16 @@ mod tests {
         use std::mem::size_of;
         assert!(size_of::<Step>() <= 56);
         assert!(size_of::<Cond>() <= 16);
+        assert!(size_of::<Block>() <= 24);
+        assert!(size_of::<Branch>() <= 40);
+        assert!(size_of::<If>() <= 40);
         assert!(size_of::<Node>() <= 32);
         assert!(size_of::<Operand>() <= 32);
         assert!(size_of::<Template>() <= 32);
         assert!(size_of::<Parts>() <= 24);
-        assert!(size_of::<Part>() <= 56);
-        assert!(size_of::<Merge>() <= 56);
-        assert!(size_of::<Filter>() <= 56);
+        assert!(size_of::<Part>() <= 40);
+        assert!(size_of::<Merge>() <= 40);
+        assert!(size_of::<Filter>() <= 48);
         assert!(size_of::<Json>() <= 40);
     }
 }

@@ -634,7 +634,7 @@ impl Builder {
         match template.as_literal() {
             Some(text) => Spanned::new(text, template.span),
             None => {
-                let at = template.merges().next().map_or(template.span, |m| m.span);
+                let at = template.merges().next().map_or(template.span, |m| m.span());
                 self.errors.push(
                     Diagnostic::error(
                         codes::SYNTAX_MERGE_NOT_ALLOWED,
@@ -676,11 +676,11 @@ impl Builder {
     /// A merge naming a field to write: filters make no sense there.
     fn target_field(&mut self, pair: Pair<'_, Rule>) -> Option<Spanned<ShortString>> {
         let merge = self.merge(pair)?;
-        if let Some(filter) = merge.filters.first() {
+        if let Some(filter) = merge.filters().first() {
             self.errors.push(
                 Diagnostic::error(
                     codes::SYNTAX_FILTER_ON_TARGET,
-                    filter.span,
+                    filter.span(),
                     "a field being written cannot take filters",
                 )
                 .label("filter on the field written")
@@ -692,7 +692,7 @@ impl Builder {
 
     fn block(&mut self, pair: Pair<'_, Rule>) -> Block {
         let span = self.span(&pair);
-        let steps = fitted(pair.into_inner().filter_map(|p| self.step(p)).collect());
+        let steps = fitted_slice(pair.into_inner().filter_map(|p| self.step(p)).collect());
         Block { steps, span }
     }
 
@@ -780,7 +780,7 @@ impl Builder {
                     }
                 }
                 StepKind::If(Box::new(If {
-                    branches: fitted(branches),
+                    branches: fitted_slice(branches),
                     otherwise,
                 }))
             }
@@ -1226,7 +1226,7 @@ impl Builder {
                     self.errors.push(
                         Diagnostic::error(
                             codes::JSON_NOT_A_FIELD,
-                            m.span,
+                            m.span(),
                             format!("`{}` is neither a JSON array nor a field name", &*m.field),
                         )
                         .label("read as a merge field")

@@ -57,7 +57,7 @@ fn literal(parts: &[Part]) -> Option<String> {
 fn parts_span(parts: &[Part]) -> Option<Span> {
     let span = |p: &Part| match p {
         Part::Text(t) => t.span,
-        Part::Merge(m) => m.span,
+        Part::Merge(m) => m.span(),
     };
     Some(span(parts.first()?).to(span(parts.last()?)))
 }
@@ -131,7 +131,7 @@ impl PairBuilder {
     fn push(&mut self, part: Part) {
         let span = match &part {
             Part::Text(t) => t.span,
-            Part::Merge(m) => m.span,
+            Part::Merge(m) => m.span(),
         };
         self.extend(span);
         match &mut self.value {

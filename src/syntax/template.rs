@@ -216,7 +216,6 @@ pub fn parse_merge(inner: &str, offset: usize, span: Span) -> Result<Merge, Diag
             None => return Err(merge_syntax(at(range), "expected a filter name after `|`")),
         };
         let mut args = Vec::new();
-        let mut end = name_range.end;
         if matches!(lexer.peek(), Some((Ok(FilterToken::Colon), _))) {
             let colon = lexer.next().map(|(_, r)| r).unwrap_or(name_range.clone());
             let mut after = colon;
@@ -227,12 +226,10 @@ pub fn parse_merge(inner: &str, offset: usize, span: Span) -> Result<Merge, Diag
                         let value = unescape_arg(quoted)
                             .ok_or_else(|| bad_escape(quoted, at(r.clone())))?;
                         args.push(Spanned::new(FilterArg::Str(value.into()), at(r.clone())));
-                        end = r.end;
                     }
                     Some((Ok(FilterToken::Number), r)) => {
                         let n: f64 = rest[r.clone()].parse().unwrap_or(0.0);
                         args.push(Spanned::new(FilterArg::Number(n), at(r.clone())));
-                        end = r.end;
                     }
                     Some((_, r)) if rest[r.clone()].starts_with('\'') => {
                         return Err(merge_syntax(at(r), "this argument's quote is never closed"))
@@ -261,14 +258,13 @@ pub fn parse_merge(inner: &str, offset: usize, span: Span) -> Result<Merge, Diag
         filters.push(Filter {
             name: Spanned::new(name.into(), at(name_range.clone())),
             args: fitted_slice(args),
-            span: at(name_range.start..end),
         });
     }
-    Ok(Merge {
-        field: Spanned::new(name.into(), name_span),
-        filters: fitted_slice(filters),
+    Ok(Merge::new(
+        Spanned::new(name.into(), name_span),
+        fitted_slice(filters),
         span,
-    })
+    ))
 }
 
 /// Appends literal text, joined to the text just before it, except that a
@@ -349,12 +345,46 @@ mod tests {
         let Part::Merge(m) = &parts[1] else { panic!() };
         assert_eq!(m.field.node, "First Name");
         assert_eq!(m.field.span, Span::new(5, 15));
-        assert_eq!(m.filters[0].name.node, "default");
-        assert_eq!(m.filters[0].args[0].node, FilterArg::Str("friend".into()));
+        assert_eq!(m.filters()[0].name.node, "default");
+        assert_eq!(m.filters()[0].args[0].node, FilterArg::Str("friend".into()));
         let Part::Text(tail) = &parts[2] else {
             panic!()
         };
         assert_eq!(tail.node, ", [x]");
+    }
+
+    /// A merge keeps its span apart only when the name does not give it:
+    /// each spelling must still report its own brackets and filters.
+    #[test]
+    fn merge_spans_are_exact_however_the_merge_is_kept() {
+        for (raw, field, span, filters) in [
+            ("[A]", Span::new(2, 3), Span::new(1, 4), 0),
+            ("[ A ]", Span::new(3, 4), Span::new(1, 6), 0),
+            ("[A ]", Span::new(2, 3), Span::new(1, 5), 0),
+            ("[A|upper]", Span::new(2, 3), Span::new(1, 10), 1),
+            (
+                "x [Bc | truncate: 3 | lower]",
+                Span::new(4, 6),
+                Span::new(3, 29),
+                2,
+            ),
+        ] {
+            let t = template(raw).unwrap();
+            let m = t.merges().next().unwrap();
+            assert_eq!(
+                (m.field.span, m.span(), m.filters().len()),
+                (field, span, filters),
+                "{raw}"
+            );
+            assert_eq!(
+                m,
+                &Merge::new(m.field.clone(), m.filters().into(), m.span()),
+                "{raw}"
+            );
+        }
+        let t = template("[A | truncate: 3, 'x']").unwrap();
+        let f = &t.merges().next().unwrap().filters()[0];
+        assert_eq!(f.span(), Span::new(6, 22));
     }
 
     #[test]
@@ -362,8 +392,8 @@ mod tests {
         let t = template("[A | replace: ']', '|']").unwrap();
         let parts = t.parts();
         let Part::Merge(m) = &parts[0] else { panic!() };
-        assert_eq!(m.filters[0].args.len(), 2);
-        assert_eq!(m.filters[0].args[0].node, FilterArg::Str("]".into()));
+        assert_eq!(m.filters()[0].args.len(), 2);
+        assert_eq!(m.filters()[0].args[0].node, FilterArg::Str("]".into()));
     }
 
     #[test]
@@ -388,7 +418,7 @@ mod tests {
         let t = template("[A|upper|truncate:3]").unwrap();
         let parts = t.parts();
         let Part::Merge(m) = &parts[0] else { panic!() };
-        assert_eq!(m.filters.len(), 2);
-        assert_eq!(m.filters[1].args[0].node, FilterArg::Number(3.0));
+        assert_eq!(m.filters().len(), 2);
+        assert_eq!(m.filters()[1].args[0].node, FilterArg::Number(3.0));
     }
 }
