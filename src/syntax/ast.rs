@@ -13,15 +13,25 @@ pub use crate::syntax::short_string::ShortString;
 /// is freed whole, rather than shrunk in place: shrinking leaves a small
 /// remainder between two live nodes that the next lists (which grow
 /// through the same sizes) cannot use: on a 12 MB file of notes, those
-/// remainders were 30% of `check`'s peak memory.
-pub(crate) fn fitted<T>(v: Vec<T>) -> Vec<T> {
+/// remainders were 30% of `check`'s peak memory. A large list is shrunk
+/// in place: it has pages of its own, whose tail goes back to the system,
+/// where a copy would hold the whole list twice (a 12 MB JSON array of
+/// numbers peaked at 62 times its size).
+pub(crate) fn fitted<T>(mut v: Vec<T>) -> Vec<T> {
     if v.len() == v.capacity() {
+        return v;
+    }
+    if v.capacity() * std::mem::size_of::<T>() >= LARGE_LIST_BYTES {
+        v.shrink_to_fit();
         return v;
     }
     let mut exact = Vec::with_capacity(v.len());
     exact.extend(v);
     exact
 }
+
+/// Lists this large are fitted in place (see [`fitted`]).
+const LARGE_LIST_BYTES: usize = 1 << 20;
 
 /// [`fitted`], as a boxed slice: 8 bytes smaller than a `Vec` in every
 /// node that holds one.
