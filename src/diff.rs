@@ -433,6 +433,20 @@ fn quoted(prefix: &[&str], text: &str) -> String {
 
 /// The differences between one contact's effects before and after.
 fn compare(old: &[Line<'_>], new: &[Line<'_>], options: Options) -> Vec<Change> {
+    let mut changes = Vec::new();
+    // The same effects, one for one (most often one each): compared in
+    // turn, as the walk below would, without its tables.
+    if old.len() == new.len()
+        && old
+            .iter()
+            .zip(new)
+            .all(|(x, y)| x.identity() == y.identity())
+    {
+        for (x, y) in old.iter().zip(new) {
+            details(x, y, options, &mut changes);
+        }
+        return changes;
+    }
     let a: Vec<_> = old.iter().map(Line::identity).collect();
     let b: Vec<_> = new.iter().map(Line::identity).collect();
     // Longest common subsequence of identities: contacts have few effects.
@@ -447,7 +461,6 @@ fn compare(old: &[Line<'_>], new: &[Line<'_>], options: Options) -> Vec<Change> 
             };
         }
     }
-    let mut changes = Vec::new();
     let (mut i, mut j) = (0, 0);
     while i < a.len() || j < b.len() {
         if i < a.len() && j < b.len() && a[i] == b[j] {
@@ -483,7 +496,18 @@ fn changed(
     old: Option<&str>,
     new: Option<&str>,
 ) {
-    let kind = match (old, new) {
+    changed_text(out, what, old.map(Cow::Borrowed), new.map(Cow::Borrowed));
+}
+
+/// [`changed`] for values that may be owned already (a decoded form
+/// field), which the change takes rather than copies.
+fn changed_text(
+    out: &mut Vec<Change>,
+    what: impl FnOnce() -> String,
+    old: Option<Cow<'_, str>>,
+    new: Option<Cow<'_, str>>,
+) {
+    let kind = match (&old, &new) {
         (None, None) => return,
         (Some(a), Some(b)) if a == b => return,
         (None, Some(_)) => "added",
@@ -493,36 +517,38 @@ fn changed(
     out.push(Change {
         kind,
         what: what(),
-        old: old.map(str::to_string),
-        new: new.map(str::to_string),
+        old: old.map(Cow::into_owned),
+        new: new.map(Cow::into_owned),
     });
 }
 
 /// Differences between two effects of the same identity.
 fn details(old: &Line<'_>, new: &Line<'_>, options: Options, out: &mut Vec<Change>) {
-    let name = old.label();
+    // Named only when something changed.
+    let label = std::cell::OnceCell::new();
+    let name = || label.get_or_init(|| old.label()).as_str();
     if old.action != "webhook" {
         changed(
             out,
-            || format!("{name} value"),
+            || format!("{} value", name()),
             old.value.as_deref(),
             new.value.as_deref(),
         );
         changed(
             out,
-            || name.clone(),
+            || name().to_owned(),
             old.text.as_deref(),
             new.text.as_deref(),
         );
         changed(
             out,
-            || format!("{name} seconds"),
+            || format!("{} seconds", name()),
             old.seconds.as_deref(),
             new.seconds.as_deref(),
         );
         changed(
             out,
-            || format!("{name} message"),
+            || format!("{} message", name()),
             old.message.as_deref(),
             new.message.as_deref(),
         );
@@ -530,31 +556,44 @@ fn details(old: &Line<'_>, new: &Line<'_>, options: Options, out: &mut Vec<Chang
     }
     changed(
         out,
-        || format!("{name} method"),
+        || format!("{} method", name()),
         old.method.as_deref(),
         new.method.as_deref(),
     );
     changed(
         out,
-        || format!("{name} url"),
+        || format!("{} url", name()),
         old.url.as_deref(),
         new.url.as_deref(),
     );
-    let mut names: Vec<&str> = old
-        .headers
-        .iter()
-        .chain(&new.headers)
-        .map(|(k, _)| &**k)
-        .collect();
-    names.sort_unstable();
-    names.dedup();
+    // Most often the same names in the same order, the values the same
+    // but for those set aside: nothing to report, nothing to sort.
+    let skipped = |h: &str| {
+        (!options.keys && KEY_HEADERS.iter().any(|k| k.eq_ignore_ascii_case(h)))
+            || CLOCK_HEADERS.iter().any(|k| k.eq_ignore_ascii_case(h))
+    };
+    let same_headers = old.headers.len() == new.headers.len()
+        && old
+            .headers
+            .iter()
+            .zip(&new.headers)
+            .all(|((ka, va), (kb, vb))| ka == kb && (va == vb || skipped(ka)));
+    let mut names: Vec<&str> = Vec::new();
+    if !same_headers {
+        names = old
+            .headers
+            .iter()
+            .chain(&new.headers)
+            .map(|(k, _)| &**k)
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+    }
     for h in names {
-        let skip = (!options.keys && KEY_HEADERS.iter().any(|k| k.eq_ignore_ascii_case(h)))
-            || CLOCK_HEADERS.iter().any(|k| k.eq_ignore_ascii_case(h));
-        if !skip {
+        if !skipped(h) {
             changed(
                 out,
-                || quoted(&[&name, " header "], h),
+                || quoted(&[name(), " header "], h),
                 old.header(h),
                 new.header(h),
             );
@@ -591,16 +630,15 @@ fn details(old: &Line<'_>, new: &Line<'_>, options: Options, out: &mut Vec<Chang
                         continue;
                     }
                 }
-                let (a, b) = (a.map(FieldValue::text), b.map(FieldValue::text));
-                changed(
+                changed_text(
                     out,
-                    || quoted(&[&name, " body field "], k),
-                    a.as_deref(),
-                    b.as_deref(),
+                    || quoted(&[name(), " body field "], k),
+                    a.map(FieldValue::text),
+                    b.map(FieldValue::text),
                 );
             }
         }
-        _ => changed(out, || format!("{name} body"), ba, bb),
+        _ => changed(out, || format!("{} body", name()), ba, bb),
     }
 }
 
@@ -692,15 +730,15 @@ fn form_fields(body: &str) -> BTreeMap<String, String> {
 /// `form_urlencoded::parse` splits: at each `&` (empty pieces skipped),
 /// then at the first `=`.
 fn sorted_form_fields(body: &str) -> Fields<'_> {
-    let mut fields: Fields<'_> =
-        Vec::with_capacity(memchr::memchr_iter(b'&', body.as_bytes()).count() + 1);
-    for piece in body.split('&').filter(|p| !p.is_empty()) {
-        let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
-        fields.push((form_decode(name), FieldValue::Encoded(value)));
+    let mut fields = form_pieces(body);
+    // Stable, so that of two fields with one name, the later comes last.
+    fields.sort_by(|x, y| x.0.cmp(&y.0));
+    if fields.windows(2).all(|w| w[0].0 != w[1].0) {
+        return fields;
     }
-    // A repeated name: `[n]` from its second time on, counted in order
-    // (from the end, so that the names counted are not renamed yet). Forms
-    // have few fields, and a name is rarely repeated.
+    // A name given twice (rare): `[n]` from its second time on, counted in
+    // order (from the end, so that the names counted are not renamed yet).
+    let mut fields = form_pieces(body);
     for i in (1..fields.len()).rev() {
         let n = fields[..i]
             .iter()
@@ -710,24 +748,49 @@ fn sorted_form_fields(body: &str) -> Fields<'_> {
             fields[i].0 = Cow::Owned(format!("{}[{n}]", fields[i].0));
         }
     }
-    // Stable, so that of two fields with one name (`a[1]` written out and
-    // a second `a`), the later wins, as in a map.
+    // Of two fields with one name still (`a[1]` written out and a second
+    // `a`), the later wins, as in a map: kept in its first's place.
     fields.sort_by(|x, y| x.0.cmp(&y.0));
-    let mut out: Fields<'_> = Vec::with_capacity(fields.len());
-    for f in fields {
-        match out.last_mut() {
-            Some(last) if last.0 == f.0 => *last = f,
-            _ => out.push(f),
+    fields.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            std::mem::swap(later, kept);
         }
+        same
+    });
+    fields
+}
+
+/// A form body's fields in order, their names decoded: split byte by byte
+/// (bodies are short) at each `&` (empty pieces skipped), then at the
+/// first `=`.
+fn form_pieces(body: &str) -> Fields<'_> {
+    let bytes = body.as_bytes();
+    let mut fields: Fields<'_> =
+        Vec::with_capacity(bytes.iter().filter(|&&b| b == b'&').count() + 1);
+    let mut start = 0;
+    for end in (0..=bytes.len()).filter(|&i| i == bytes.len() || bytes[i] == b'&') {
+        // Both ends next to `&` or the body's ends: characters' boundaries.
+        let piece = &body[start..end];
+        start = end + 1;
+        if piece.is_empty() {
+            continue;
+        }
+        let (name, value) = match piece.bytes().position(|b| b == b'=') {
+            Some(at) => (&piece[..at], &piece[at + 1..]),
+            None => (piece, ""),
+        };
+        fields.push((form_decode(name), FieldValue::Encoded(value)));
     }
-    out
+    fields
 }
 
 /// A form's name or value decoded as `form_urlencoded` decodes it: `+` is
 /// a space, `%` and two hex digits a byte, bytes that are not UTF-8 become
 /// U+FFFD. Borrowed when there is nothing to decode.
 fn form_decode(text: &str) -> Cow<'_, str> {
-    if memchr::memchr2(b'+', b'%', text.as_bytes()).is_none() {
+    // Names and values are short: a loop, not a search.
+    if !text.bytes().any(|b| b == b'+' || b == b'%') {
         return Cow::Borrowed(text);
     }
     let hex = |b: u8| (b as char).to_digit(16);

@@ -28,7 +28,8 @@ pub fn is_unsafe(c: char) -> bool {
 /// (`\n`, `\t`, `\u{1b}`, `\u{202e}`), so it stays on one line and inert.
 /// Other text is untouched, backslashes included.
 pub fn escape(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(is_unsafe) {
+    // Printable ASCII, as most text is, checked byte by byte first.
+    if text.bytes().all(|b| (b' '..=b'~').contains(&b)) || !text.chars().any(is_unsafe) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);

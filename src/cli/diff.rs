@@ -153,50 +153,105 @@ fn spawn_side<'s>(
     (rx, back, handle)
 }
 
-/// Runs both dry runs and compares them as they go, handing `each` every
-/// contact that changed, in contact order; returns how many contacts were
-/// compared.
-fn compare(
+/// Both sides' batches of the same contacts, numbered in contact order,
+/// for whichever worker is free: both receivers under one lock, so that
+/// batch `k` of one side is paired with batch `k` of the other. `None`
+/// once a side has ended.
+struct Pairs {
+    sides: Option<(mpsc::Receiver<Batch>, mpsc::Receiver<Batch>)>,
+    next: usize,
+}
+
+impl Pairs {
+    /// The next pair of batches and its number; `None` when a side has
+    /// ended (its receivers are dropped then, so that a side still
+    /// running stops rather than waits).
+    fn next(&mut self) -> Option<(usize, Batch, Batch)> {
+        let (old, new) = self.sides.as_ref()?;
+        match (old.recv(), new.recv()) {
+            (Ok(a), Ok(b)) => {
+                self.next += 1;
+                Some((self.next - 1, a, b))
+            }
+            _ => {
+                self.sides = None;
+                None
+            }
+        }
+    }
+}
+
+/// Runs both dry runs and compares them as they go, on worker threads that
+/// take a batch of contacts each (so that the comparison is spread over
+/// the cores rather than being one thread's work): `each` is handed every
+/// contact that changed, with the accumulator of its batch, and `merge`
+/// every batch's accumulator in contact order. Returns how many contacts
+/// were compared.
+fn compare<A: Default + Send>(
     old: (&Program, &SourceFile),
     new: (&Program, &SourceFile),
     args: &DiffArgs,
     now: i64,
-    mut each: impl FnMut(&str, Vec<Change>),
+    each: impl Fn(&mut A, &str, Vec<Change>) + Sync,
+    mut merge: impl FnMut(A),
 ) -> Result<u64, Failure> {
     let options = Options { keys: args.keys };
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    // Outside the scope, so that its threads may borrow it; filled in it.
+    let pairs = std::sync::Mutex::new(Pairs {
+        sides: None,
+        next: 0,
+    });
     std::thread::scope(|scope| {
         let (rx_old, back_old, h_old) = spawn_side(scope, old.0, old.1, args, now);
         let (rx_new, back_new, h_new) = spawn_side(scope, new.0, new.1, args, now);
-        let mut contacts = 0;
-        // The batch each side is at, and the next contact in it.
-        let mut sides: [(Option<Batch>, usize); 2] = [(None, 0), (None, 0)];
-        let channels = [(&rx_old, &back_old), (&rx_new, &back_new)];
-        loop {
-            for (side, (rx, back)) in sides.iter_mut().zip(channels) {
-                let used_up = side.0.as_ref().is_none_or(|b| side.1 >= b.ends.len());
-                if used_up {
-                    if let Some(mut done) = side.0.take() {
-                        done.clear();
-                        // A side that has finished takes none back.
-                        let _ = back.send(done);
+        if let Ok(mut p) = pairs.lock() {
+            p.sides = Some((rx_old, rx_new));
+        }
+        let (done, results) = mpsc::channel::<(usize, A, u64)>();
+        for _ in 0..workers {
+            let (pairs, each, done) = (&pairs, &each, done.clone());
+            let (back_old, back_new) = (back_old.clone(), back_new.clone());
+            scope.spawn(move || loop {
+                let next = pairs.lock().map_or(None, |mut p| p.next());
+                let Some((k, mut a, mut b)) = next else {
+                    break;
+                };
+                // Batches hold `BATCH` contacts each but a side's last:
+                // the contacts both have are compared, and a side that
+                // ended early has no next batch, which ends the comparison.
+                let n = a.ends.len().min(b.ends.len());
+                let mut acc = A::default();
+                for i in 0..n {
+                    let ((id, old_out), (_, new_out)) = (a.get(i), b.get(i));
+                    let changes = diff::compare_frames(old_out, new_out, options);
+                    if !changes.is_empty() {
+                        each(&mut acc, id, changes);
                     }
-                    *side = (rx.recv().ok(), 0);
                 }
-            }
-            let (Some(a), Some(b)) = (&sides[0].0, &sides[1].0) else {
-                break;
-            };
-            let ((id, old_out), (_, new_out)) = (a.get(sides[0].1), b.get(sides[1].1));
-            sides[0].1 += 1;
-            sides[1].1 += 1;
-            contacts += 1;
-            let changes = diff::compare_frames(old_out, new_out, options);
-            if !changes.is_empty() {
-                each(id, changes);
+                if done.send((k, acc, n as u64)).is_err() {
+                    break;
+                }
+                a.clear();
+                b.clear();
+                // A side that has finished takes none back.
+                let _ = back_old.send(a);
+                let _ = back_new.send(b);
+            });
+        }
+        drop(done);
+        // Batches come back in any order; merged in contact order.
+        let mut waiting = std::collections::BTreeMap::new();
+        let mut next = 0;
+        let mut contacts = 0;
+        for (k, acc, n) in results {
+            waiting.insert(k, (acc, n));
+            while let Some((acc, n)) = waiting.remove(&next) {
+                merge(acc);
+                contacts += n;
+                next += 1;
             }
         }
-        drop(rx_old);
-        drop(rx_new);
         let joined = |h: std::thread::ScopedJoinHandle<'_, Result<(), Failure>>| {
             h.join().unwrap_or(Err(Failure::Stopped(TROUBLE)))
         };
@@ -291,6 +346,25 @@ impl Groups {
         }
     }
 
+    /// `other`'s contacts counted in too.
+    fn merge(&mut self, other: Groups) {
+        for (what, kinds) in other.counts {
+            match self.counts.get_mut(&what) {
+                Some(mine) => {
+                    for (kind, n) in kinds {
+                        match mine.iter_mut().find(|(k, _)| *k == kind) {
+                            Some((_, m)) => *m += n,
+                            None => mine.push((kind, n)),
+                        }
+                    }
+                }
+                None => {
+                    self.counts.insert(what, kinds);
+                }
+            }
+        }
+    }
+
     /// Each group's line and contacts, most contacts first (a kind holds
     /// no space, so two groups never make one line).
     fn list(self) -> Vec<(String, u64)> {
@@ -346,10 +420,20 @@ pub(super) fn diff(args: &DiffArgs) -> Result<(), Failure> {
     let changed;
     if args.format == DataFormat::Json {
         let mut differences = Vec::new();
-        let contacts = compare(old, new, args, now, |id, changes| {
-            groups.add(&changes);
-            differences.push(serde_json::json!({"contact": id, "changes": changes}));
-        })
+        let contacts = compare(
+            old,
+            new,
+            args,
+            now,
+            |(found, groups): &mut (Vec<_>, Groups), id, changes| {
+                groups.add(&changes);
+                found.push(serde_json::json!({"contact": id, "changes": changes}));
+            },
+            |(found, batch_groups)| {
+                differences.extend(found);
+                groups.merge(batch_groups);
+            },
+        )
         .map_err(stopped)?;
         changed = differences.len();
         let json = serde_json::json!({
@@ -360,19 +444,31 @@ pub(super) fn diff(args: &DiffArgs) -> Result<(), Failure> {
         });
         super::output::print_stdout(&format!("{json}\n"))?;
     } else {
-        // Written as each contact is compared, and its changes dropped: the
-        // report is never held twice.
+        // Each batch's report is written by the worker that compared it,
+        // its changes dropped there; the batches' reports are joined in
+        // contact order.
         let color = super::color::stdout();
         let mut out = String::new();
         let mut n = 0;
-        let contacts = compare(old, new, args, now, |id, changes| {
-            n += 1;
-            groups.add(&changes);
-            out.push_str("contact ");
-            out.push_str(&campaign::terminal::escape(id));
-            out.push('\n');
-            human_changes(&mut out, &changes, color);
-        })
+        let contacts = compare(
+            old,
+            new,
+            args,
+            now,
+            |(report, groups, n): &mut (String, Groups, usize), id, changes| {
+                *n += 1;
+                groups.add(&changes);
+                report.push_str("contact ");
+                report.push_str(&campaign::terminal::escape(id));
+                report.push('\n');
+                human_changes(report, &changes, color);
+            },
+            |(report, batch_groups, batch_n)| {
+                out.push_str(&report);
+                groups.merge(batch_groups);
+                n += batch_n;
+            },
+        )
         .map_err(stopped)?;
         changed = n;
         if changed > 0 {

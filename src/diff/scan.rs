@@ -115,7 +115,7 @@ pub(super) fn line(raw: &[u8]) -> Option<Line<'_>> {
 /// `raw`, a frame of one effect, as an effect line; `None` for a frame of
 /// another shape (never written).
 pub(super) fn frame(raw: &[u8]) -> Option<Line<'_>> {
-    let mut r = Reader::new(raw);
+    let mut r = Reader::text(raw)?;
     if r.next()? != Item::Map {
         return None;
     }
