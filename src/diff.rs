@@ -168,13 +168,44 @@ pub fn compare_frames(old: &[u8], new: &[u8], options: Options) -> Vec<Change> {
     if old == new {
         return Vec::new();
     }
+    // A contact's few frames listed on the stack, not in a new list.
+    let (mut stack_a, mut stack_b) = ([Frame::default(); FEW], [Frame::default(); FEW]);
+    let (listed_a, listed_b);
+    let a = match few_frames(old, &mut stack_a) {
+        Some(n) => &stack_a[..n],
+        None => {
+            listed_a = frames::split(old).collect::<Vec<_>>();
+            &listed_a[..]
+        }
+    };
+    let b = match few_frames(new, &mut stack_b) {
+        Some(n) => &stack_b[..n],
+        None => {
+            listed_b = frames::split(new).collect::<Vec<_>>();
+            &listed_b[..]
+        }
+    };
     compare_effects(
-        &frames::split(old).collect::<Vec<_>>(),
-        &frames::split(new).collect::<Vec<_>>(),
+        a,
+        b,
         options,
         |x, y| same_frame(x, y, options),
         |f| Line::from_frame(f.value),
     )
+}
+
+/// How many frames [`few_frames`] lists on the stack.
+const FEW: usize = 8;
+
+/// `bytes`' frames into `stack`, and how many there are; `None` when there
+/// are more than it holds.
+fn few_frames<'a>(bytes: &'a [u8], stack: &mut [Frame<'a>; FEW]) -> Option<usize> {
+    let mut n = 0;
+    for f in frames::split(bytes) {
+        *stack.get_mut(n)? = f;
+        n += 1;
+    }
+    Some(n)
 }
 
 /// Whether two effects' frames hold the same, but for the values of key
@@ -234,12 +265,17 @@ fn compare_effects<'a, E>(
         .zip(b[prefix..].iter().rev())
         .take_while(|(x, y)| same(x, y))
         .count();
+    let (a, b) = (&a[prefix..a.len() - suffix], &b[prefix..b.len() - suffix]);
+    // Most often one effect each is left: read without a list.
+    if let ([x], [y]) = (a, b) {
+        return compare(
+            std::slice::from_ref(&read(x)),
+            std::slice::from_ref(&read(y)),
+            options,
+        );
+    }
     let read_all = |effects: &[E]| effects.iter().map(&read).collect::<Vec<_>>();
-    compare(
-        &read_all(&a[prefix..a.len() - suffix]),
-        &read_all(&b[prefix..b.len() - suffix]),
-        options,
-    )
+    compare(&read_all(a), &read_all(b), options)
 }
 
 /// One effect line, parsed without copying its text (a dry run's strings

@@ -125,7 +125,7 @@ pub fn write_marking<T: Serialize + ?Sized>(
 
 /// One frame as [`split`] finds it: the value's bytes (for [`Reader`]) and
 /// its marks.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Frame<'a> {
     /// The value.
     pub value: &'a [u8],

@@ -329,20 +329,39 @@ struct Groups {
 }
 
 impl Groups {
+    /// One contact's changes: each kind of change counted once.
     fn add(&mut self, changes: &[Change]) {
+        // A few changes (most contacts) are checked against each other
+        // in place; more are sorted.
+        if changes.len() <= 8 {
+            for (i, c) in changes.iter().enumerate() {
+                if !changes[..i]
+                    .iter()
+                    .any(|d| d.kind == c.kind && d.what == c.what)
+                {
+                    self.count(&c.what, c.kind);
+                }
+            }
+            return;
+        }
         let mut mine: Vec<(&str, &'static str)> =
             changes.iter().map(|c| (c.what.as_str(), c.kind)).collect();
         mine.sort_unstable();
         mine.dedup();
         for (what, kind) in mine {
-            if let Some(kinds) = self.counts.get_mut(what) {
-                match kinds.iter_mut().find(|(k, _)| *k == kind) {
-                    Some((_, n)) => *n += 1,
-                    None => kinds.push((kind, 1)),
-                }
-            } else {
-                self.counts.insert(what.to_owned(), vec![(kind, 1)]);
+            self.count(what, kind);
+        }
+    }
+
+    /// One more contact with this change.
+    fn count(&mut self, what: &str, kind: &'static str) {
+        if let Some(kinds) = self.counts.get_mut(what) {
+            match kinds.iter_mut().find(|(k, _)| *k == kind) {
+                Some((_, n)) => *n += 1,
+                None => kinds.push((kind, 1)),
             }
+        } else {
+            self.counts.insert(what.to_owned(), vec![(kind, 1)]);
         }
     }
 
