@@ -370,3 +370,73 @@ fn campaign_test_checks_goldens_and_expectations_and_reports_junit() {
     let o = campaign(d, &["test"]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
+
+/// The comparison is spread over threads a batch of contacts at a time:
+/// over many batches, the report still follows the contacts file, in the
+/// human report and in JSON, and every contact is counted once.
+#[test]
+fn many_batches_are_reported_in_the_contacts_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 2_000;
+    let mut csv = String::from("Contact ID,First Name,Email,Score,Tags\n");
+    // Ids not in any sorted order, so that the order seen is the file's.
+    let ids: Vec<String> = (0..n)
+        .map(|i| format!("c{}", (i * 7919) % 10_007))
+        .collect();
+    for (i, id) in ids.iter().enumerate() {
+        csv.push_str(&format!(
+            "{id},Name {i},p{i}@example.com,{},\"\"\n",
+            i % 100
+        ));
+    }
+    write(dir.path(), "contacts.csv", csv);
+    write(dir.path(), "old.campaign", BASE);
+    write(
+        dir.path(),
+        "new.campaign",
+        BASE.replace("Email=[Email]", "Mail=[Email]"),
+    );
+    let args = [
+        "diff",
+        "old.campaign",
+        "new.campaign",
+        "-c",
+        "contacts.csv",
+        "--now",
+        NOW,
+    ];
+    let o = campaign(dir.path(), &args);
+    assert_eq!(o.status.code(), Some(1));
+    let text = stdout(&o);
+    let seen: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("contact "))
+        .collect();
+    assert_eq!(seen, ids.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        text.ends_with(&format!("{n} of {n} contacts changed\n")),
+        "{}",
+        &text[text.len().saturating_sub(300)..]
+    );
+    assert!(
+        text.contains(&format!(
+            "\n{n} contacts: webhook \"Create\" body field \"Email\" removed\n"
+        )),
+        "{}",
+        &text[text.len().saturating_sub(300)..]
+    );
+    let mut json_args = args.to_vec();
+    json_args.extend(["--format", "json"]);
+    let o = campaign(dir.path(), &json_args);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["contacts"], n);
+    assert_eq!(v["changed"], n);
+    let order: Vec<&str> = v["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["contact"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ids.iter().map(String::as_str).collect::<Vec<_>>());
+}

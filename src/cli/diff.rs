@@ -213,7 +213,12 @@ fn compare<A: Default + Send>(
             let (pairs, each, done) = (&pairs, &each, done.clone());
             let (back_old, back_new) = (back_old.clone(), back_new.clone());
             scope.spawn(move || loop {
-                let next = pairs.lock().map_or(None, |mut p| p.next());
+                // A worker that panicked holding the lock left the pairs
+                // as they were: the others go on, and the sides can end.
+                let next = pairs
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .next();
                 let Some((k, mut a, mut b)) = next else {
                     break;
                 };
