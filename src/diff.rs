@@ -797,22 +797,21 @@ fn sorted_form_fields(body: &str) -> Fields<'_> {
     fields
 }
 
-/// A form body's fields in order, their names decoded: split byte by byte
-/// (bodies are short) at each `&` (empty pieces skipped), then at the
-/// first `=`.
+/// A form body's fields in order, their names decoded: split at each `&`
+/// (empty pieces skipped), then at the first `=`.
 fn form_pieces(body: &str) -> Fields<'_> {
     let bytes = body.as_bytes();
     let mut fields: Fields<'_> =
         Vec::with_capacity(bytes.iter().filter(|&&b| b == b'&').count() + 1);
     let mut start = 0;
-    for end in (0..=bytes.len()).filter(|&i| i == bytes.len() || bytes[i] == b'&') {
+    for end in memchr::memchr_iter(b'&', bytes).chain([bytes.len()]) {
         // Both ends next to `&` or the body's ends: characters' boundaries.
         let piece = &body[start..end];
         start = end + 1;
         if piece.is_empty() {
             continue;
         }
-        let (name, value) = match piece.bytes().position(|b| b == b'=') {
+        let (name, value) = match memchr::memchr(b'=', piece.as_bytes()) {
             Some(at) => (&piece[..at], &piece[at + 1..]),
             None => (piece, ""),
         };

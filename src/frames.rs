@@ -201,6 +201,7 @@ impl<'a> Reader<'a> {
 
     /// The next item; `None` at the end or at bytes no writer made.
     #[allow(clippy::should_implement_trait)] // Not an iterator: `None` also means malformed.
+    #[inline]
     pub fn next(&mut self) -> Option<Item<&'a str>> {
         Some(match self.next_raw()? {
             Item::Str(bytes) => Item::Str(match self.text {
@@ -224,7 +225,9 @@ impl<'a> Reader<'a> {
     }
 
     /// The next item, its text as bytes (not checked as UTF-8).
-    #[inline]
+    // Always: each call of `next` is one of `next_raw`, and the comparison
+    // reads every item of every effect that changed.
+    #[inline(always)]
     pub fn next_raw(&mut self) -> Option<Item<&'a [u8]>> {
         let (&tag, rest) = self.bytes.split_first()?;
         let (item, rest) = match tag {
