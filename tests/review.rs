@@ -13,6 +13,18 @@ use support::{campaign, ndjson, stdout, write};
 
 const NOW: &str = "2026-12-01T09:00:00Z";
 
+/// `campaign diff` of the fixture's two campaigns over its contacts at
+/// [`NOW`]; tests add their own flags.
+const DIFF: [&str; 7] = [
+    "diff",
+    "old.campaign",
+    "new.campaign",
+    "-c",
+    "contacts.csv",
+    "--now",
+    NOW,
+];
+
 const BASE: &str = r#"campaign "Review" {
     trigger contact_added
     webhook "Create" {
@@ -94,20 +106,7 @@ fn expected_changed(dir: &Path) -> BTreeSet<String> {
 /// `campaign diff --format json`: exit status, the changed contacts, and
 /// every change's group.
 fn diff(dir: &Path) -> (i32, BTreeSet<String>, BTreeSet<String>) {
-    let o = campaign(
-        dir,
-        &[
-            "diff",
-            "old.campaign",
-            "new.campaign",
-            "-c",
-            "contacts.csv",
-            "--now",
-            NOW,
-            "--format",
-            "json",
-        ],
-    );
+    let o = campaign(dir, &[&DIFF[..], &["--format", "json"]].concat());
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     let contacts = v["differences"]
         .as_array()
@@ -212,34 +211,11 @@ fn identical_campaigns_print_one_line_and_exit_0() {
     write(dir.path(), "old.campaign", BASE);
     // Another comment changes the idempotency keys only.
     write(dir.path(), "new.campaign", format!("// reviewed\n{BASE}"));
-    let o = campaign(
-        dir.path(),
-        &[
-            "diff",
-            "old.campaign",
-            "new.campaign",
-            "-c",
-            "contacts.csv",
-            "--now",
-            NOW,
-        ],
-    );
+    let o = campaign(dir.path(), &DIFF);
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(stdout(&o), "no differences in 200 contacts\n");
     // With --keys, the keys are differences.
-    let o = campaign(
-        dir.path(),
-        &[
-            "diff",
-            "old.campaign",
-            "new.campaign",
-            "-c",
-            "contacts.csv",
-            "--now",
-            NOW,
-            "--keys",
-        ],
-    );
+    let o = campaign(dir.path(), &[&DIFF[..], &["--keys"]].concat());
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stdout(&o).contains("header \"Idempotency-Key\" changed"),
@@ -396,16 +372,7 @@ fn many_batches_are_reported_in_the_contacts_order() {
         "new.campaign",
         BASE.replace("Email=[Email]", "Mail=[Email]"),
     );
-    let args = [
-        "diff",
-        "old.campaign",
-        "new.campaign",
-        "-c",
-        "contacts.csv",
-        "--now",
-        NOW,
-    ];
-    let o = campaign(dir.path(), &args);
+    let o = campaign(dir.path(), &DIFF);
     assert_eq!(o.status.code(), Some(1));
     let text = stdout(&o);
     let seen: Vec<&str> = text
@@ -425,9 +392,7 @@ fn many_batches_are_reported_in_the_contacts_order() {
         "{}",
         &text[text.len().saturating_sub(300)..]
     );
-    let mut json_args = args.to_vec();
-    json_args.extend(["--format", "json"]);
-    let o = campaign(dir.path(), &json_args);
+    let o = campaign(dir.path(), &[&DIFF[..], &["--format", "json"]].concat());
     assert_eq!(o.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["contacts"], n);
