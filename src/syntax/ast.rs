@@ -15,8 +15,8 @@ pub use crate::syntax::short_string::ShortString;
 /// through the same sizes) cannot use: on a 12 MB file of notes, those
 /// remainders were 30% of `check`'s peak memory. A large list is shrunk
 /// in place: it has pages of its own, whose tail goes back to the system,
-/// where a copy would hold the whole list twice (a 12 MB JSON array of
-/// numbers peaked at 62 times its size).
+/// where a copy would hold the whole list twice (one note of 4,000,000
+/// merges took 29 times its file's size in `check`, 15.5 times now).
 pub(crate) fn fitted<T>(mut v: Vec<T>) -> Vec<T> {
     if v.len() == v.capacity() {
         return v;
