@@ -15,6 +15,7 @@ use campaign::syntax::parser::parse_lossless;
 use campaign::syntax::tokens::{tokens, TokenKind};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
+use support::meaning;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -32,22 +33,6 @@ fn comments(source: &str) -> BTreeMap<String, usize> {
         }
     }
     out
-}
-
-/// What compiling gives, spans aside: the listing, or every diagnostic's
-/// code and message.
-fn meaning(source: &str) -> String {
-    match campaign::compile(source, None) {
-        Ok(c) => {
-            let warnings: Vec<_> = c.warnings.iter().map(|d| (d.code, &d.message)).collect();
-            format!("{}\n{warnings:?}", c.program.listing())
-        }
-        Err(diagnostics) => {
-            let mut all: Vec<_> = diagnostics.iter().map(|d| (d.code, &d.message)).collect();
-            all.sort();
-            format!("error: {all:?}")
-        }
-    }
 }
 
 /// The three properties and the clean layout, for a source that parses.

@@ -667,6 +667,71 @@ const JSON_LIMIT: f64 = 8.1;
 const POST_LIMIT: f64 = 7.4;
 const CONDITIONS_LIMIT: f64 = 10.4;
 
+/// One JSON body of millions of small values: without literal JSON
+/// (grammar/campaign.pest) each value was a pest pair and a tree node, and
+/// `check` took 28 to 62 times such a file (docs/performance.md,
+/// "`check`'s memory"). Measured on 2026-12-02 (debug build), bytes per
+/// byte: numbers, strings and objects 2.3 to 3.1 (two runs), mixed 4.6 (a
+/// line per element: the line index is part of it), members 6.6 and
+/// members then a merge 6.6 (the set of keys the duplicate-key check
+/// keeps).
+const ONE_BODY_LIMIT: f64 = 8.0;
+
+#[test]
+fn check_memory_of_one_huge_json_body_stays_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("empty.campaign"), "campaign \"E\" {\n}\n").unwrap();
+    let base = measure(campaign(dir.path(), &["check", "empty.campaign"]), None);
+    assert_eq!(base.code, Some(0), "{}", clip(&base.stderr));
+    let body = |open: &str, one: &dyn Fn(usize) -> String, last: &str| {
+        let mut text = format!(
+            "campaign \"Body\" {{\n    webhook \"W\" {{\n        url \"https://api.example.com/x\"\n        json {open}"
+        );
+        let mut i = 0;
+        while text.len() < 4_000_000 {
+            text.push_str(&one(i));
+            i += 1;
+        }
+        text.push_str(last);
+        text.push_str("\n    }\n}\n");
+        text
+    };
+    let cases = [
+        ("numbers", body("[", &|i| format!("{},", i % 10), "0]")),
+        ("strings", body("[", &|_| "\"a\",".to_string(), "\"b\"]")),
+        ("objects", body("[", &|_| "{\"a\":1},".to_string(), "{}]")),
+        // A merge at the end: no literal body, a run of literal elements.
+        (
+            "mixed",
+            body("[", &|i| format!("{},\n", i % 10), "[Email]]"),
+        ),
+        (
+            "members",
+            body("{", &|i| format!("\"k{i}\": {},", i % 10), "\"z\": 0}"),
+        ),
+        // A merge at the end: a run of literal members.
+        (
+            "members then a merge",
+            body(
+                "{",
+                &|i| format!("\"k{i}\": [{}],", i % 10),
+                "\"z\": [Email]}",
+            ),
+        ),
+    ];
+    for (name, text) in cases {
+        let file = format!("{}.campaign", name.replace(' ', "-"));
+        std::fs::write(dir.path().join(&file), &text).unwrap();
+        let r = measure(campaign(dir.path(), &["check", &file]), None);
+        assert_eq!(r.code, Some(0), "{name}: {}", clip(&r.stderr));
+        let per_byte = (r.peak_kib.saturating_sub(base.peak_kib) * 1024) as f64 / text.len() as f64;
+        assert!(
+            per_byte < ONE_BODY_LIMIT,
+            "{name}: check took {per_byte:.1} bytes per byte of script (limit {ONE_BODY_LIMIT})"
+        );
+    }
+}
+
 #[test]
 fn check_memory_per_byte_of_script_stays_bounded() {
     let dir = tempfile::tempdir().unwrap();

@@ -4,7 +4,10 @@
 use super::walk_webhooks;
 use crate::diagnostics::{codes, Diagnostic};
 use crate::span::Span;
-use crate::syntax::ast::{Campaign, HeaderPiece, Json, JsonKind, Part, Setting};
+use crate::syntax::ast::{
+    literal_text, literal_tokens_in, Campaign, HeaderPiece, Json, JsonKind, LiteralRole, Member,
+    Part, Setting,
+};
 use crate::syntax::post::PostPair;
 
 /// Name pieces that mark a credential.
@@ -167,27 +170,60 @@ pub(super) fn post_pair(pair: &PostPair, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// A JSON member whose value is literal text that is not empty, written at
+/// `value`.
+fn json_member(key: &str, value: Span, out: &mut Vec<Diagnostic>) {
+    if is_credential_name(key) {
+        let help = format!(
+            "keep it in the environment and send it as `header \"{key}\" = secret(\"{}\")` if the API allows",
+            env_name(key)
+        );
+        warn(out, key, value, help);
+    }
+}
+
 fn json_members(json: &Json, out: &mut Vec<Diagnostic>) {
     match &json.kind {
         JsonKind::Object(members) => {
-            for (key, value) in members {
-                if let JsonKind::Str(t) = &value.kind {
-                    if is_credential_name(&key.node)
-                        && t.as_literal().is_some_and(|v| !v.is_empty())
-                    {
-                        let help = format!(
-                            "keep it in the environment and send it as `header \"{}\" = secret(\"{}\")` if the API allows",
-                            key.node,
-                            env_name(&key.node)
-                        );
-                        warn(out, &key.node, t.span, help);
+            for member in members {
+                match member {
+                    Member::One(key, value) => {
+                        if let JsonKind::Str(t) = &value.kind {
+                            if t.as_literal().is_some_and(|v| !v.is_empty()) {
+                                json_member(&key.node, t.span, out);
+                            }
+                        }
+                        json_members(value, out);
                     }
+                    Member::Run(run) => literal_members(&run.node, run.span, true, out),
                 }
-                json_members(value, out);
             }
         }
         JsonKind::Array(items) => items.iter().for_each(|v| json_members(v, out)),
+        JsonKind::Literal(text) | JsonKind::Run(text) => {
+            literal_members(text, json.span, false, out)
+        }
         _ => {}
+    }
+}
+
+/// The members of literal JSON text written at `at` (inside an object
+/// when `in_object`).
+fn literal_members(text: &str, at: Span, in_object: bool, out: &mut Vec<Diagnostic>) {
+    // A key is followed by the first token of its value.
+    let start = at.start as usize;
+    let mut key = None;
+    for t in literal_tokens_in(text, in_object) {
+        match t.role {
+            LiteralRole::Key => key = Some(literal_text(t.text)),
+            LiteralRole::Value if t.text.len() > 2 && t.text.starts_with('"') => {
+                if let Some(key) = key.take() {
+                    let at = start + t.at;
+                    json_member(key, Span::new(at, at + t.text.len()), out);
+                }
+            }
+            _ => key = None,
+        }
     }
 }
 

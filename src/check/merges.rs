@@ -3,7 +3,7 @@
 use super::{walk_merges, walk_webhooks};
 use crate::diagnostics::{codes, Diagnostic};
 use crate::filters::compile_filter;
-use crate::syntax::ast::{Campaign, Json, JsonKind, Merge, Setting};
+use crate::syntax::ast::{Campaign, Json, JsonKind, Member, Merge, Setting};
 
 pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
     walk_merges(campaign, &mut |merge| {
@@ -27,7 +27,10 @@ pub(super) fn check(campaign: &Campaign, out: &mut Vec<Diagnostic>) {
 
 fn json(j: &Json, out: &mut Vec<Diagnostic>) {
     match &j.kind {
-        JsonKind::Object(members) => members.iter().for_each(|(_, v)| json(v, out)),
+        JsonKind::Object(members) => members
+            .iter()
+            .filter_map(Member::value)
+            .for_each(|v| json(v, out)),
         JsonKind::Array(items) => items.iter().for_each(|v| json(v, out)),
         JsonKind::Str(t) => t.merges().for_each(|m| raw(m, out)),
         JsonKind::Merge(m) => raw(m, out),

@@ -130,7 +130,10 @@ pub(crate) fn walk_merges<'a>(campaign: &'a Campaign, f: &mut dyn FnMut(&'a Merg
     }
     fn json<'a>(j: &'a Json, f: &mut dyn FnMut(&'a Merge)) {
         match &j.kind {
-            JsonKind::Object(members) => members.iter().for_each(|(_, v)| json(v, f)),
+            JsonKind::Object(members) => members
+                .iter()
+                .filter_map(Member::value)
+                .for_each(|v| json(v, f)),
             JsonKind::Array(items) => items.iter().for_each(|v| json(v, f)),
             JsonKind::Str(t) => t.merges().for_each(f),
             JsonKind::Merge(m) => f(m),

@@ -537,15 +537,24 @@ impl Codegen {
         match &json.kind {
             JsonKind::Object(members) => {
                 self.text("{", json.span);
-                for (i, (key, value)) in members.iter().enumerate() {
+                for (i, member) in members.iter().enumerate() {
                     if i > 0 {
                         self.text(",", json.span);
                     }
-                    let mut k = String::from("\"");
-                    encode::json_string_into(&mut k, &key.node);
-                    k.push_str("\":");
-                    self.text(&k, key.span);
-                    self.json(value);
+                    match member {
+                        Member::One(key, value) => {
+                            let mut k = String::from("\"");
+                            encode::json_string_into(&mut k, &key.node);
+                            k.push_str("\":");
+                            self.text(&k, key.span);
+                            self.json(value);
+                        }
+                        Member::Run(run) => {
+                            let mut out = String::with_capacity(run.node.len());
+                            literal_json(&mut out, &run.node, true);
+                            self.text(&out, run.span);
+                        }
+                    }
                 }
                 self.text("}", json.span);
             }
@@ -570,15 +579,55 @@ impl Codegen {
             }
             JsonKind::Number(n) => {
                 let mut out = String::new();
-                match n.parse::<f64>() {
-                    Ok(v) if v.is_finite() => encode::write_number(&mut out, v),
-                    _ => out.push_str(n),
-                }
+                json_number(&mut out, n);
+                self.text(&out, json.span);
+            }
+            JsonKind::Run(text) | JsonKind::Literal(text) => {
+                let mut out = String::with_capacity(text.len());
+                literal_json(&mut out, text, false);
                 self.text(&out, json.span);
             }
             JsonKind::Bool(b) => self.text(if *b { "true" } else { "false" }, json.span),
             JsonKind::Null => self.text("null", json.span),
         }
+    }
+}
+
+/// Literal JSON text (a run of elements or members, or a whole literal
+/// value; a run of members when `in_object`) as it is sent: compact, numbers as [`json_number`] writes them, strings escaped
+/// for JSON.
+fn literal_json(out: &mut String, text: &str, in_object: bool) {
+    // Whether the next key, value or opening bracket follows another.
+    let mut after = false;
+    for t in literal_tokens_in(text, in_object) {
+        if after && t.role != LiteralRole::Close {
+            out.push(',');
+        }
+        match t.role {
+            LiteralRole::Open | LiteralRole::Close => out.push_str(t.text),
+            LiteralRole::Key => {
+                out.push('"');
+                encode::json_string_into(out, literal_text(t.text));
+                out.push_str("\":");
+            }
+            LiteralRole::Value if t.text.starts_with('"') => {
+                out.push('"');
+                encode::json_string_into(out, literal_text(t.text));
+                out.push('"');
+            }
+            LiteralRole::Value => json_number(out, t.text),
+        }
+        after = matches!(t.role, LiteralRole::Close | LiteralRole::Value);
+    }
+}
+
+/// A JSON number literal as it is sent: in the shortest form that reads
+/// back as the same value; anything else (`true`, `false`, `null`, a
+/// number too large for a double) as written.
+fn json_number(out: &mut String, literal: &str) {
+    match literal.parse::<f64>() {
+        Ok(v) if v.is_finite() => encode::write_number(out, v),
+        _ => out.push_str(literal),
     }
 }
 

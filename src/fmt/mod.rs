@@ -16,11 +16,16 @@
 
 mod printer;
 
+use std::borrow::Cow;
+
 use printer::Printer;
 
 use crate::diagnostics::Diagnostic;
 use crate::span::Span;
-use crate::syntax::ast::{Block, Campaign, Json, JsonKind, Setting, Step, StepKind};
+use crate::syntax::ast::{
+    literal_values, literal_values_in, Block, Campaign, Json, JsonKind, Member, Setting, Step,
+    StepKind,
+};
 use crate::syntax::parser::parse_lossless;
 use crate::syntax::template::parse_merge;
 use crate::syntax::tokens::tokens;
@@ -180,30 +185,54 @@ fn json(p: &mut Printer<'_>, source: &str, json: &Json) {
                 return;
             }
             p.indent();
-            for (i, (_, value)) in members.iter().enumerate() {
+            // A run of literal members stands for each of them.
+            let mut values: Vec<Cow<'_, Json>> = Vec::with_capacity(members.len());
+            for member in members {
+                match member {
+                    Member::One(_, value) => values.push(Cow::Borrowed(value)),
+                    Member::Run(run) => values.extend(
+                        literal_values_in(&run.node, run.span.start as usize, true)
+                            .into_iter()
+                            .map(Cow::Owned),
+                    ),
+                }
+            }
+            for (i, value) in values.iter().enumerate() {
                 p.line();
                 p.write_as(&string(p, source));
                 p.glued(":", true);
                 self::json(p, source, value);
-                separator(p, i + 1 == members.len());
+                separator(p, i + 1 == values.len());
             }
             close_brace(p);
         }
         JsonKind::Array(items) => {
             p.expect("[");
+            // A run of literal elements stands for each of them.
+            let mut elements: Vec<Cow<'_, Json>> = Vec::with_capacity(items.len());
+            for item in items {
+                match &item.kind {
+                    JsonKind::Run(text) => elements.extend(
+                        literal_values(text, item.span.start as usize)
+                            .into_iter()
+                            .map(Cow::Owned),
+                    ),
+                    _ => elements.push(Cow::Borrowed(item)),
+                }
+            }
             let inline = !p.has_comment_in(json.span)
-                && items
+                && elements
                     .iter()
                     .all(|v| !matches!(v.kind, JsonKind::Object(_) | JsonKind::Array(_)));
             if !inline {
                 p.indent();
             }
-            for (i, item) in items.iter().enumerate() {
+            for (i, element) in elements.iter().enumerate() {
                 if !inline {
                     p.line();
                 }
-                self::json(p, source, item);
-                separator(p, i + 1 == items.len());
+                self::json(p, source, element);
+                separator(p, i + 1 == elements.len());
             }
             if inline {
                 p.expect("]");
@@ -215,11 +244,22 @@ fn json(p: &mut Printer<'_>, source: &str, json: &Json) {
                 p.expect("]");
             }
         }
+        JsonKind::Literal(text) => {
+            for value in literal_values(text, json.span.start as usize) {
+                self::json(p, source, &value);
+            }
+        }
         JsonKind::Merge(_) => {
             let text = canonical_merge(p.peek_text());
             p.write_as(&text);
         }
-        JsonKind::Str(_) | JsonKind::Number(_) | JsonKind::Bool(_) | JsonKind::Null => {
+        // A run of one scalar: longer runs stand only in an array, which
+        // writes each element.
+        JsonKind::Str(_)
+        | JsonKind::Number(_)
+        | JsonKind::Run(_)
+        | JsonKind::Bool(_)
+        | JsonKind::Null => {
             let text = p.peek_text().to_string();
             p.write_as(&text);
         }

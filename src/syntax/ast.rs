@@ -901,7 +901,7 @@ pub struct Json {
 #[derive(Debug, Clone)]
 pub enum JsonKind {
     /// `{ "k": v, ... }`
-    Object(Vec<(Spanned<ShortString>, Json)>),
+    Object(Vec<Member>),
     /// `[ v, ... ]`
     Array(Vec<Json>),
     /// `"text [Merge]"`
@@ -911,10 +911,232 @@ pub enum JsonKind {
     Merge(Box<Merge>),
     /// A number literal, kept as written.
     Number(ShortString),
+    /// An object or array with no merge, no escape and no comment anywhere
+    /// inside, as written: the largest bodies are mostly this, and one node
+    /// (and one pest pair) for all of it keeps `check`'s memory near the
+    /// size of the text. Read it with [`literal_tokens`]; the formatter
+    /// builds its tree ([`literal_values`]).
+    Literal(ShortString),
+    /// Consecutive elements of an array that are literal (numbers, `true`,
+    /// `false`, `null`, strings without escapes or merges, and objects and
+    /// arrays of those) as written, blanks and commas included: `1, "a",
+    /// {"b": 2}`. One node for a run keeps a long array of small values from
+    /// costing a node, and a pest pair, per element. Read it as a
+    /// [`JsonKind::Literal`].
+    Run(ShortString),
     /// `true` / `false`
     Bool(bool),
     /// `null`
     Null,
+}
+
+/// A member of a JSON object.
+#[derive(Debug, Clone)]
+pub enum Member {
+    /// `"key": value`
+    One(Spanned<ShortString>, Json),
+    /// Consecutive members whose keys have no escape or merge and whose
+    /// values are literal (as the elements of a [`JsonKind::Run`]), as
+    /// written with the commas between them: `"a": 1, "b": [2, 3]`. Read it
+    /// with [`literal_tokens_in`], `in_object` set.
+    Run(Spanned<ShortString>),
+}
+
+impl Member {
+    /// The value of a single member; a run's values are literal text.
+    pub fn value(&self) -> Option<&Json> {
+        match self {
+            Member::One(_, value) => Some(value),
+            Member::Run(_) => None,
+        }
+    }
+}
+
+/// What a token of literal JSON text is to the value around it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiteralRole {
+    /// `{` or `[`.
+    Open,
+    /// `}` or `]`.
+    Close,
+    /// A member's key, a string with its quotes.
+    Key,
+    /// A number, `true`, `false`, `null` or a string with its quotes.
+    Value,
+}
+
+/// One token of literal JSON text.
+#[derive(Debug, Clone, Copy)]
+pub struct LiteralToken<'a> {
+    /// Where it starts in the text.
+    pub at: usize,
+    /// Its text: a bracket, or a key or value as written.
+    pub text: &'a str,
+    /// What it is.
+    pub role: LiteralRole,
+}
+
+/// The tokens of literal JSON text as the grammar matches it (a
+/// `json_literal`, `json_flat` or `json_run`): blanks, commas and colons
+/// between tokens are skipped, and a string ends at its next `"`, since
+/// literal text holds only strings without escapes. Walking a literal this
+/// way costs no tree: `check` and `compile` read the largest bodies with it.
+pub fn literal_tokens(text: &str) -> impl Iterator<Item = LiteralToken<'_>> {
+    literal_tokens_in(text, false)
+}
+
+/// [`literal_tokens`] of text that stands inside an object when
+/// `in_object` (a [`Member::Run`]: its first string is a key).
+pub fn literal_tokens_in(text: &str, in_object: bool) -> impl Iterator<Item = LiteralToken<'_>> {
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    // One entry per open bracket: `None` for an array, and for an object
+    // whether its next string is a key.
+    let mut open: Vec<Option<bool>> = Vec::new();
+    if in_object {
+        open.push(Some(true));
+    }
+    std::iter::from_fn(move || {
+        while at < bytes.len() && matches!(bytes[at], b' ' | b'\t' | b'\r' | b'\n' | b',' | b':') {
+            at += 1;
+        }
+        let start = at;
+        let first = *bytes.get(at)?;
+        let role = match first {
+            b'{' | b'[' => {
+                open.push((first == b'{').then_some(true));
+                at += 1;
+                LiteralRole::Open
+            }
+            b'}' | b']' => {
+                open.pop();
+                at += 1;
+                LiteralRole::Close
+            }
+            b'"' => {
+                at = text[at + 1..].find('"').map_or(text.len(), |q| at + q + 2);
+                if open.last() == Some(&Some(true)) {
+                    LiteralRole::Key
+                } else {
+                    LiteralRole::Value
+                }
+            }
+            _ => {
+                at = text[at..]
+                    .find([' ', '\t', '\r', '\n', ',', ']', '}'])
+                    .map_or(text.len(), |end| at + end);
+                LiteralRole::Value
+            }
+        };
+        // After a key, its object waits for the value; after a value (or a
+        // nested value's closing bracket), for the next key.
+        if role != LiteralRole::Open {
+            if let Some(Some(key_next)) = open.last_mut() {
+                *key_next = role != LiteralRole::Key;
+            }
+        }
+        Some(LiteralToken {
+            at: start,
+            text: &text[start..at],
+            role,
+        })
+    })
+}
+
+/// The text of a key or string value of literal JSON between its quotes
+/// (literal text has no escapes: this is the string's value); a number or
+/// keyword as it is.
+pub fn literal_text(token: &str) -> &str {
+    token
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(token)
+}
+
+/// The values of literal JSON text (a [`JsonKind::Literal`], or each
+/// element of a [`JsonKind::Run`]) that starts at `offset` in the file,
+/// as trees with exact spans; each key or scalar is a [`JsonKind::Run`] of
+/// one token. For a reader that needs the shape (the formatter); `check`
+/// and `compile` walk the tokens, which costs no memory.
+pub fn literal_values(text: &str, offset: usize) -> Vec<Json> {
+    literal_values_in(text, offset, false)
+}
+
+/// [`literal_values`] of text inside an object when `in_object` (a
+/// [`Member::Run`]): the members' values.
+pub fn literal_values_in(text: &str, offset: usize, in_object: bool) -> Vec<Json> {
+    struct Open {
+        start: usize,
+        object: bool,
+        members: Vec<Member>,
+        items: Vec<Json>,
+        key: Option<Spanned<ShortString>>,
+    }
+    let mut open: Vec<Open> = Vec::new();
+    if in_object {
+        open.push(Open {
+            start: offset,
+            object: true,
+            members: Vec::new(),
+            items: Vec::new(),
+            key: None,
+        });
+    }
+    let mut done = Vec::new();
+    for t in literal_tokens_in(text, in_object) {
+        let span = Span::new(offset + t.at, offset + t.at + t.text.len());
+        let value = match t.role {
+            LiteralRole::Open => {
+                open.push(Open {
+                    start: span.start as usize,
+                    object: t.text == "{",
+                    members: Vec::new(),
+                    items: Vec::new(),
+                    key: None,
+                });
+                continue;
+            }
+            LiteralRole::Key => {
+                if let Some(top) = open.last_mut() {
+                    top.key = Some(Spanned::new(literal_text(t.text).into(), span));
+                }
+                continue;
+            }
+            LiteralRole::Value => Json {
+                kind: JsonKind::Run(t.text.into()),
+                span,
+            },
+            LiteralRole::Close => {
+                let Some(closed) = open.pop() else { continue };
+                Json {
+                    kind: if closed.object {
+                        JsonKind::Object(closed.members)
+                    } else {
+                        JsonKind::Array(closed.items)
+                    },
+                    span: Span::new(closed.start, span.end as usize),
+                }
+            }
+        };
+        match open.last_mut() {
+            Some(top) if top.object => {
+                if let Some(key) = top.key.take() {
+                    top.members.push(Member::One(key, value));
+                }
+            }
+            Some(top) => top.items.push(value),
+            None => done.push(value),
+        }
+    }
+    if in_object {
+        if let Some(run) = open.pop() {
+            done.extend(run.members.into_iter().filter_map(|m| match m {
+                Member::One(_, value) => Some(value),
+                Member::Run(_) => None,
+            }));
+        }
+    }
+    done
 }
 
 #[cfg(test)]

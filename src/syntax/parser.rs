@@ -313,8 +313,24 @@ fn is_token(rule: Rule) -> bool {
         | Rule::step
         | Rule::setting
         | Rule::json_value
+        | Rule::json_item
+        | Rule::json_scalar
+        | Rule::json_blank
+        | Rule::json_plain
+        | Rule::lit_object
+        | Rule::lit_member
+        | Rule::lit_array
+        | Rule::lit_value
+        | Rule::run_item
+        | Rule::member_item
+        | Rule::run_member
+        | Rule::flat_object
+        | Rule::flat_member
+        | Rule::flat_array
         | Rule::primary
         | Rule::operand => false,
+        // Several tokens in one pair: [`Builder::record`] splits them.
+        Rule::json_run | Rule::json_literal | Rule::json_flat | Rule::json_members => false,
         Rule::EOI
         | Rule::boolean
         | Rule::duration
@@ -437,16 +453,24 @@ impl Builder {
     fn record(&mut self, pair: &Pair<'_, Rule>) {
         if let Some(leaves) = &mut self.leaves {
             let offset = self.offset;
-            leaves.extend(
-                pair.clone()
-                    .into_inner()
-                    .flatten()
-                    .filter(|p| is_token(p.as_rule()))
-                    .map(|p| {
-                        let span = p.as_span();
-                        Span::new(offset + span.start(), offset + span.end())
-                    }),
-            );
+            for p in pair.clone().into_inner().flatten() {
+                let start = offset + p.as_span().start();
+                let literal = match p.as_rule() {
+                    Rule::json_run | Rule::json_literal | Rule::json_flat => Some(false),
+                    Rule::json_members => Some(true),
+                    _ => None,
+                };
+                if let Some(in_object) = literal {
+                    // Brackets are punctuation between tokens.
+                    for t in literal_tokens_in(p.as_str(), in_object) {
+                        if matches!(t.role, LiteralRole::Key | LiteralRole::Value) {
+                            leaves.push(Span::new(start + t.at, start + t.at + t.text.len()));
+                        }
+                    }
+                } else if is_token(p.as_rule()) {
+                    leaves.push(Span::new(start, offset + p.as_span().end()));
+                }
+            }
         }
     }
 
@@ -1208,11 +1232,14 @@ impl Builder {
                 pair.into_inner()
                     .filter_map(|member| {
                         let at = self.span(&member);
+                        if member.as_rule() == Rule::json_members {
+                            return Some(Member::Run(Spanned::new(member.as_str().into(), at)));
+                        }
                         let mut kv = member.into_inner();
                         let key = self.child(kv.next(), at)?;
                         let key = self.name(key);
                         let value = self.child(kv.next(), at)?;
-                        Some((key, self.json(value)))
+                        Some(Member::One(key, self.json(value)))
                     })
                     .collect(),
             )),
@@ -1237,6 +1264,8 @@ impl Builder {
                 Some(m) => JsonKind::Merge(Box::new(m)),
                 None => JsonKind::Null,
             },
+            Rule::json_run => JsonKind::Run(pair.as_str().into()),
+            Rule::json_literal | Rule::json_flat => JsonKind::Literal(pair.as_str().into()),
             Rule::number => JsonKind::Number(pair.as_str().into()),
             Rule::kw_true => JsonKind::Bool(true),
             Rule::kw_false => JsonKind::Bool(false),

@@ -146,3 +146,20 @@ impl Case {
         std::fs::read_to_string(self.path().join(name)).unwrap()
     }
 }
+
+/// What compiling `source` gives, spans aside: the listing and warnings, or
+/// every diagnostic's code and message. Two sources that must mean the same
+/// (formatted and not, a JSON body read two ways) compare equal here.
+pub fn meaning(source: &str) -> String {
+    match campaign::compile(source, None) {
+        Ok(c) => {
+            let warnings: Vec<_> = c.warnings.iter().map(|d| (d.code, &d.message)).collect();
+            format!("{}\n{warnings:?}", c.program.listing())
+        }
+        Err(diagnostics) => {
+            let mut all: Vec<_> = diagnostics.iter().map(|d| (d.code, &d.message)).collect();
+            all.sort();
+            format!("error: {all:?}")
+        }
+    }
+}
