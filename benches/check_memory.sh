@@ -5,6 +5,10 @@
 #   the benchmark mix     benches/baseline's `gen campaign LINES`
 #   one construct each    `gen construct KIND BYTES`, KIND one of tags,
 #                         conditions, notes, json, post
+#   one JSON body each    `gen body KIND BYTES` (one webhook, one body of
+#                         millions of small values), KIND one of numbers,
+#                         strings, objects, members, each also with
+#                         -merge, and deep (half the bytes: 60 arrays deep)
 #
 # Each file is checked once (it must pass with no diagnostic), and its peak
 # RSS is GNU time's "Maximum resident set size". Prints size, peak, ratio
@@ -14,6 +18,7 @@
 #
 # Usage (from anywhere):  bash benches/check_memory.sh
 # Knobs (environment):    CHECK_MEMORY_BYTES=12000000 CHECK_MEMORY_MIX_LINES=1400000
+#                         CHECK_MEMORY_BODIES=1 (0 leaves the JSON bodies out)
 #                         CAMPAIGN_BEFORE BENCH_OUT=bench-out CARGO_TARGET_DIR
 # Needs: cargo, GNU time (/usr/bin/time).
 set -euo pipefail
@@ -45,6 +50,14 @@ for kind in tags conditions notes json post; do
     "$GEN" construct "$kind" "$BYTES" > "$OUT/memory/$kind.campaign"
     FILES+=("$OUT/memory/$kind.campaign")
 done
+if [ "${CHECK_MEMORY_BODIES:-1}" != 0 ]; then
+    for kind in numbers strings objects members numbers-merge objects-merge members-merge deep; do
+        bytes=$BYTES
+        [ "$kind" = deep ] && bytes=$((BYTES / 2))
+        "$GEN" body "$kind" "$bytes" > "$OUT/memory/body-$kind.campaign"
+        FILES+=("$OUT/memory/body-$kind.campaign")
+    done
+fi
 
 # measure NAME BIN FILE: one line of figures.
 measure() {
@@ -55,7 +68,7 @@ measure() {
     read -r kib wall user sys < "$OUT/memory/time.txt"
     awk -v n="$name" -v f="$(basename "$file" .campaign)" -v s="$size" -v k="$kib" \
         -v w="$wall" -v u="$user" -v y="$sys" 'BEGIN {
-            printf "%-7s %-11s %6.1f MB  peak %6.1f MB  %5.1fx  %5.2f s wall  %5.2f s CPU\n",
+            printf "%-7s %-19s %6.1f MB  peak %6.1f MB  %5.1fx  %5.2f s wall  %5.2f s CPU\n",
                 n, f, s / 1e6, k * 1024 / 1e6, k * 1024 / s, w, u + y
         }'
 }
