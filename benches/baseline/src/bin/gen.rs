@@ -318,7 +318,11 @@ fn body(kind: &str, bytes: usize) -> io::Result<()> {
         i += 1;
     }
     if merge || shape == "deep" {
-        out.write_all(if shape == "members" { b",\"e\":[Email]" } else { b",[Email]" })?;
+        out.write_all(if shape == "members" {
+            b",\"e\":[Email]"
+        } else {
+            b",[Email]"
+        })?;
     }
     write!(out, "{close}\n    }}\n}}\n")?;
     out.flush()
