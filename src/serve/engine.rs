@@ -32,7 +32,7 @@ use crate::deliver::sender::Attempt;
 use crate::failure::Failure;
 use crate::request;
 use crate::store::{
-    AttemptRow, Change, Checkpoint, Claimed, Position, State, Store, StoreError, VmState,
+    AttemptRow, Change, Checkpoint, Claimed, Position, State, Store, StoreError, Triggers, VmState,
 };
 use crate::vm::{Event, Request, Run, Secrets, Vm};
 
@@ -159,7 +159,9 @@ impl<S: Store> Engine<S> {
             while tasks.len() < slots {
                 let Some(c) = ready.pop_front() else { break };
                 let engine = self.clone();
-                tasks.spawn(async move { engine.advance(c).await });
+                // Boxed: the task then holds a pointer rather than the
+                // whole contact's future, which spawning would copy.
+                tasks.spawn(Box::pin(async move { engine.advance(c).await }));
             }
             if self.stopping.load(Ordering::Relaxed) {
                 break;
@@ -392,7 +394,12 @@ impl<S: Store> Engine<S> {
             check_goals_after: run.check_goals_after,
         };
         let change = seen.change(loaded.program, run, &pos.contact);
-        let triggers = self.catalog_read().triggers();
+        // Only a change to the contact can enter it anywhere.
+        let triggers = if change.is_empty() {
+            Triggers::default()
+        } else {
+            self.catalog_read().triggers()
+        };
         let checkpoint = Checkpoint {
             position: pos.clone(),
             release,

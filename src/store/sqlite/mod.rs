@@ -227,6 +227,19 @@ impl SqliteStore {
         self.queue.send(job).map_err(|_| StoreError::Gone)?;
         answer.await.map_err(|_| StoreError::Gone)?
     }
+
+    /// [`SqliteStore::write`] for a call that may share its savepoint with
+    /// the calls queued beside it: `f` is run again, alone, if one of them
+    /// fails, so it must not consume what it captured.
+    async fn write_shared<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (job, answer) = writer::shared_job(f);
+        self.queue.send(job).map_err(|_| StoreError::Gone)?;
+        answer.await.map_err(|_| StoreError::Gone)?
+    }
 }
 
 fn position(row: &Row<'_>) -> rusqlite::Result<(Position, String)> {
@@ -454,7 +467,7 @@ impl Store for SqliteStore {
         lease_ms: i64,
     ) -> Result<Vec<Claimed>, StoreError> {
         let worker = worker.to_string();
-        self.write(move |tx| {
+        self.write_shared(move |tx| {
             let sql = format!(
                 "UPDATE positions SET locked_by = ?1, lease_until = ?2
                  WHERE (campaign, contact) IN (
@@ -501,8 +514,13 @@ impl Store for SqliteStore {
         lease_ms: i64,
     ) -> Result<bool, StoreError> {
         let worker = worker.to_string();
-        let triggers = triggers.clone();
-        self.write(move |tx| {
+        // Only a change to the contact reads them.
+        let triggers = if checkpoint.change.is_empty() {
+            Triggers::default()
+        } else {
+            triggers.clone()
+        };
+        self.write_shared(move |tx| {
             let now = now_ms();
             let p = &checkpoint.position;
             let vm = serde_json::to_string(&p.vm).map_err(corrupt("position's VM state"))?;
@@ -987,6 +1005,112 @@ mod tests {
             .apply(event("6", "d"), &Triggers::default())
             .await
             .is_ok());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn checkpoints_sharing_a_savepoint_fail_and_lose_leases_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("campaign.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let names = ["a", "lost", "b", "bad", "c"];
+        for (i, name) in names.iter().enumerate() {
+            let applied = store
+                .apply(event(&format!("e{i}"), name), &Triggers::default())
+                .await;
+            assert_eq!(applied.unwrap().entered, ["Campaign"]);
+        }
+        let claimed = store.claim("A", now_ms() + 1000, 10, 60_000).await.unwrap();
+        assert_eq!(claimed.len(), names.len());
+        // Another worker took `lost` over; `bad`'s stored fields cannot be
+        // read, so its checkpoint (which changes a field) fails after its
+        // position's row was written.
+        let setup = "UPDATE positions SET locked_by = 'B' WHERE contact = 'lost';
+                     UPDATE contacts SET fields = 'not json' WHERE id = 'bad'";
+        let held = Held::take(&path, setup);
+        let before = store.commits();
+        let first = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .apply(event("first", "first"), &Triggers::default())
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let calls = {
+            let store = store.clone();
+            let checkpoints = claimed.into_iter().map(move |c| {
+                let store = store.clone();
+                let mut position = c.position;
+                position.state = State::Done;
+                position.wake_at = None;
+                let mut change = Change {
+                    contact: position.contact.clone(),
+                    ..Change::default()
+                };
+                if position.contact == "bad" {
+                    change.fields.insert("Plan".into(), "pro".into());
+                }
+                let checkpoint = Checkpoint {
+                    attempts: vec![crate::store::AttemptRow {
+                        step: "1".into(),
+                        attempt: 1,
+                        key: format!("key-{}", position.contact),
+                        status: Some(200),
+                        error: None,
+                        ms: 1.0,
+                    }],
+                    position,
+                    release: true,
+                    change,
+                    claimed_ms: c.claimed_ms,
+                };
+                async move {
+                    store
+                        .checkpoint("A", checkpoint, &Triggers::default(), 60_000)
+                        .await
+                }
+            });
+            // One task polling them in order: they queue side by side.
+            tokio::spawn(futures_util::future::join_all(checkpoints))
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        held.release();
+        first.await.unwrap().unwrap();
+        let results = calls.await.unwrap();
+        assert_eq!(store.commits() - before, 2, "not one batch");
+        let held: Vec<Option<bool>> = results.iter().map(|r| r.as_ref().ok().copied()).collect();
+        assert_eq!(
+            held,
+            [Some(true), Some(false), Some(true), None, Some(true)]
+        );
+        assert!(matches!(results[3], Err(StoreError::Corrupt { .. })));
+        let state = |contact: &str| {
+            Connection::open(&path)
+                .unwrap()
+                .query_row(
+                    "SELECT state || ' ' || COALESCE(locked_by, '-') FROM positions
+                     WHERE contact = ?1",
+                    [contact],
+                    |r| r.get::<_, String>(0),
+                )
+                .unwrap()
+        };
+        for done in ["a", "b", "c"] {
+            assert_eq!(state(done), "done -", "{done}");
+        }
+        // Neither the lost lease nor the failed call wrote anything.
+        assert_eq!(state("lost"), "active B");
+        assert_eq!(state("bad"), "active A");
+        let attempts: String = Connection::open(&path)
+            .unwrap()
+            .query_row(
+                "SELECT group_concat(contact) FROM (SELECT contact FROM attempts ORDER BY contact)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(attempts, "a,b,c");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
