@@ -2,8 +2,9 @@
 //! install.
 //!
 //! Writes are group-committed by one writer thread: the calls that arrive
-//! together share one transaction, each in its own savepoint, and each
-//! caller is answered after the commit (see [`SqliteStore`]). Reads use a
+//! together share one transaction, each in its own savepoint (claims and
+//! checkpoints side by side share one, see `writer`), and each caller is
+//! answered after the commit (see [`SqliteStore`]). Reads use a
 //! second connection on tokio's blocking pool. The
 //! file is in WAL mode with `synchronous=NORMAL` (a commit is a write to the
 //! log, not an fsync: a killed process loses nothing committed) and a busy
@@ -115,8 +116,10 @@ const POSITION_COLUMNS: &str = "campaign, contact, revision, entry, state, pc, s
 ///
 /// Writes go to one writer thread, which owns the write connection and
 /// commits what has been queued together in one transaction (group
-/// commit): each call runs inside its own `SAVEPOINT`, so a call that fails
-/// is rolled back alone and the others in the batch stand, and every
+/// commit): each call runs inside its own `SAVEPOINT` (or, for claims and
+/// checkpoints queued side by side, one they share and that falls back to
+/// one each when any of them fails), so a call that fails is rolled back
+/// alone and the others in the batch stand, and every
 /// caller gets its result only after the transaction holding its work has
 /// committed. Reads use a second connection (WAL lets them run beside the
 /// writer) on tokio's blocking pool.
