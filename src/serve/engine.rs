@@ -468,8 +468,6 @@ impl<S: Store> Driver for Live<'_, S> {
     async fn before_send(&mut self, run: &Run, before: Before, request: &Request) -> Prepared {
         // Committed before sending: a crash resumes here, and builds the
         // same request again.
-        let mut at = run.clone();
-        before.apply(&mut at);
         self.at_request = Some(before);
         // Unless nothing happened since the last commit (the claim, for a
         // contact woken at its wait) that running again from it would not
@@ -482,14 +480,19 @@ impl<S: Store> Driver for Live<'_, S> {
         let since_claim = crate::store::now_ms().saturating_sub(self.seen.claimed_ms);
         let fresh = since_claim < self.engine.lease_ms / 2;
         let clean = fresh && self.seen.unchanged(run) && self.seen.attempts.is_empty();
-        if !clean
-            && !self
+        if !clean {
+            // The run as it stood before the step (a copy only here: a
+            // clean send, the common case, needs none).
+            let mut at = run.clone();
+            before.apply(&mut at);
+            let held = self
                 .engine
                 .commit(self.loaded, &mut self.pos, &at, &mut self.seen, false)
-                .await
-        {
-            self.lost = true;
-            return Prepared::Stop;
+                .await;
+            if !held {
+                self.lost = true;
+                return Prepared::Stop;
+            }
         }
         Prepared::Send(request::idempotency_key(
             &self.pos.entry,
