@@ -231,3 +231,32 @@ fn a_duplicate_key_in_a_literal_body_is_placed_exactly() {
         "\"k1\""
     );
 }
+
+/// A syntax error just after a literal stretch is placed where the body
+/// went wrong, not at the start of the body: pest does not see inside the
+/// atomic literal rules, so a file that does not parse is parsed again
+/// without them (grammar/json_strict.pest). Each case marks with `^` the
+/// value pest names (the last one it read before the error, as for any
+/// body).
+#[test]
+fn a_syntax_error_after_a_literal_stretch_is_placed_in_the_body() {
+    for (body, at) in [
+        (r#"{ "a": 1 "b": 2 }"#, r#"1 "b""#),
+        (r#"[1, 2 3]"#, "2 3"),
+        (r#"[{"a": 1}, {"a": 2} {"a": 3}]"#, r#"2} {"#),
+        (r#"{ "k": [1, 2], "x": [Email] "d": 2 }"#, r#"Email] "d""#),
+        (r#"[[[[1]]]"#, "1]]]"),
+    ] {
+        let source = format!(
+            "campaign \"J\" {{\n    webhook \"W\" {{\n        url \"https://api.example.com/x\"\n        json {body}\n    }}\n}}\n"
+        );
+        let errors = campaign::compile(&source, None).unwrap_err();
+        let first = &errors[0];
+        assert!(
+            first.code.starts_with("campaign::syntax::"),
+            "{body}: {first:?}"
+        );
+        let expected = source.find(at).unwrap();
+        assert_eq!(first.span.start as usize, expected, "{body}: {first:?}");
+    }
+}

@@ -4,7 +4,8 @@
 use pest::error::{ErrorVariant, InputLocation};
 
 use super::depth::{unclosed, Unclosed};
-use super::parser::{Rule, SETTING_KEYWORDS, STEP_KEYWORDS};
+use super::parser::strict::Rule;
+use super::parser::{SETTING_KEYWORDS, STEP_KEYWORDS};
 use crate::diagnostics::{codes, did_you_mean, Diagnostic};
 use crate::span::Span;
 
@@ -543,7 +544,7 @@ fn name(rule: Rule) -> Option<&'static str> {
         Rule::EOI => "the end of the file",
         Rule::string => "a \"string\"",
         Rule::merge => "a merge field such as `[Email]`",
-        Rule::number | Rule::integer | Rule::duration_num | Rule::json_run => "a number",
+        Rule::number | Rule::integer | Rule::duration_num => "a number",
         Rule::boolean | Rule::kw_true | Rule::kw_false => "`true` or `false`",
         Rule::kw_null => "`null`",
         Rule::duration => "a duration such as `2 days`",
@@ -558,10 +559,8 @@ fn name(rule: Rule) -> Option<&'static str> {
         Rule::percent => "a percentage such as `30%`",
         Rule::block => "the `{` that opens a block",
         Rule::secret => "`secret(\"NAME\")`",
-        Rule::json_object | Rule::json_array | Rule::json_literal | Rule::json_flat => {
-            "a JSON object or array"
-        }
-        Rule::json_member | Rule::json_members => "a JSON member `\"key\": value`",
+        Rule::json_object | Rule::json_array => "a JSON object or array",
+        Rule::json_member => "a JSON member `\"key\": value`",
         Rule::contact_added | Rule::tag_added | Rule::webhook_received => {
             "a trigger (`contact_added`, `tag_added \"Tag\"`, `webhook_received \"/path\"`)"
         }
@@ -612,20 +611,10 @@ fn name(rule: Rule) -> Option<&'static str> {
         | Rule::step
         | Rule::setting
         | Rule::json_value
-        | Rule::json_item
-        | Rule::json_scalar
-        | Rule::json_blank
-        | Rule::json_plain
-        | Rule::lit_object
-        | Rule::lit_member
-        | Rule::lit_array
-        | Rule::lit_value
-        | Rule::run_item
+        | Rule::json_body
         | Rule::member_item
-        | Rule::run_member
-        | Rule::flat_object
-        | Rule::flat_member
-        | Rule::flat_array
+        | Rule::member_value
+        | Rule::json_item
         | Rule::primary
         | Rule::operand => return None,
         // Whitespace, and the file's structure: an error inside names what

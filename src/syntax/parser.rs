@@ -10,7 +10,7 @@
 use std::num::NonZeroUsize;
 use std::sync::{Condvar, Mutex};
 
-use pest::iterators::{Pair, Pairs};
+use pest::iterators::Pair;
 use pest::Parser as _;
 
 use super::errors::syntax_error;
@@ -26,12 +26,26 @@ mod grammar {
     #![allow(missing_docs)]
     use pest_derive::Parser;
 
+    /// The files are read as one grammar, in this order.
     #[derive(Parser)]
     #[grammar = "../grammar/campaign.pest"]
+    #[grammar = "../grammar/json_literal.pest"]
     pub(super) struct Grammar;
 }
 use grammar::Grammar;
 pub(super) use grammar::Rule;
+
+/// The same language without the literal-JSON rules, parsed only to report
+/// a syntax error (grammar/json_strict.pest says why).
+pub(super) mod strict {
+    #![allow(missing_docs)]
+    use pest_derive::Parser;
+
+    #[derive(Parser)]
+    #[grammar = "../grammar/campaign.pest"]
+    #[grammar = "../grammar/json_strict.pest"]
+    pub(in crate::syntax) struct Grammar;
+}
 
 /// The words that begin a top-level item: the steps and `trigger`. The
 /// pre-scan looks for them at line starts; "unknown step" suggests them.
@@ -139,7 +153,9 @@ fn syntax_error_of(source: &str, settings: PestSettings) -> Diagnostic {
         error_detail: true,
         ..settings
     };
-    match run_pest(Rule::file, source, detailed) {
+    match run_pest(detailed, || {
+        strict::Grammar::parse(strict::Rule::file, source)
+    }) {
         Err(err) => syntax_error(source, err),
         Ok(_) => Diagnostic::error(
             codes::INTERNAL_PARSER,
@@ -200,11 +216,7 @@ static GATE: Gate = Gate {
 };
 
 /// Runs one pest parse with `settings` in force.
-fn run_pest(
-    rule: Rule,
-    input: &str,
-    settings: PestSettings,
-) -> Result<Pairs<'_, Rule>, pest::error::Error<Rule>> {
+fn run_pest<T>(settings: PestSettings, parse: impl FnOnce() -> T) -> T {
     // A poisoned lock only means a parse panicked; the counts stay right.
     let mut state = GATE.state.lock().unwrap_or_else(|e| e.into_inner());
     loop {
@@ -237,7 +249,7 @@ fn run_pest(
         }
     }
     let _leave = Leave;
-    Grammar::parse(rule, input)
+    parse()
 }
 
 /// Whether pest gives a pair of this rule for a whole token: an atomic
@@ -314,6 +326,8 @@ fn is_token(rule: Rule) -> bool {
         | Rule::setting
         | Rule::json_value
         | Rule::json_item
+        | Rule::json_body
+        | Rule::member_value
         | Rule::json_scalar
         | Rule::json_blank
         | Rule::json_plain
@@ -486,7 +500,9 @@ impl Builder {
     }
 
     fn parse<'i>(&self, rule: Rule, input: &'i str) -> Option<Pair<'i, Rule>> {
-        run_pest(rule, input, self.settings).ok()?.next()
+        run_pest(self.settings, || Grammar::parse(rule, input))
+            .ok()?
+            .next()
     }
 
     /// Parses `campaign "Name" {`: the keyword's span and the name. Leaves
