@@ -7,11 +7,10 @@
 //! grammar gained without a builder arm, a missing child) is reported as
 //! `campaign::internal::parser`, never skipped silently.
 
-use std::num::NonZeroUsize;
-use std::sync::{Condvar, Mutex};
-
 use pest::iterators::Pair;
 use pest::Parser as _;
+
+use gate::{run_pest, PestSettings};
 
 use super::errors::syntax_error;
 use super::pieces::{self, Collect, Items, Parsed};
@@ -46,6 +45,8 @@ pub(super) mod strict {
     #[grammar = "../grammar/json_strict.pest"]
     pub(in crate::syntax) struct Grammar;
 }
+
+mod gate;
 
 /// The words that begin a top-level item: the steps and `trigger`. The
 /// pre-scan looks for them at line starts; "unknown step" suggests them.
@@ -165,91 +166,6 @@ fn syntax_error_of(source: &str, settings: PestSettings) -> Diagnostic {
         .label("the file")
         .help("please report it with the file"),
     }
-}
-
-/// The process-wide settings of pest a parse depends on: its call limit
-/// and whether it tracks what it expected (for error messages).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct PestSettings {
-    call_limit: usize,
-    error_detail: bool,
-}
-
-impl PestSettings {
-    fn for_source(source: &str) -> PestSettings {
-        PestSettings {
-            // Generous for real files (a few dozen calls per byte), but it
-            // stops a pathological backtracking input in bounded time.
-            call_limit: source.len().saturating_mul(200).saturating_add(100_000),
-            error_detail: false,
-        }
-    }
-}
-
-/// pest keeps its call limit and error detail in process-wide statics,
-/// read when a parse starts. Two campaigns parsed at once on two threads
-/// (a library user's, or a server's) must not change each other's: every
-/// pest call runs inside this gate, which lets in at once only the calls
-/// with the settings now in force (the stretches of one file) and makes
-/// calls with other settings wait until those are done.
-struct Gate {
-    state: Mutex<GateState>,
-    changed: Condvar,
-}
-
-struct GateState {
-    in_force: Option<PestSettings>,
-    /// Pest calls running with `in_force`.
-    running: usize,
-    /// Calls waiting for other settings; newcomers with the settings in
-    /// force wait behind them, so they cannot be starved.
-    waiting: usize,
-}
-
-static GATE: Gate = Gate {
-    state: Mutex::new(GateState {
-        in_force: None,
-        running: 0,
-        waiting: 0,
-    }),
-    changed: Condvar::new(),
-};
-
-/// Runs one pest parse with `settings` in force.
-fn run_pest<T>(settings: PestSettings, parse: impl FnOnce() -> T) -> T {
-    // A poisoned lock only means a parse panicked; the counts stay right.
-    let mut state = GATE.state.lock().unwrap_or_else(|e| e.into_inner());
-    loop {
-        if state.running == 0 {
-            if state.in_force != Some(settings) {
-                pest::set_call_limit(NonZeroUsize::new(settings.call_limit));
-                pest::set_error_detail(settings.error_detail);
-                state.in_force = Some(settings);
-            }
-            break;
-        }
-        if state.in_force == Some(settings) && state.waiting == 0 {
-            break;
-        }
-        state.waiting += 1;
-        state = GATE.changed.wait(state).unwrap_or_else(|e| e.into_inner());
-        state.waiting -= 1;
-    }
-    state.running += 1;
-    drop(state);
-    // Leaves the gate even if pest panics.
-    struct Leave;
-    impl Drop for Leave {
-        fn drop(&mut self) {
-            let mut state = GATE.state.lock().unwrap_or_else(|e| e.into_inner());
-            state.running -= 1;
-            if state.running == 0 {
-                GATE.changed.notify_all();
-            }
-        }
-    }
-    let _leave = Leave;
-    parse()
 }
 
 /// Whether pest gives a pair of this rule for a whole token: an atomic
@@ -1353,152 +1269,4 @@ pub(super) fn head_end(text: &str) -> Option<usize> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn spans_end_at_the_last_token_not_at_the_comments_after_it() {
-        let src = "campaign \"a\" {\n if [A] // c\n { stop } // x\n goal \"g\" when not [B] == \"x\" // c\n}";
-        let campaign = parse(src).unwrap();
-        let text = |span: Span| &src[span.start as usize..span.end as usize];
-        let StepKind::If(chain) = &campaign.steps[0].kind else {
-            panic!("not an if: {:?}", campaign.steps[0]);
-        };
-        assert_eq!(text(campaign.steps[0].span), "if [A] // c\n { stop }");
-        assert_eq!(text(chain.branches[0].cond.span()), "[A]");
-        let StepKind::Goal(goal) = &campaign.steps[1].kind else {
-            panic!("not a goal: {:?}", campaign.steps[1]);
-        };
-        assert_eq!(text(goal.cond.span()), "not [B] == \"x\"");
-    }
-
-    /// A webhook trigger's span runs from `trigger` to the end of its
-    /// `verify` clause (not over a comment after it, nor onto the next
-    /// line); the clause's span covers `verify` to its end, the secret's
-    /// the `secret(...)` call.
-    #[test]
-    fn verify_clauses_build_with_exact_spans() {
-        let src = "campaign \"a\" {\n trigger webhook_received \"/a\" verify standard secret(\"A\") // c\n trigger webhook_received \"/b\"\n   verify github secret(\"B\")\n trigger webhook_received \"/c\" verify none\n trigger webhook_received \"/d\" // c\n stop\n}";
-        let campaign = parse(src).unwrap();
-        let text = |span: Span| &src[span.start as usize..span.end as usize];
-        let shown: Vec<(&str, Option<&str>, Option<&str>)> = campaign
-            .triggers
-            .iter()
-            .map(|t| {
-                let Trigger::WebhookReceived { path, verify } = &t.node else {
-                    panic!("not a webhook trigger: {t:?}");
-                };
-                let secret = verify.as_ref().and_then(|v| match &v.node {
-                    Verify::Standard(s) | Verify::Github(s) => Some(text(s.span)),
-                    Verify::None => None,
-                });
-                assert!(
-                    text(t.span).starts_with("trigger") && text(t.span).contains(text(path.span))
-                );
-                (text(t.span), verify.as_ref().map(|v| text(v.span)), secret)
-            })
-            .collect();
-        assert_eq!(
-            shown,
-            [
-                (
-                    "trigger webhook_received \"/a\" verify standard secret(\"A\")",
-                    Some("verify standard secret(\"A\")"),
-                    Some("secret(\"A\")")
-                ),
-                (
-                    "trigger webhook_received \"/b\"\n   verify github secret(\"B\")",
-                    Some("verify github secret(\"B\")"),
-                    Some("secret(\"B\")")
-                ),
-                (
-                    "trigger webhook_received \"/c\" verify none",
-                    Some("verify none"),
-                    None
-                ),
-                ("trigger webhook_received \"/d\"", None, None),
-            ]
-        );
-        let names: Vec<Option<&str>> = campaign
-            .triggers
-            .iter()
-            .map(|t| match &t.node {
-                Trigger::WebhookReceived {
-                    verify: Some(v), ..
-                } => match &v.node {
-                    Verify::Standard(s) | Verify::Github(s) => Some(s.node.as_str()),
-                    Verify::None => None,
-                },
-                _ => None,
-            })
-            .collect();
-        assert_eq!(names, [Some("A"), Some("B"), None, None]);
-        assert!(matches!(
-            campaign.triggers[0].node,
-            Trigger::WebhookReceived {
-                verify: Some(Spanned {
-                    node: Verify::Standard(_),
-                    ..
-                }),
-                ..
-            }
-        ));
-        assert!(matches!(
-            campaign.triggers[1].node,
-            Trigger::WebhookReceived {
-                verify: Some(Spanned {
-                    node: Verify::Github(_),
-                    ..
-                }),
-                ..
-            }
-        ));
-    }
-
-    /// Where the builder makes each kind of node, a pair of a rule it has
-    /// no arm for, or one missing a child the grammar always gives, is a
-    /// `campaign::internal::parser` error: never a silent gap, never a
-    /// panic.
-    #[test]
-    fn unexpected_pairs_are_reported_as_bugs() {
-        let pair = |rule: Rule, text: &'static str| {
-            Grammar::parse(rule, text)
-                .unwrap_or_else(|e| panic!("{e}"))
-                .next()
-                .unwrap()
-        };
-        let secret = || pair(Rule::secret, "secret(\"K\")");
-        let string = || pair(Rule::string, "\"x\"");
-        let mut b = Builder::for_test(0);
-        let mut reported = 0;
-        let mut expect_bug = |b: &mut Builder, what: &str| {
-            reported += 1;
-            assert_eq!(b.errors.len(), reported, "{what}: {:?}", b.errors);
-            let last = b.errors.last().unwrap();
-            assert_eq!(last.code, codes::INTERNAL_PARSER, "{what}");
-            assert!(last.span.end <= 11, "{what}: {:?}", last.span);
-        };
-        assert!(b.step(secret()).is_none());
-        expect_bug(&mut b, "step of another rule");
-        assert!(b.step(string()).is_none());
-        expect_bug(&mut b, "step without children");
-        assert!(b.setting(secret()).is_none());
-        expect_bug(&mut b, "setting of another rule");
-        assert!(b.operand(secret()).is_none());
-        expect_bug(&mut b, "operand");
-        b.cond(secret());
-        expect_bug(&mut b, "condition");
-        b.json(secret());
-        expect_bug(&mut b, "JSON value");
-        assert!(b.trigger(string()).is_none());
-        expect_bug(&mut b, "trigger without children");
-        assert!(b.trigger(secret()).is_none());
-        expect_bug(&mut b, "trigger of another kind");
-        assert!(b.secret(string()).is_none());
-        expect_bug(&mut b, "secret without a name");
-        // What the grammar does give builds without a report.
-        assert!(b.step(pair(Rule::stop, "stop")).is_some());
-        assert!(b.operand(string()).is_some());
-        assert_eq!(b.errors.len(), reported);
-    }
-}
+mod tests;
